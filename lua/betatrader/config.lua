@@ -1,0 +1,207 @@
+--- Validation of the options given to betatrader.client{...}.
+-- Misuse raises at once with a message naming the option, as Lua's own
+-- library does; nothing is sent before the options are known to be good.
+local M = {}
+
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 1)
+end
+
+local function printable(s)
+  return not s:find("[%z\1-\31\127]")
+end
+
+local function check_string(name, v, level, opts)
+  if type(v) ~= "string" then
+    fail(level, "bad option '%s' (string expected, got %s)", name, type(v))
+  end
+  if v == "" then
+    fail(level, "bad option '%s' (empty string)", name)
+  end
+  if #v > (opts and opts.max or 1024) then
+    fail(level, "bad option '%s' (longer than %d bytes)", name, opts and opts.max or 1024)
+  end
+  if not printable(v) then
+    fail(level, "bad option '%s' (contains control characters)", name)
+  end
+  return v
+end
+
+local function check_number(name, v, lo, hi, level, integer)
+  if math.type(v) == nil then
+    fail(level, "bad option '%s' (number expected, got %s)", name, type(v))
+  end
+  if integer and math.type(v) ~= "integer" then
+    fail(level, "bad option '%s' (integer expected, got %s)", name, tostring(v))
+  end
+  if v ~= v or v < lo or v > hi then
+    fail(level, "bad option '%s' (%s out of range %s..%s)", name, tostring(v), lo, hi)
+  end
+  return v
+end
+
+local function check_boolean(name, v, level)
+  if type(v) ~= "boolean" then
+    fail(level, "bad option '%s' (boolean expected, got %s)", name, type(v))
+  end
+  return v
+end
+
+local tls_keys = {
+  ca_file = "string",
+  server_name = "string",
+  cert_file = "string",
+  key_file = "string",
+  verify = "boolean",
+}
+
+local function check_tls(v, level)
+  if v == nil or v == false then
+    return nil
+  end
+  if v == true then
+    return { verify = true }
+  end
+  if type(v) ~= "table" then
+    fail(level, "bad option 'tls' (table, true or nil expected, got %s)", type(v))
+  end
+  local out = { verify = true }
+  for k, x in pairs(v) do
+    local want = tls_keys[k]
+    if not want then
+      fail(level, "bad option 'tls.%s' (unknown TLS option)", tostring(k))
+    end
+    if want == "string" then
+      out[k] = check_string("tls." .. k, x, level + 1)
+    else
+      out[k] = check_boolean("tls." .. k, x, level + 1)
+    end
+  end
+  if (out.cert_file == nil) ~= (out.key_file == nil) then
+    fail(level, "bad option 'tls' (cert_file and key_file go together)")
+  end
+  return out
+end
+
+-- name -> checker(value, level) returning the normalised value.
+local checkers = {
+  api_url = function(v, level)
+    check_string("api_url", v, level + 1)
+    if not (v:match("^http://[^/]") or v:match("^https://[^/]")) then
+      fail(level, "bad option 'api_url' (http:// or https:// URL expected, got '%s')", v)
+    end
+    return (v:gsub("/+$", ""))
+  end,
+  fix_host = function(v, level)
+    return check_string("fix_host", v, level + 1, { max = 253 })
+  end,
+  fix_port = function(v, level)
+    return check_number("fix_port", v, 1, 65535, level + 1, true)
+  end,
+  tls = function(v, level)
+    return check_tls(v, level + 1)
+  end,
+  target_comp_id = function(v, level)
+    check_string("target_comp_id", v, level + 1, { max = 64 })
+    if v:find("[=|%s]") then
+      fail(level, "bad option 'target_comp_id' (no '=', '|' or spaces allowed)")
+    end
+    return v
+  end,
+  heartbeat = function(v, level)
+    return check_number("heartbeat", v, 1, 3600, level + 1, true)
+  end,
+  timeout = function(v, level)
+    return check_number("timeout", v, 0.001, 3600, level + 1)
+  end,
+  connect_timeout = function(v, level)
+    return check_number("connect_timeout", v, 0.001, 3600, level + 1)
+  end,
+  logon_timeout = function(v, level)
+    return check_number("logon_timeout", v, 0.001, 3600, level + 1)
+  end,
+  logout_timeout = function(v, level)
+    return check_number("logout_timeout", v, 0.001, 3600, level + 1)
+  end,
+  store = function(v, level)
+    if v == false then
+      return false
+    end
+    return check_string("store", v, level + 1, { max = 4096 })
+  end,
+  fsync = function(v, level)
+    return check_boolean("fsync", v, level + 1)
+  end,
+  reset_on_logon = function(v, level)
+    return check_boolean("reset_on_logon", v, level + 1)
+  end,
+  logon_username = function(v, level)
+    return check_string("logon_username", v, level + 1, { max = 256 })
+  end,
+  logon_password = function(v, level)
+    return check_string("logon_password", v, level + 1, { max = 256 })
+  end,
+  max_message_size = function(v, level)
+    return check_number("max_message_size", v, 256, 16 * 1024 * 1024, level + 1, true)
+  end,
+  max_response_size = function(v, level)
+    return check_number("max_response_size", v, 256, 64 * 1024 * 1024, level + 1, true)
+  end,
+}
+
+M.defaults = {
+  api_url = "http://127.0.0.1:8080",
+  fix_host = "127.0.0.1",
+  fix_port = 9878,
+  target_comp_id = "BETA_EXCHANGE",
+  heartbeat = 30,
+  timeout = 10,
+  store = ".betatrader",
+  fsync = false,
+  reset_on_logon = false,
+  max_message_size = 64 * 1024,
+  max_response_size = 1024 * 1024,
+}
+
+--- Check a user's option table and return a complete, normalised copy.
+-- Raises (at the caller's caller, level 3 by default) on the first bad option.
+function M.check(opts, level)
+  level = level or 2
+  if opts == nil then
+    opts = {}
+  elseif type(opts) ~= "table" then
+    fail(level, "bad argument #1 to 'client' (table expected, got %s)", type(opts))
+  end
+  local out = {}
+  for k, v in pairs(opts) do
+    if type(k) ~= "string" then
+      fail(level, "bad option %s (option names are strings)", tostring(k))
+    end
+    local check = checkers[k]
+    if not check then
+      fail(level, "unknown option '%s'", k)
+    end
+    out[k] = check(v, level + 1)
+  end
+  for k, v in pairs(M.defaults) do
+    if out[k] == nil then
+      out[k] = v
+    end
+  end
+  out.connect_timeout = out.connect_timeout or out.timeout
+  out.logon_timeout = out.logon_timeout or out.timeout
+  out.logout_timeout = out.logout_timeout or out.timeout
+  if out.api_url:match("^https://") and out.tls == nil then
+    -- https is verified against the system CAs with no extra options; the
+    -- FIX channel stays plain unless tls is given.
+    out.http_tls = { verify = true }
+  else
+    out.http_tls = out.tls or { verify = true }
+  end
+  if (out.logon_username == nil) ~= (out.logon_password == nil) then
+    fail(level, "bad option 'logon_username' (logon_username and logon_password go together)")
+  end
+  return out
+end
+
+return M
