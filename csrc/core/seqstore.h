@@ -1,0 +1,69 @@
+/* Durable FIX sequence store: next inbound/outbound MsgSeqNum and the
+ * outbound application messages kept for resends, per (SenderCompID,
+ * TargetCompID) pair, in files under one directory. Implements the
+ * fix_store interface; survives kill -9 at any instant, and power loss with
+ * SEQSTORE_FSYNC. A store is used by one thread at a time.
+ *
+ * Files in dir, where NAME is "<sender>+<target>" with every byte outside
+ * [A-Za-z0-9._-] written as %XX (so two pairs never share a name):
+ *   NAME.seq   append-only log of sequence-number records, compacted by rename
+ *   NAME.msgs  append-only log of saved outbound frames
+ *   NAME.lock  flock()ed while the store is open (never deleted) */
+#ifndef BT_SEQSTORE_H
+#define BT_SEQSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fix_store.h"
+
+/* fsync every update: survives power loss, not only a process kill. */
+#define SEQSTORE_FSYNC 0x1
+
+/* Largest frame save() accepts (and open() believes in). */
+#define SEQSTORE_MAX_FRAME (16u * 1024u * 1024u)
+
+struct seqstore;
+
+/* Open (creating dir with mode 0700 and the files if needed) the store of one
+ * session and take its lock. 0, or -1 with "seqstore: what: why" in err. */
+int seqstore_open(struct seqstore **out, const char *dir, const char *sender, const char *target,
+		  int flags, char *err, size_t errlen);
+
+/* Close the files, release the lock and free the store. NULL is a no-op. */
+void seqstore_close(struct seqstore *s);
+
+/* The fix_store view of s (ops, ctx and the loaded next_out/next_in); s
+ * still owns everything and must outlive the returned value. */
+struct fix_store seqstore_as_fix_store(struct seqstore *s);
+
+/* Next outbound / inbound MsgSeqNum as last recorded. */
+uint64_t seqstore_next_out(const struct seqstore *s);
+uint64_t seqstore_next_in(const struct seqstore *s);
+
+/* Number of saved messages currently kept for resends. */
+size_t seqstore_msg_count(const struct seqstore *s);
+
+/* Text of the last failed operation ("seqstore: path: why"), "" if none. */
+const char *seqstore_error(const struct seqstore *s);
+
+/* Durably record the next outbound MsgSeqNum (>= 1); returns only once a
+ * kill -9 can no longer lose it. 0, or -1 with errno set. */
+int seqstore_set_next_out(struct seqstore *s, uint64_t next_out);
+
+/* Durably record the next expected inbound MsgSeqNum (>= 1). 0 or -1. */
+int seqstore_set_next_in(struct seqstore *s, uint64_t next_in);
+
+/* Keep a sent frame (1..SEQSTORE_MAX_FRAME bytes) for resends under seq;
+ * saving a seq again replaces it. 0 or -1 with errno set. */
+int seqstore_save(struct seqstore *s, uint64_t seq, const char *frame, size_t len);
+
+/* Visit saved frames begin <= seq <= end (end 0 = no limit) in order; frame lives only during
+ * fn. fn > 0 stops with 0, fn < 0 stops with -1; a bad record is -1 with errno EIO. */
+int seqstore_each(struct seqstore *s, uint64_t begin, uint64_t end,
+		  int (*fn)(void *arg, uint64_t seq, const char *frame, size_t len), void *arg);
+
+/* Forget every saved frame and set next_out = next_in = 1. 0 or -1. */
+int seqstore_reset(struct seqstore *s);
+
+#endif
