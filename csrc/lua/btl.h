@@ -1,0 +1,31 @@
+/* Internal header of the Lua binding (betatrader.core). Each C file of the
+ * binding adds its functions to the module table through one btl_open_*()
+ * called from luaopen_betatrader_core in core.c. */
+#ifndef BT_BTL_H
+#define BT_BTL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+struct bt_op;
+struct bt_cq;
+struct bt_reactor;
+struct bt_value;
+
+/* Each takes the module table at stack index `mod` and adds its fields. */
+void btl_open_op(lua_State *L, int mod);      /* op.c: op userdata, sleep, op() */
+void btl_open_process(lua_State *L, int mod); /* process.c: spawn/kill for testing.lua */
+void btl_open_client(lua_State *L, int mod);  /* client.c: the AuthCoordinator */
+void btl_open_fix(lua_State *L, int mod);     /* fix.c: decode a FIX frame to a table */
+
+/* Push an op userdata holding one new reference to op. */
+void btl_op_push(lua_State *L, struct bt_op *op);
+/* The op behind the userdata at idx (raises on a wrong type). */
+struct bt_op *btl_op_check(lua_State *L, int idx);
+/* This Lua state's completion queue and reactor (raise once closed). */
+struct bt_cq *btl_cq(lua_State *L);
+struct bt_reactor *btl_reactor(lua_State *L);
+/* Push a result value (nil, boolean, integer or string). */
+void btl_push_value(lua_State *L, const struct bt_value *v);
+
+#endif

@@ -1,0 +1,261 @@
+/* luaopen_betatrader_core: the per-state plumbing between the shared reactor
+ * and one Lua state. Each state gets its own completion queue; the I/O thread
+ * only ever writes to that queue, and core.step drains it on the Lua side. */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "btl.h"
+#include "op.h"
+#include "reactor.h"
+
+#ifndef BT_VERSION
+#define BT_VERSION "0.0.0-unknown"
+#endif
+
+#define STATE_MT "betatrader.core.state"
+#define BATCH_MT "betatrader.core.batch"
+#define BATCH_MAX 64
+
+/* Its address is the registry key of the state; never written. */
+static const char state_key = 's';
+
+struct state {
+	struct bt_reactor *r; /* one reference, released on close */
+	struct bt_cq *cq;
+};
+
+/* Events drained but not yet handed to Lua; kept in a userdata so that a
+ * memory error while building the result table leaks nothing. */
+struct batch {
+	size_t i, n;
+	struct bt_event ev[BATCH_MAX];
+};
+
+static int state_close(lua_State *L)
+{
+	struct state *s = luaL_checkudata(L, 1, STATE_MT);
+	/* The queue goes first: it cancels pending ops, whose hooks the reactor
+	 * still runs before its thread exits. */
+	if (s->cq)
+		bt_cq_close(s->cq);
+	s->cq = NULL;
+	if (s->r)
+		reactor_release(s->r);
+	s->r = NULL;
+	return 0;
+}
+
+static struct state *get_state(lua_State *L)
+{
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key);
+	struct state *s = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	if (!s || !s->cq)
+		luaL_error(L, "betatrader.core is closed");
+	return s;
+}
+
+struct bt_cq *btl_cq(lua_State *L)
+{
+	return get_state(L)->cq;
+}
+
+struct bt_reactor *btl_reactor(lua_State *L)
+{
+	return get_state(L)->r;
+}
+
+static void batch_flush(struct batch *b)
+{
+	while (b->i < b->n)
+		bt_event_clear(&b->ev[b->i++]);
+	b->i = b->n = 0;
+}
+
+static int batch_gc(lua_State *L)
+{
+	batch_flush(luaL_checkudata(L, 1, BATCH_MT));
+	return 0;
+}
+
+static void push_event(lua_State *L, struct bt_event *ev)
+{
+	if (ev->kind == BT_EVENT_OP) {
+		lua_pushinteger(L, (lua_Integer)ev->id);
+		return;
+	}
+	lua_createtable(L, ev->n, 3);
+	lua_pushinteger(L, (lua_Integer)ev->id);
+	lua_setfield(L, -2, "target");
+	lua_pushstring(L, ev->name);
+	lua_setfield(L, -2, "name");
+	lua_pushinteger(L, ev->n);
+	lua_setfield(L, -2, "n");
+	for (int i = 0; i < ev->n; i++) {
+		btl_push_value(L, &ev->v[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+/* core.step([timeout]) waits up to timeout seconds (nil: forever, 0: poll)
+ * for events, then returns a list of everything queued: an integer per
+ * finished op (its id), a table {target=, name=, n=, ...} per user event. */
+static int core_step(lua_State *L)
+{
+	struct state *s = lua_touserdata(L, lua_upvalueindex(1));
+	struct batch *b = lua_touserdata(L, lua_upvalueindex(2));
+	int ms = -1;
+	if (!lua_isnoneornil(L, 1)) {
+		lua_Number t = luaL_checknumber(L, 1);
+		luaL_argcheck(L, t >= 0 && !isnan(t), 1, "non-negative number expected");
+		ms = t * 1000.0 >= (lua_Number)INT_MAX ? INT_MAX : (int)ceil(t * 1000.0);
+	}
+	if (!s->cq)
+		return luaL_error(L, "betatrader.core is closed");
+	batch_flush(b);
+	lua_newtable(L);
+	lua_Integer k = 0;
+	size_t n = bt_cq_drain(s->cq, b->ev, BATCH_MAX);
+	if (n == 0 && ms != 0) {
+		int rc = bt_cq_wait(s->cq, ms);
+		if (rc < 0)
+			return luaL_error(L, "step: poll: %s", strerror(-rc));
+		n = bt_cq_drain(s->cq, b->ev, BATCH_MAX);
+	}
+	while (n > 0) {
+		b->n = n;
+		b->i = 0;
+		while (b->i < b->n) {
+			push_event(L, &b->ev[b->i]);
+			lua_rawseti(L, -2, ++k);
+			bt_event_clear(&b->ev[b->i++]);
+		}
+		n = n == BATCH_MAX ? bt_cq_drain(s->cq, b->ev, BATCH_MAX) : 0;
+	}
+	b->i = b->n = 0;
+	return 1;
+}
+
+/* core.pollfd(): the queue's eventfd, readable while events wait. */
+static int core_pollfd(lua_State *L)
+{
+	lua_pushinteger(L, bt_cq_fd(btl_cq(L)));
+	return 1;
+}
+
+/* core.now(): seconds on the monotonic clock the timers use. */
+static int core_now(lua_State *L)
+{
+	/* Same clock as reactor_now_ms, at full resolution for measurements. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+	return 1;
+}
+
+/* core.new_id(): an id unique in this state, for user-event targets. */
+static int core_new_id(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)bt_cq_next_id(btl_cq(L)));
+	return 1;
+}
+
+/* core.emit(target, name, ...): queues a user event, exactly as the C side
+ * would; lets Lua code and specs exercise the same dispatch path. */
+static int core_emit(lua_State *L)
+{
+	lua_Integer target = luaL_checkinteger(L, 1);
+	const char *name = luaL_checkstring(L, 2);
+	int n = lua_gettop(L) - 2;
+	luaL_argcheck(L, n <= BT_MAX_VALUES, BT_MAX_VALUES + 3, "too many values");
+	struct bt_value v[BT_MAX_VALUES];
+	for (int i = 0; i < n; i++) {
+		int idx = i + 3;
+		switch (lua_type(L, idx)) {
+		case LUA_TNIL:
+			v[i] = BT_VNIL;
+			break;
+		case LUA_TBOOLEAN:
+			v[i] = BT_VBOOL(lua_toboolean(L, idx));
+			break;
+		case LUA_TNUMBER:
+			v[i] = BT_VINT(luaL_checkinteger(L, idx));
+			break;
+		case LUA_TSTRING: {
+			size_t len;
+			const char *str = lua_tolstring(L, idx, &len);
+			v[i] = BT_VLSTR(str, len);
+			break;
+		}
+		default:
+			return luaL_typeerror(L, idx, "nil, boolean, integer or string");
+		}
+	}
+	int rc = bt_cq_post_event(btl_cq(L), (uint64_t)target, name, n, v);
+	if (rc < 0)
+		return luaL_error(L, "emit: %s", strerror(-rc));
+	return 0;
+}
+
+LUA_API int luaopen_betatrader_core(lua_State *L);
+__attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
+{
+	static const luaL_Reg state_mm[] = {
+	    {"__gc", state_close},
+	    {"__close", state_close},
+	    {NULL, NULL},
+	};
+	static const luaL_Reg funcs[] = {
+	    {"pollfd", core_pollfd}, {"now", core_now}, {"new_id", core_new_id},
+	    {"emit", core_emit},     {NULL, NULL},
+	};
+
+	/* One state per lua_State, even if the module is loaded again. */
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key);
+	struct state *s = lua_touserdata(L, -1);
+	if (!s || !s->cq) {
+		lua_pop(L, 1);
+		s = lua_newuserdatauv(L, sizeof *s, 0);
+		s->r = NULL;
+		s->cq = NULL;
+		if (luaL_newmetatable(L, STATE_MT))
+			luaL_setfuncs(L, state_mm, 0);
+		lua_setmetatable(L, -2);
+		char err[256] = "";
+		s->r = reactor_acquire(err, sizeof err);
+		if (!s->r)
+			return luaL_error(L, "betatrader.core: %s", err);
+		s->cq = bt_cq_new(s->r, err, sizeof err);
+		if (!s->cq)
+			return luaL_error(L, "betatrader.core: %s", err);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
+	}
+	int st = lua_gettop(L);
+
+	lua_newtable(L);
+	int mod = lua_gettop(L);
+	luaL_setfuncs(L, funcs, 0);
+	lua_pushliteral(L, BT_VERSION);
+	lua_setfield(L, mod, "version");
+
+	lua_pushvalue(L, st);
+	struct batch *b = lua_newuserdatauv(L, sizeof *b, 0);
+	b->i = b->n = 0;
+	if (luaL_newmetatable(L, BATCH_MT)) {
+		lua_pushcfunction(L, batch_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+	lua_pushcclosure(L, core_step, 2);
+	lua_setfield(L, mod, "step");
+
+	btl_open_op(L, mod);
+	btl_open_process(L, mod);
+	btl_open_client(L, mod);
+	btl_open_fix(L, mod);
+	return 1;
+}

@@ -1,0 +1,584 @@
+--- betatrader.async: operations, await, and the module's tiny scheduler.
+--
+-- An operation (Op) is the result of a network call that has not finished
+-- yet. It finishes exactly once, as "done" (with values), "failed" (with a
+-- message and a stable code) or "cancelled".
+--
+--   op:await([timeout]) -> values...        (true when the op has no values)
+--                       -> nil, message, code
+--   op:get([timeout])   -> values..., or raises the message
+--
+-- await works in three places and never yields across a C call:
+--   * inside a coroutine started with async.spawn (run by async.run, or by
+--     anything that pumps the module): it yields to the scheduler;
+--   * inside a cqueues-managed coroutine: it polls the op (ops are pollable:
+--     :pollfd(), :events(), :timeout()) through cqueues.poll;
+--   * anywhere else (main chunk, a busted test, a foreign coroutine): it blocks
+--     in core.step on the completion queue, dispatching events and running
+--     spawned tasks meanwhile.
+--
+-- An await timeout returns nil, "timed out after Xs", "timeout" and leaves
+-- the operation pending: it may still finish later; cancel it if the result
+-- is no longer wanted. An Op declared <close> is cancelled at scope exit if
+-- still pending.
+--
+-- Other event loops drive the scheduler (spawned tasks, event handlers) by
+-- watching async.pollfd() for readability, waking after async.timeout()
+-- seconds, and calling async.step(0). The module table itself is pollable,
+-- so under cqueues: cq:wrap(function() while true do cqueues.poll(async);
+-- async.step(0) end end).
+--
+-- Errors raised inside a spawned task are never swallowed: the task's op
+-- fails with the traceback (code "error") and the same traceback is raised
+-- by whatever was pumping the scheduler (async.run, async.step, or a
+-- blocking await).
+local core = require("betatrader.core")
+
+local coroutine, math, table = coroutine, math, table
+local error, type, select, setmetatable, tostring, ipairs, getmetatable =
+	error, type, select, setmetatable, tostring, ipairs, getmetatable
+local fmt = string.format
+
+local M = {}
+
+local WAIT = {} -- the token a task yields to wait for an op
+
+-- Scheduler state (per Lua state: it lives in this module's upvalues).
+local tasks = {} -- coroutine -> its Op
+local ntasks = 0
+local ready = {} -- FIFO of { co, args... }
+local ready_head, ready_tail = 1, 0
+local waiting = {} -- op id -> list of wait entries
+local timers = {} -- binary min-heap of wait entries by deadline
+local handlers = {} -- user-event target id -> function(name, ...)
+
+local function argerror(n, fname, msg, level)
+	error(fmt("bad argument #%d to '%s' (%s)", n, fname, msg), level + 1)
+end
+
+-- Checks an optional timeout in seconds; math.huge means no timeout.
+local function check_timeout(t, n, fname)
+	if t == nil then
+		return nil
+	end
+	if type(t) ~= "number" then
+		argerror(n, fname, "number expected, got " .. type(t), 3)
+	end
+	if t ~= t or t < 0 then
+		argerror(n, fname, "non-negative number expected, got " .. tostring(t), 3)
+	end
+	if t == math.huge then
+		return nil
+	end
+	return t
+end
+
+---------------------------------------------------------------------------
+-- timers (await deadlines)
+
+local function heap_push(e)
+	local i = #timers + 1
+	timers[i] = e
+	while i > 1 do
+		local p = i // 2
+		if timers[p].deadline <= e.deadline then
+			break
+		end
+		timers[i], timers[p] = timers[p], e
+		i = p
+	end
+end
+
+local function heap_pop()
+	local top, n = timers[1], #timers
+	local last = timers[n]
+	timers[n] = nil
+	n = n - 1
+	if n > 0 then
+		local i = 1
+		timers[1] = last
+		while true do
+			local c = 2 * i
+			if c > n then
+				break
+			end
+			if c + 1 <= n and timers[c + 1].deadline < timers[c].deadline then
+				c = c + 1
+			end
+			if timers[c].deadline >= last.deadline then
+				break
+			end
+			timers[i], timers[c] = timers[c], last
+			i = c
+		end
+	end
+	return top
+end
+
+-- Drops entries that already fired, so the top is a live deadline.
+local function heap_top()
+	while timers[1] and timers[1].fired do
+		heap_pop()
+	end
+	return timers[1]
+end
+
+---------------------------------------------------------------------------
+-- the ready queue and task running
+
+local function schedule(co, ...)
+	ready_tail = ready_tail + 1
+	ready[ready_tail] = table.pack(co, ...)
+end
+
+local resume_task -- forward
+
+local function run_ready()
+	-- Only what is ready now: tasks made ready meanwhile wait for the next
+	-- turn, so a task that keeps yielding cannot starve I/O.
+	local last = ready_tail
+	while ready_head <= last do
+		local item = ready[ready_head]
+		ready[ready_head] = nil
+		ready_head = ready_head + 1
+		resume_task(item[1], table.unpack(item, 2, item.n))
+	end
+	if ready_head > ready_tail then
+		ready_head, ready_tail = 1, 0
+	end
+end
+
+local function wake_op(id)
+	local list = waiting[id]
+	if not list then
+		return
+	end
+	waiting[id] = nil
+	for _, e in ipairs(list) do
+		if not e.fired then
+			e.fired = true
+			schedule(e.co, "done")
+		end
+	end
+end
+
+local function fire_timers(now)
+	while true do
+		local e = heap_top()
+		if not e or e.deadline > now then
+			return
+		end
+		heap_pop()
+		e.fired = true
+		local list = waiting[e.id]
+		if list then
+			for i, x in ipairs(list) do
+				if x == e then
+					table.remove(list, i)
+					break
+				end
+			end
+			if #list == 0 then
+				waiting[e.id] = nil
+			end
+		end
+		schedule(e.co, "timeout")
+	end
+end
+
+-- Wakes waiters, then calls event handlers. A failing handler must not lose
+-- the rest of the batch (a lost completion would hang its waiter forever),
+-- so the first error is raised only after every event was dispatched.
+local function dispatch(evs)
+	for _, ev in ipairs(evs) do
+		if math.type(ev) == "integer" then
+			wake_op(ev)
+		end
+	end
+	local err
+	for _, ev in ipairs(evs) do
+		local h = math.type(ev) ~= "integer" and handlers[ev.target]
+		if h then
+			local ok, e = xpcall(h, debug.traceback, ev.name, table.unpack(ev, 1, ev.n))
+			if not ok and not err then
+				err = e
+			end
+		end
+	end
+	return err
+end
+
+-- Seconds until the scheduler has something to do, or nil for "nothing".
+local function next_timeout()
+	if ready_head <= ready_tail then
+		return 0
+	end
+	local e = heap_top()
+	if e then
+		return math.max(0, e.deadline - core.now())
+	end
+	return nil
+end
+
+-- One turn: wait up to `timeout` seconds (nil: until something happens) for
+-- events, dispatch them, fire await deadlines, run ready tasks.
+local function pump(timeout)
+	run_ready()
+	local t = next_timeout()
+	if t and (timeout == nil or t < timeout) then
+		timeout = t
+	end
+	local err = dispatch(core.step(timeout))
+	fire_timers(core.now())
+	if err then
+		error(err, 0)
+	end
+	run_ready()
+end
+
+---------------------------------------------------------------------------
+-- operations
+
+local Op = {}
+Op.__index = Op
+Op.__name = "betatrader.Op"
+
+local function wrap(cop)
+	return setmetatable({ _c = cop }, Op)
+end
+
+local function is_op(x)
+	return getmetatable(x) == Op
+end
+
+local function check_op(self, fname)
+	if not is_op(self) then
+		error(fmt("bad argument #1 to '%s' (betatrader.Op expected, got %s)", fname, type(self)), 3)
+	end
+end
+
+--- "pending" | "done" | "failed" | "cancelled"
+function Op:status()
+	check_op(self, "status")
+	return self._c:status()
+end
+
+--- true once the operation is no longer pending.
+function Op:done()
+	check_op(self, "done")
+	return self._c:done()
+end
+
+--- An id unique within this Lua state.
+function Op:id()
+	return self._c:id()
+end
+
+--- Cancels a pending operation; returns true if this call cancelled it.
+function Op:cancel()
+	check_op(self, "cancel")
+	return self._c:cancel()
+end
+
+local function values_or_true(...)
+	if select("#", ...) == 0 then
+		return true
+	end
+	return ...
+end
+
+-- The outcome of a finished op, in the await convention.
+local function outcome(self)
+	local st = self._c:status()
+	if st == "done" then
+		local vals = self._vals
+		if vals then
+			if vals.n == 0 then
+				return true
+			end
+			return table.unpack(vals, 1, vals.n)
+		end
+		return values_or_true(self._c:result())
+	end
+	return self._c:result() -- nil, message, code
+end
+
+local function timed_out(timeout)
+	return nil, fmt("timed out after %gs", timeout), "timeout"
+end
+
+local function in_cqueues()
+	local cq = package.loaded.cqueues
+	return cq and type(cq.running) == "function" and cq.running() and cq
+end
+
+-- The module itself is pollable for cqueues: readable when events wait.
+local module_pollable = {
+	pollfd = function()
+		return core.pollfd()
+	end,
+	events = function()
+		return "r"
+	end,
+	timeout = function()
+		return next_timeout()
+	end,
+}
+
+--- Waits for the operation; see the module comment for where it may run.
+function Op:await(timeout)
+	check_op(self, "await")
+	timeout = check_timeout(timeout, 1, "await")
+	local c = self._c
+	if c:status() ~= "pending" then
+		return outcome(self)
+	end
+	local co, ismain = coroutine.running()
+	if not ismain and tasks[co] then
+		local e = { co = co, id = c:id() }
+		local list = waiting[e.id]
+		if not list then
+			list = {}
+			waiting[e.id] = list
+		end
+		list[#list + 1] = e
+		if timeout then
+			e.deadline = core.now() + timeout
+			heap_push(e)
+		end
+		local why = coroutine.yield(WAIT)
+		if why == "timeout" and c:status() == "pending" then
+			return timed_out(timeout)
+		end
+		return outcome(self)
+	end
+
+	local deadline = timeout and core.now() + timeout
+	local cq = not ismain and in_cqueues()
+	local first = true
+	while c:status() == "pending" do
+		local t
+		if deadline then
+			t = deadline - core.now()
+			if t <= 0 then
+				if not first then
+					return timed_out(timeout)
+				end
+				t = 0
+			end
+		end
+		first = false
+		if cq then
+			cq.poll(self, module_pollable, t)
+			pump(0)
+		else
+			pump(t)
+		end
+	end
+	return outcome(self)
+end
+
+--- Like await, but raises the failure message instead of returning it.
+function Op:get(timeout)
+	check_op(self, "get")
+	timeout = check_timeout(timeout, 1, "get")
+	local res = table.pack(self:await(timeout))
+	if res[1] == nil and res.n >= 2 then
+		error(res[2], 2)
+	end
+	return table.unpack(res, 1, res.n)
+end
+
+--- Finishes a pending op with values (for producers: Lua code composing
+--- operations). Returns true if this call finished it.
+function Op:resolve(...)
+	check_op(self, "resolve")
+	if self._c:status() ~= "pending" then
+		return false
+	end
+	local vals = table.pack(...)
+	local won = self._c:succeed()
+	if won then
+		self._vals = vals
+	end
+	return won
+end
+
+--- Fails a pending op with a message for people and a stable code.
+function Op:reject(message, code)
+	check_op(self, "reject")
+	if type(message) ~= "string" then
+		argerror(1, "reject", "string expected, got " .. type(message), 2)
+	end
+	if type(code) ~= "string" or code == "" then
+		argerror(2, "reject", "non-empty string expected", 2)
+	end
+	return self._c:fail(message, code)
+end
+
+-- cqueues pollable protocol: readable once finished.
+function Op:pollfd()
+	return self._c:pollfd()
+end
+
+function Op.events(_)
+	return "r"
+end
+
+function Op:timeout()
+	if self._c:done() then
+		return 0
+	end
+	return nil
+end
+
+function Op:__close()
+	if self._c:status() == "pending" then
+		self._c:cancel()
+	end
+end
+
+function Op:__tostring()
+	return fmt("betatrader.Op %d (%s)", self._c:id(), self._c:status())
+end
+
+---------------------------------------------------------------------------
+-- tasks
+
+function resume_task(co, ...)
+	local ok, res = coroutine.resume(co, ...)
+	if coroutine.status(co) == "dead" then
+		local op = tasks[co]
+		tasks[co] = nil
+		ntasks = ntasks - 1
+		if ok then
+			return -- the body itself resolved the task's op
+		end
+		local tb = debug.traceback(co, tostring(res))
+		op:reject(tb, "error")
+		error(tb, 0)
+	end
+	if ok and res ~= WAIT then
+		-- A bare coroutine.yield() in a task: let the others run, then go on.
+		schedule(co)
+	end
+end
+
+--- Runs fn(...) as a task of the scheduler; returns an Op resolving to
+--- fn's return values.
+function M.spawn(fn, ...)
+	local mt = getmetatable(fn)
+	if type(fn) ~= "function" and not (mt and mt.__call) then
+		argerror(1, "spawn", "function expected, got " .. type(fn), 2)
+	end
+	local op = wrap(core.op())
+	local co = coroutine.create(function(...)
+		op:resolve(fn(...))
+	end)
+	tasks[co] = op
+	ntasks = ntasks + 1
+	schedule(co, ...)
+	return op
+end
+
+--- Runs the scheduler until every task has finished. With fn, spawns it
+--- first. Re-raises (with the traceback) an error from any task.
+function M.run(fn, ...)
+	if fn ~= nil then
+		M.spawn(fn, ...)
+	end
+	while ntasks > 0 do
+		pump(nil)
+	end
+end
+
+--- One non-blocking (or up to timeout seconds) turn of the scheduler, for
+--- other event loops; returns true.
+function M.step(timeout)
+	timeout = check_timeout(timeout, 1, "step")
+	pump(timeout or 0)
+	return true
+end
+
+--- The fd other loops watch for readability, then call step(0).
+function M.pollfd()
+	return core.pollfd()
+end
+
+function M.events()
+	return "r"
+end
+
+--- Seconds until the scheduler next needs a step, or nil.
+function M.timeout()
+	return next_timeout()
+end
+
+--- Sleeps (yields, polls or blocks like await); returns true.
+function M.sleep(seconds)
+	if type(seconds) ~= "number" then
+		argerror(1, "sleep", "number expected, got " .. type(seconds), 2)
+	end
+	if seconds ~= seconds or seconds < 0 or seconds == math.huge then
+		argerror(1, "sleep", "non-negative finite number expected, got " .. tostring(seconds), 2)
+	end
+	return wrap(core.sleep(seconds)):await()
+end
+
+--- An Op finishing after `seconds` (the operation form of sleep).
+function M.sleep_op(seconds)
+	if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 or seconds == math.huge then
+		argerror(1, "sleep_op", "non-negative finite number expected, got " .. tostring(seconds), 2)
+	end
+	return wrap(core.sleep(seconds))
+end
+
+---------------------------------------------------------------------------
+-- making operations from Lua and from the binding
+
+--- Wraps a betatrader.op userdata (from the C binding) as an Op.
+function M.wrap(cop)
+	if type(cop) ~= "userdata" then
+		argerror(1, "wrap", "betatrader.op expected, got " .. type(cop), 2)
+	end
+	return wrap(cop)
+end
+
+--- A pending Op that Lua code finishes with :resolve(...) or :reject(msg, code).
+function M.new()
+	return wrap(core.op())
+end
+
+--- An Op already done with the given values.
+function M.resolved(...)
+	local op = wrap(core.op())
+	op:resolve(...)
+	return op
+end
+
+--- An Op already failed (e.g. a validation error in a composed call).
+function M.failed(message, code)
+	local op = wrap(core.op())
+	op:reject(message, code)
+	return op
+end
+
+M.is_op = is_op
+
+--- Calls fn(name, ...) for user events queued for `target` (an id from
+--- new_id(), e.g. an auth client's state changes); fn = nil removes it.
+function M.on_event(target, fn)
+	if math.type(target) ~= "integer" then
+		argerror(1, "on_event", "integer expected, got " .. type(target), 2)
+	end
+	if fn ~= nil and type(fn) ~= "function" then
+		argerror(2, "on_event", "function expected, got " .. type(fn), 2)
+	end
+	handlers[target] = fn
+end
+
+M.new_id = core.new_id
+M.now = core.now
+M.Op = Op
+
+return M

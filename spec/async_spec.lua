@@ -1,0 +1,344 @@
+-- betatrader.async: operations, await in all three places, the scheduler.
+local bt = require("betatrader.async")
+local core = require("betatrader.core")
+
+describe("betatrader.async", function()
+	describe("operations", function()
+		it("go pending -> done and return their values", function()
+			local op = bt.new()
+			assert.equal("pending", op:status())
+			assert.is_false(op:done())
+			assert.is_true(op:resolve("CLIENT0001", "tok", { x = 1 }))
+			assert.is_false(op:resolve("again"))
+			assert.equal("done", op:status())
+			assert.is_true(op:done())
+			local id, tok, t = op:await()
+			assert.equal("CLIENT0001", id)
+			assert.equal("tok", tok)
+			assert.same({ x = 1 }, t)
+		end)
+
+		it("return true when done without values", function()
+			assert.is_true(bt.resolved():await())
+			assert.is_true(bt.sleep_op(0):await())
+		end)
+
+		it("return nil, message, code on failure; get throws the message", function()
+			local op = bt.failed("password incorrect", "rejected")
+			assert.equal("failed", op:status())
+			local v, msg, code = op:await()
+			assert.is_nil(v)
+			assert.equal("password incorrect", msg)
+			assert.equal("rejected", code)
+			assert.has_error(function()
+				op:get()
+			end, "password incorrect")
+			assert.equal(7, bt.resolved(7):get())
+		end)
+
+		it("can be cancelled once; completion after cancel is a no-op", function()
+			local op = bt.sleep_op(30)
+			assert.is_true(op:cancel())
+			assert.is_false(op:cancel())
+			assert.equal("cancelled", op:status())
+			assert.is_false(op:resolve(1))
+			local v, msg, code = op:await()
+			assert.is_nil(v)
+			assert.equal("operation cancelled", msg)
+			assert.equal("cancelled", code)
+		end)
+
+		it("are cancelled by <close> when still pending", function()
+			local keep, done
+			do
+				local op <close> = bt.sleep_op(30)
+				local fin <close> = bt.resolved(1)
+				keep, done = op, fin
+			end
+			assert.equal("cancelled", keep:status())
+			assert.equal("done", done:status())
+		end)
+
+		it("await timeout leaves the op pending", function()
+			local op = bt.sleep_op(30)
+			local v, msg, code = op:await(0.02)
+			assert.is_nil(v)
+			assert.equal("timed out after 0.02s", msg)
+			assert.equal("timeout", code)
+			assert.equal("pending", op:status())
+			assert.is_nil(select(1, op:await(0)))
+			op:cancel()
+		end)
+
+		it("raise on misuse, naming the argument", function()
+			local op = bt.resolved(1)
+			assert.has_error(function()
+				op:await(-1)
+			end, "bad argument #1 to 'await' (non-negative number expected, got -1)")
+			assert.has_error(function()
+				op:await("x")
+			end, "bad argument #1 to 'await' (number expected, got string)")
+			assert.has_error(function()
+				op:get({})
+			end, "bad argument #1 to 'get' (number expected, got table)")
+			assert.has_error(function()
+				bt.sleep(-1)
+			end, "bad argument #1 to 'sleep' (non-negative finite number expected, got -1)")
+			assert.has_error(function()
+				bt.spawn(42)
+			end, "bad argument #1 to 'spawn' (function expected, got number)")
+			assert.has_error(function()
+				bt.new():reject("m", "")
+			end, "bad argument #2 to 'reject' (non-empty string expected)")
+			assert.has_error(function()
+				bt.step(0 / 0)
+			end)
+		end)
+
+		it("are pollable: pollfd readable only once finished", function()
+			local op = bt.sleep_op(0.01)
+			assert.equal("integer", math.type(op:pollfd()))
+			assert.equal("r", op:events())
+			assert.is_nil(op:timeout())
+			op:await()
+			assert.equal(0, op:timeout())
+		end)
+	end)
+
+	describe("await outside any coroutine", function()
+		it("blocks while dispatching; sleeps end in order", function()
+			local t0 = bt.now()
+			local a, b = bt.sleep_op(0.03), bt.sleep_op(0.01)
+			assert.is_true(a:await())
+			assert.is_true(b:done())
+			assert.is_true(bt.now() - t0 >= 0.0299) -- ms clock, float seconds
+			assert.is_true(bt.sleep(0.01))
+		end)
+
+		it("runs spawned tasks meanwhile", function()
+			local seen
+			bt.spawn(function()
+				seen = "ran"
+			end)
+			assert.is_true(bt.sleep(0.01))
+			assert.equal("ran", seen)
+		end)
+
+		it("blocks inside a foreign coroutine too", function()
+			local co = coroutine.wrap(function()
+				return bt.sleep_op(0.01):await()
+			end)
+			assert.is_true(co())
+		end)
+	end)
+
+	describe("the scheduler", function()
+		it("runs tasks concurrently; sleep order follows deadlines", function()
+			local order = {}
+			for _, d in ipairs({ 0.04, 0.01, 0.03, 0.02 }) do
+				bt.spawn(function()
+					bt.sleep(d)
+					order[#order + 1] = d
+				end)
+			end
+			bt.run()
+			assert.same({ 0.01, 0.02, 0.03, 0.04 }, order)
+		end)
+
+		it("wakes a task awaiting an op resolved by another task", function()
+			local op = bt.new()
+			local got
+			bt.run(function()
+				bt.spawn(function()
+					bt.sleep(0.01)
+					op:resolve("v")
+				end)
+				got = op:await(5)
+			end)
+			assert.equal("v", got)
+		end)
+
+		it("wakes a task when its op is cancelled by another", function()
+			local op = bt.sleep_op(30)
+			local res
+			bt.spawn(function()
+				res = table.pack(op:await())
+			end)
+			bt.spawn(function()
+				op:cancel()
+			end)
+			bt.run()
+			assert.same({ n = 3, nil, "operation cancelled", "cancelled" }, res)
+		end)
+
+		it("times out an await in a task and leaves the op pending", function()
+			local op = bt.sleep_op(30)
+			local res
+			bt.run(function()
+				res = table.pack(op:await(0.02))
+			end)
+			assert.same({ n = 3, nil, "timed out after 0.02s", "timeout" }, res)
+			assert.equal("pending", op:status())
+			op:cancel()
+		end)
+
+		it("spawn returns an op with the task's results", function()
+			local op = bt.spawn(function(a, b)
+				bt.sleep(0.001)
+				return a + b, "x"
+			end, 1, 2)
+			local s, x = op:await(5)
+			assert.equal(3, s)
+			assert.equal("x", x)
+		end)
+
+		it("re-raises an error from a task with its traceback", function()
+			local op = bt.spawn(function()
+				bt.sleep(0.001)
+				error("boom")
+			end)
+			local ok, err = pcall(bt.run)
+			assert.is_false(ok)
+			assert.matches("boom", err)
+			assert.matches("stack traceback", err)
+			assert.equal("failed", op:status())
+			assert.equal("error", select(3, op:await()))
+		end)
+
+		it("lets a plain coroutine.yield give way to other tasks", function()
+			local trace = {}
+			bt.run(function()
+				bt.spawn(function()
+					trace[#trace + 1] = "b"
+				end)
+				coroutine.yield()
+				trace[#trace + 1] = "a"
+			end)
+			assert.same({ "b", "a" }, trace)
+		end)
+
+		it("can be driven by another loop with pollfd/timeout/step", function()
+			local done = false
+			bt.spawn(function()
+				bt.sleep(0.02)
+				done = true
+			end)
+			assert.equal(0, bt.timeout()) -- a task is ready
+			local n = 0
+			while not done do
+				n = n + 1
+				assert.is_true(bt.step(0.005))
+				assert.is_true(n < 10000)
+			end
+			assert.equal("integer", math.type(bt.pollfd()))
+			assert.is_nil(bt.timeout())
+		end)
+	end)
+
+	describe("user events", function()
+		it("reach the handler registered for their target, in order", function()
+			local target = bt.new_id()
+			local got = {}
+			bt.on_event(target, function(name, ...)
+				got[#got + 1] = { name, ... }
+			end)
+			core.emit(target, "state", "Connecting", "Disconnected")
+			core.emit(target + 1000, "state", "ignored")
+			core.emit(target, "state", "Failed", "Connecting", "no Logon reply within 5 s")
+			bt.step(0)
+			bt.on_event(target, nil)
+			core.emit(target, "state", "late")
+			bt.step(0)
+			assert.same({
+				{ "state", "Connecting", "Disconnected" },
+				{ "state", "Failed", "Connecting", "no Logon reply within 5 s" },
+			}, got)
+		end)
+	end)
+
+	describe("user event handlers", function()
+		it("raise their errors without losing the rest of the batch", function()
+			local target = bt.new_id()
+			local op = bt.new()
+			local got
+			bt.on_event(target, function(_, v)
+				if v == "bad" then
+					error("handler failed")
+				end
+				got = v
+			end)
+			core.emit(target, "x", "bad")
+			op:resolve(1)
+			core.emit(target, "x", "good")
+			local ok, err = pcall(bt.step, 0)
+			bt.on_event(target, nil)
+			assert.is_false(ok)
+			assert.matches("handler failed", err)
+			assert.equal("good", got)
+			assert.equal(1, op:await(1))
+		end)
+	end)
+
+	describe("inside cqueues", function()
+		local cqueues = require("cqueues")
+
+		it("await polls the op instead of blocking the loop", function()
+			local cq = cqueues.new()
+			local trace = {}
+			cq:wrap(function()
+				local op = bt.sleep_op(0.03)
+				trace[#trace + 1] = "await"
+				assert.is_true(op:await(5))
+				trace[#trace + 1] = "done"
+			end)
+			cq:wrap(function()
+				cqueues.sleep(0.01)
+				trace[#trace + 1] = "other" -- ran while the first awaited
+			end)
+			assert(cq:loop())
+			assert.same({ "await", "other", "done" }, trace)
+		end)
+
+		it("times out and sees failures", function()
+			local cq = cqueues.new()
+			local r1, r2
+			cq:wrap(function()
+				local op = bt.sleep_op(30)
+				r1 = table.pack(op:await(0.02))
+				op:cancel()
+				r2 = table.pack(op:await())
+			end)
+			assert(cq:loop())
+			assert.same({ n = 3, nil, "timed out after 0.02s", "timeout" }, r1)
+			assert.same({ n = 3, nil, "operation cancelled", "cancelled" }, r2)
+		end)
+
+		it("drives the module's own tasks through the pollable module", function()
+			local cq = cqueues.new()
+			local finished = false
+			bt.spawn(function()
+				bt.sleep(0.01)
+				finished = true
+			end)
+			cq:wrap(function()
+				while not finished do
+					cqueues.poll(bt, 5)
+					bt.step(0)
+				end
+			end)
+			assert(cq:loop())
+			assert.is_true(finished)
+		end)
+
+		it("cqueues.poll accepts an op directly", function()
+			local cq = cqueues.new()
+			local ready
+			cq:wrap(function()
+				local op = bt.sleep_op(0.01)
+				ready = cqueues.poll(op, 5) == op
+			end)
+			assert(cq:loop())
+			assert.is_true(ready)
+		end)
+	end)
+end)
