@@ -1,0 +1,448 @@
+/* FIX session over a transport on the reactor: see fix_conn.h. */
+#include "fix_conn.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "reactor.h"
+#include "seqstore.h"
+#include "transport.h"
+
+#define REASON_MAX 512
+
+struct fix_conn {
+	atomic_int refs; /* the owner's + one per posted job */
+	struct bt_reactor *r;
+	struct transport *t;
+	struct fix_session *s;
+	struct seqstore *store;
+	struct fix_store fstore; /* the session points here */
+	struct reactor_timer timer;
+	struct fix_conn_cbs cbs;
+	void *arg;
+	char *username; /* kept until fix_session_start encodes the Logon */
+	char *password; /* likewise, then wiped */
+	int64_t last_now;
+	int busy;    /* dispatch depth: destroy waits until 0 */
+	int freed;   /* the owner called fix_conn_free */
+	int closed;  /* on_closed was (or will never be) delivered */
+	int pumping; /* inside pump(): nested calls only queue output */
+	int tcode;   /* transport failure, if any */
+	char treason[REASON_MAX];
+};
+
+/* UTC ms for the session (it writes SendingTime), never going backwards. */
+static int64_t now_ms(struct fix_conn *c)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (now < c->last_now)
+		now = c->last_now;
+	c->last_now = now;
+	return now;
+}
+
+static void wipe_str(char **p)
+{
+	if (*p) {
+		OPENSSL_cleanse(*p, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
+}
+
+static void release_session(struct fix_conn *c)
+{
+	fix_session_free(c->s);
+	c->s = NULL;
+	seqstore_close(c->store);
+	c->store = NULL;
+	wipe_str(&c->username);
+	wipe_str(&c->password);
+}
+
+static void destroy(struct fix_conn *c)
+{
+	release_session(c);
+	free(c);
+}
+
+static void enter(struct fix_conn *c)
+{
+	c->busy++;
+}
+
+static void leave(struct fix_conn *c)
+{
+	if (--c->busy == 0 && atomic_load(&c->refs) == 0)
+		destroy(c);
+}
+
+static int live(const struct fix_conn *c)
+{
+	return !c->freed && !c->closed;
+}
+
+/* Hand everything the session queued to the transport (coalesced there). */
+static void write_out(struct fix_conn *c)
+{
+	size_t len;
+	const char *p = c->s ? fix_session_out(c->s, &len) : NULL;
+	if (p && len && c->t && transport_write(c->t, p, len) == 0)
+		fix_session_out_consume(c->s, len);
+}
+
+static void finish(struct fix_conn *c, const char *code, const char *reason)
+{
+	if (c->closed)
+		return;
+	c->closed = 1;
+	reactor_timer_stop(c->r, &c->timer);
+	write_out(c); /* a final Logout, say */
+	transport_close(c->t);
+	c->t = NULL;
+	if (!c->freed && c->cbs.on_closed)
+		c->cbs.on_closed(c->arg, code, reason);
+	release_session(c); /* reason may have pointed into it */
+}
+
+static void arm_timer(struct fix_conn *c)
+{
+	int64_t due = fix_session_deadline(c->s);
+	if (due == INT64_MAX) {
+		reactor_timer_stop(c->r, &c->timer);
+		return;
+	}
+	int64_t delay = due - now_ms(c);
+	reactor_timer_start(c->r, &c->timer, delay > 0 ? delay : 0);
+}
+
+/* Deliver the session's events, then push its output and re-arm its timer.
+ * Returns the number of events delivered. */
+static size_t pump(struct fix_conn *c)
+{
+	if (c->pumping)
+		return 0;
+	size_t n = 0;
+	struct fix_event ev;
+	c->pumping = 1;
+	while (live(c) && c->s && fix_session_poll_event(c->s, &ev)) {
+		n++;
+		if (ev.type == FIX_EV_CLOSED) {
+			const char *code = ev.closed.code, *reason = ev.closed.reason;
+			/* The transport knows better why the stream went away. */
+			if (c->tcode && strcmp(code, "disconnected") == 0) {
+				code = transport_code_name(c->tcode);
+				reason = c->treason;
+			}
+			c->pumping = 0;
+			finish(c, code, reason);
+			return n;
+		}
+		if (c->cbs.on_event)
+			c->cbs.on_event(c->arg, &ev);
+	}
+	c->pumping = 0;
+	if (live(c) && c->s) {
+		write_out(c);
+		arm_timer(c);
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static void t_open(void *arg)
+{
+	struct fix_conn *c = arg;
+	enter(c);
+	int rc = fix_session_start(c->s, now_ms(c));
+	wipe_str(&c->password); /* encoded into the Logon now (or never) */
+	wipe_str(&c->username);
+	if (rc != 0) {
+		finish(c, "protocol", fix_session_strerror(rc));
+	} else {
+		if (c->cbs.on_connected)
+			c->cbs.on_connected(c->arg);
+		if (live(c))
+			pump(c);
+	}
+	leave(c);
+}
+
+static void t_data(void *arg, const char *buf, size_t n)
+{
+	struct fix_conn *c = arg;
+	enter(c);
+	size_t off = 0;
+	while (off < n && live(c) && c->s) {
+		size_t k = fix_session_feed(c->s, buf + off, n - off, now_ms(c));
+		off += k;
+		size_t evs = pump(c);
+		if (k == 0 && evs == 0)
+			break; /* cannot happen per the session's contract; never spin */
+	}
+	leave(c);
+}
+
+static void t_error(void *arg, int code, const char *msg)
+{
+	struct fix_conn *c = arg;
+	enter(c);
+	c->tcode = code;
+	snprintf(c->treason, sizeof(c->treason), "%s", msg);
+	if (!c->s || fix_session_state(c->s) == FIX_ST_IDLE) {
+		finish(c, transport_code_name(code), c->treason);
+	} else {
+		fix_session_disconnected(c->s, now_ms(c));
+		pump(c);
+		/* A session that did not close on disconnect would be a bug there. */
+		if (live(c))
+			finish(c, transport_code_name(code), c->treason);
+	}
+	leave(c);
+}
+
+static void timer_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
+{
+	struct fix_conn *c = ud;
+	enter(c);
+	if (live(c) && c->s) {
+		fix_session_tick(c->s, now_ms(c));
+		pump(c);
+	}
+	leave(c);
+}
+
+/* ------------------------------------------------------------ API */
+
+static char *dup_or_null(const char *s, int *oom)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*oom = 1;
+	return d;
+}
+
+struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts *opts,
+			       const struct fix_conn_cbs *cbs, void *arg, char *err, size_t errlen)
+{
+	if (!r || !opts || !cbs) {
+		snprintf(err, errlen, "fix_conn: reactor, options and callbacks are required");
+		return NULL;
+	}
+	struct fix_session_cfg cfg = opts->session;
+	if (!cfg.sender_comp_id || !*cfg.sender_comp_id || !cfg.target_comp_id ||
+	    !*cfg.target_comp_id) {
+		snprintf(err, errlen, "fix_conn: sender_comp_id and target_comp_id are required");
+		return NULL;
+	}
+	struct fix_conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "fix_conn: out of memory");
+		return NULL;
+	}
+	atomic_init(&c->refs, 1);
+	c->r = r;
+	c->cbs = *cbs;
+	c->arg = arg;
+	reactor_timer_init(&c->timer, timer_cb, c);
+	int oom = 0;
+	c->username = dup_or_null(cfg.username, &oom);
+	c->password = dup_or_null(cfg.password, &oom);
+	if (oom) {
+		snprintf(err, errlen, "fix_conn: out of memory");
+		goto fail;
+	}
+	cfg.role = FIX_INITIATOR;
+	cfg.username = c->username;
+	cfg.password = c->password;
+	cfg.store = NULL;
+	if (opts->store_dir) {
+		if (seqstore_open(&c->store, opts->store_dir, cfg.sender_comp_id,
+				  cfg.target_comp_id, opts->store_flags, err, errlen) != 0)
+			goto fail;
+		c->fstore = seqstore_as_fix_store(c->store);
+		cfg.store = &c->fstore;
+	}
+	c->s = fix_session_new(&cfg);
+	if (!c->s) {
+		snprintf(err, errlen, "fix_conn: invalid session settings (CompIDs up to %d bytes)",
+			 FIX_SESSION_MAX_COMP_ID);
+		goto fail;
+	}
+	struct transport_opts to = {
+	    .host = opts->host,
+	    .port = opts->port,
+	    .connect_timeout_ms = opts->connect_timeout_ms,
+	    .tls = opts->tls,
+	    .server_name = opts->server_name,
+	};
+	static const struct transport_cbs tcbs = {t_open, t_data, t_error};
+	c->t = transport_open(r, &to, &tcbs, c, err, errlen);
+	if (!c->t)
+		goto fail;
+	return c;
+fail:
+	destroy(c);
+	return NULL;
+}
+
+void fix_conn_free(struct fix_conn *c)
+{
+	if (!c || c->freed)
+		return;
+	enter(c);
+	c->freed = 1;
+	c->closed = 1;
+	reactor_timer_stop(c->r, &c->timer);
+	transport_close(c->t);
+	c->t = NULL;
+	release_session(c);
+	atomic_fetch_sub(&c->refs, 1);
+	leave(c);
+}
+
+struct fix_session *fix_conn_session(struct fix_conn *c)
+{
+	return c && live(c) ? c->s : NULL;
+}
+
+/* After an API call queued bytes (or closed the session): pump unless the
+ * caller is already inside pump, which will do it on the way out. */
+static void after_call(struct fix_conn *c)
+{
+	enter(c);
+	if (c->pumping)
+		write_out(c);
+	else
+		pump(c);
+	leave(c);
+}
+
+int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out_field *fields,
+		  size_t nfields)
+{
+	if (!c || !live(c) || !c->s)
+		return FIX_SESSION_E_STATE;
+	int rc = fix_session_send(c->s, msg_type, fields, nfields, now_ms(c));
+	after_call(c);
+	return rc;
+}
+
+int fix_conn_user_request(struct fix_conn *c, const char *req_id, int type, const char *username,
+			  const char *password)
+{
+	if (!c || !live(c) || !c->s)
+		return FIX_SESSION_E_STATE;
+	int rc = fix_session_user_request(c->s, req_id, type, username, password, now_ms(c));
+	after_call(c);
+	return rc;
+}
+
+int fix_conn_logout(struct fix_conn *c, const char *text)
+{
+	if (!c || !live(c) || !c->s)
+		return FIX_SESSION_E_STATE;
+	int rc = fix_session_logout(c->s, text, now_ms(c));
+	after_call(c);
+	return rc;
+}
+
+/* ------------------------------------------------------------ cross-thread */
+
+struct send_job {
+	struct fix_conn *c;
+	void (*done)(void *arg, int rc);
+	void *arg;
+	int logout;
+	char *text; /* logout text or msg_type */
+	size_t nfields;
+	struct fix_out_field fields[]; /* values follow in the same block */
+};
+
+static void run_job(struct bt_reactor *r, void *ud)
+{
+	struct send_job *j = ud;
+	struct fix_conn *c = j->c;
+	enter(c);
+	int rc;
+	if (j->logout)
+		rc = fix_conn_logout(c, j->text);
+	else
+		rc = fix_conn_send(c, j->text, j->fields, j->nfields);
+	if (j->done)
+		j->done(j->arg, rc);
+	free(j);
+	atomic_fetch_sub(&c->refs, 1);
+	leave(c);
+}
+
+static int post_job(struct fix_conn *c, struct send_job *j)
+{
+	atomic_fetch_add(&c->refs, 1);
+	int rc = reactor_post(c->r, run_job, j);
+	if (rc != 0) {
+		atomic_fetch_sub(&c->refs, 1); /* the owner still holds one: never the last */
+		free(j);
+	}
+	return rc;
+}
+
+int fix_conn_send_async(struct fix_conn *c, const char *msg_type,
+			const struct fix_out_field *fields, size_t nfields,
+			void (*done)(void *arg, int rc), void *arg)
+{
+	if (!c || !msg_type || (nfields && !fields))
+		return FIX_SESSION_E_ARG;
+	size_t size = sizeof(struct send_job) + nfields * sizeof(struct fix_out_field);
+	size_t tl = strlen(msg_type) + 1;
+	size += tl;
+	for (size_t i = 0; i < nfields; i++) {
+		if (!fields[i].val && fields[i].len)
+			return FIX_SESSION_E_ARG;
+		size += fields[i].len;
+	}
+	struct send_job *j = malloc(size);
+	if (!j)
+		return -ENOMEM;
+	j->c = c;
+	j->done = done;
+	j->arg = arg;
+	j->logout = 0;
+	j->nfields = nfields;
+	char *p = (char *)(j->fields + nfields);
+	j->text = memcpy(p, msg_type, tl);
+	p += tl;
+	for (size_t i = 0; i < nfields; i++) {
+		j->fields[i].tag = fields[i].tag;
+		j->fields[i].len = fields[i].len;
+		j->fields[i].val = fields[i].len ? memcpy(p, fields[i].val, fields[i].len) : "";
+		p += fields[i].len;
+	}
+	return post_job(c, j);
+}
+
+int fix_conn_logout_async(struct fix_conn *c, const char *text)
+{
+	if (!c)
+		return FIX_SESSION_E_ARG;
+	size_t tl = text ? strlen(text) + 1 : 0;
+	struct send_job *j = malloc(sizeof(*j) + tl);
+	if (!j)
+		return -ENOMEM;
+	memset(j, 0, sizeof(*j));
+	j->c = c;
+	j->logout = 1;
+	j->text = text ? memcpy((char *)(j + 1), text, tl) : NULL;
+	return post_job(c, j);
+}

@@ -1,0 +1,88 @@
+/* A FIX initiator connection: one fix_session (sans-I/O) pumped over one
+ * transport (TCP or TLS) on the reactor. Received bytes go to
+ * fix_session_feed, the session's output is appended to the transport (one
+ * flush per loop turn for everything queued), its deadline is a reactor
+ * timer, and its events reach the owner's callbacks. Sequence numbers
+ * persist in a seqstore when a store directory is given.
+ *
+ * Threading: fix_conn_send_async and fix_conn_logout_async may be called
+ * from any thread (they post to the I/O thread); everything else, and every
+ * callback, runs on the reactor's I/O thread. */
+#ifndef BT_FIX_CONN_H
+#define BT_FIX_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fix_session.h"
+
+struct bt_reactor;
+struct transport_tls_ctx;
+struct fix_conn;
+
+struct fix_conn_opts {
+	const char *host; /* FIX acceptor; numeric addresses skip resolution */
+	uint16_t port;
+	int64_t connect_timeout_ms;    /* TCP (+TLS) setup; <= 0: 10 s */
+	struct transport_tls_ctx *tls; /* NULL = plain TCP; shared, not owned */
+	const char *server_name;       /* TLS name to verify; NULL = host */
+	/* Session settings (role is forced to initiator). Strings, username and
+	 * password included, are copied; the password copy is wiped once the
+	 * Logon carrying it is encoded. cfg.store is ignored: see store_dir. */
+	struct fix_session_cfg session;
+	const char *store_dir; /* NULL: sequence numbers start at 1 and are not kept */
+	int store_flags;       /* SEQSTORE_FSYNC for power-loss durability */
+};
+
+struct fix_conn_cbs {
+	/* The stream is up and the Logon is queued. Optional. */
+	void (*on_connected)(void *arg);
+	/* A session event other than CLOSED (LOGON, USER_RESPONSE, APP, REJECT,
+	 * LOGOUT); pointers inside ev are valid during the call only. */
+	void (*on_event)(void *arg, const struct fix_event *ev);
+	/* The connection is over; called exactly once, last, unless the owner
+	 * called fix_conn_free first. code: a transport code ("refused",
+	 * "connect_failed", "timeout", "tls_failed", "disconnected") or a session
+	 * one ("timeout", "rejected", "protocol", "logged_out", "store"). The
+	 * owner must still call fix_conn_free. */
+	void (*on_closed)(void *arg, const char *code, const char *reason);
+};
+
+/* Start connecting. NULL with the reason in err for a bad configuration,
+ * a store that cannot be opened, or no memory; never calls back inline. */
+struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts *opts,
+			       const struct fix_conn_cbs *cbs, void *arg, char *err, size_t errlen);
+
+/* Drop the connection at once (no Logout; use fix_conn_logout for a clean
+ * end), close the store and release the owner's reference. No callback runs
+ * afterwards. Safe inside a callback. NULL is a no-op. */
+void fix_conn_free(struct fix_conn *c);
+
+/* The session, for state and sequence queries; NULL before the stream is up
+ * and after the connection closed. */
+struct fix_session *fix_conn_session(struct fix_conn *c);
+
+/* Send an application message (ACTIVE only). Returns a fix_session_err. */
+int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out_field *fields,
+		  size_t nfields);
+
+/* 35=BE after the Logon ack: type 1 log on, 2 log off. The caller wipes its
+ * own password; the bytes queued for the wire are wiped as they are sent. */
+int fix_conn_user_request(struct fix_conn *c, const char *req_id, int type, const char *username,
+			  const char *password);
+
+/* Start a Logout (58=text if not NULL); on_closed("logged_out") follows. */
+int fix_conn_logout(struct fix_conn *c, const char *text);
+
+/* Any thread: copy the message and send it from the I/O thread. done (may be
+ * NULL) runs there with the fix_session_err result. 0 when posted, or a
+ * negative errno / FIX_SESSION_E_ARG. c must stay owned (not yet freed by a
+ * call ordered before this one). */
+int fix_conn_send_async(struct fix_conn *c, const char *msg_type,
+			const struct fix_out_field *fields, size_t nfields,
+			void (*done)(void *arg, int rc), void *arg);
+
+/* Any thread: fix_conn_logout on the I/O thread. 0 when posted. */
+int fix_conn_logout_async(struct fix_conn *c, const char *text);
+
+#endif
