@@ -1,0 +1,995 @@
+/* The AuthCoordinator (see auth.h for the state diagram and the threading
+ * contract).
+ *
+ * Ownership: `mu` guards what other threads read (state, reason, code,
+ * client id) and the hand-off slots (`op`, the send queue). Everything else
+ * (the HTTP client's requests, the FIX connection, the password copy, the
+ * UserResponse timer) belongs to the I/O thread and is only touched there,
+ * in a posted function or a callback. */
+#include "auth.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "fix_conn.h"
+#include "http.h"
+#include "op.h"
+#include "reactor.h"
+#include "seqstore.h"
+#include "transport.h"
+
+#define REASON_MAX 512
+#define CODE_MAX 32
+#define COMP_ID_MAX 65
+
+static const char *const state_names[] = {
+    "Disconnected", "Registering", "Connecting", "Authenticating", "Active", "Failed",
+};
+
+const char *bt_auth_state_name(enum bt_auth_state st)
+{
+	if ((unsigned)st < sizeof state_names / sizeof state_names[0])
+		return state_names[st];
+	return "?";
+}
+
+void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->max_response = 1024 * 1024;
+	cfg->fix_port = 9878;
+	cfg->target_comp_id = "BETA_EXCHANGE";
+	cfg->heartbeat_s = 30;
+	cfg->max_body = FIX_DEFAULT_MAX_BODY;
+	cfg->timeout_ms = 10000;
+	cfg->connect_timeout_ms = 10000;
+	cfg->logon_timeout_ms = 10000;
+	cfg->logout_timeout_ms = 10000;
+}
+
+/* Messages queued by bt_auth_send on the owner's thread, flushed in one
+ * go on the I/O thread: one post per burst, not per message. Encoded as
+ * records: [u16 msg_type len][msg_type][u32 nfields]{[u32 tag][u32 len][val]}. */
+struct sendq {
+	char *buf;
+	size_t len, cap;
+};
+
+struct bt_auth {
+	struct bt_reactor *r;
+	struct bt_cq *cq;
+	uint64_t target;
+	struct bt_auth_cfg cfg; /* strings point into `strings` */
+	char *strings;
+
+	pthread_mutex_t mu;
+	enum bt_auth_state st;
+	char reason[REASON_MAX];
+	char code[CODE_MAX];
+	char comp_id[COMP_ID_MAX];
+	struct bt_op *op;        /* register/login in flight (a reference) */
+	struct bt_op *logout_op; /* logout in flight (a reference) */
+	struct bt_op *profile_op; /* profile request in flight (a reference) */
+	struct sendq q;          /* filled by bt_auth_send */
+	int q_posted;            /* a flush is already posted */
+
+	/* I/O thread only. */
+	struct http_client *http;
+	struct http_req *req;
+	struct http_req *profile_req;
+	struct transport_tls_ctx *tls;
+	struct fix_conn *conn;
+	char *password;      /* until the 35=BE is encoded */
+	char *token;         /* from registration; wiped on free */
+	char *login_id;      /* client id of the login in flight */
+	char logout_text[REASON_MAX];
+	uint64_t req_counter;
+	struct reactor_timer ur_timer; /* UserResponse deadline */
+	struct sendq io_q;             /* swapped with q when flushing */
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static char *dup_secret(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void wipe_free(char **p)
+{
+	if (*p) {
+		OPENSSL_cleanse(*p, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
+}
+
+/* Changes the state and queues the "state" event; mu held. reason NULL
+ * keeps no reason (a success path), otherwise it is the new last error. */
+static void set_state_locked(struct bt_auth *a, enum bt_auth_state st, const char *code,
+			     const char *reason)
+{
+	enum bt_auth_state old = a->st;
+	a->st = st;
+	if (st == BT_AUTH_FAILED) {
+		snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "failed");
+		snprintf(a->code, sizeof a->code, "%s", code ? code : "");
+	}
+	if (old == st)
+		return;
+	struct bt_value v[4] = {
+	    BT_VSTR(state_names[st]),
+	    BT_VSTR(state_names[old]),
+	    reason ? BT_VSTR(reason) : BT_VNIL,
+	    code ? BT_VSTR(code) : BT_VNIL,
+	};
+	bt_cq_post_event(a->cq, a->target, "state", 4, v);
+}
+
+static void set_state(struct bt_auth *a, enum bt_auth_state st, const char *code,
+		      const char *reason)
+{
+	pthread_mutex_lock(&a->mu);
+	set_state_locked(a, st, code, reason);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Takes the op in flight out of its slot (mu held by nobody); the caller
+ * finishes it and drops the reference. */
+static struct bt_op *take_op(struct bt_auth *a, struct bt_op **slot)
+{
+	pthread_mutex_lock(&a->mu);
+	struct bt_op *op = *slot;
+	*slot = NULL;
+	pthread_mutex_unlock(&a->mu);
+	if (op)
+		bt_op_clear_cancel(op);
+	return op;
+}
+
+static void finish_fail(struct bt_op *op, const char *code, const char *msg)
+{
+	if (op) {
+		bt_op_fail(op, code, "%s", msg);
+		bt_op_unref(op);
+	}
+}
+
+static void finish_ok(struct bt_op *op, int n, const struct bt_value *v)
+{
+	if (op) {
+		bt_op_succeed(op, n, v);
+		bt_op_unref(op);
+	}
+}
+
+/* Fail the operation in flight and enter Failed, in that order of events:
+ * the state event first, so on_state handlers run before await returns. */
+static void fail_current(struct bt_auth *a, const char *code, const char *reason)
+{
+	set_state(a, BT_AUTH_FAILED, code, reason);
+	finish_fail(take_op(a, &a->op), code, reason);
+}
+
+static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *fmt, ...)
+{
+	char msg[REASON_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	struct bt_op *op = bt_op_new(a->cq);
+	if (op)
+		bt_op_fail(op, code, "%s", msg);
+	return op;
+}
+
+static void drop_conn(struct bt_auth *a)
+{
+	reactor_timer_stop(a->r, &a->ur_timer);
+	fix_conn_free(a->conn);
+	a->conn = NULL;
+	wipe_free(&a->password);
+}
+
+/* ------------------------------------------------------- registration */
+
+struct reg_job {
+	struct bt_auth *a;
+	struct bt_op *op;
+	char *username;
+	char *password;
+};
+
+static void reg_job_free(struct reg_job *j)
+{
+	wipe_free(&j->username);
+	wipe_free(&j->password);
+	bt_op_unref(j->op);
+	free(j);
+}
+
+static void on_register_done(void *arg, const struct http_result *res)
+{
+	struct bt_auth *a = arg;
+	a->req = NULL;
+	if (res->code) {
+		fail_current(a, res->code, res->message ? res->message : "registration failed");
+		return;
+	}
+	wipe_free(&a->token);
+	a->token = dup_secret(res->token);
+	pthread_mutex_lock(&a->mu);
+	snprintf(a->comp_id, sizeof a->comp_id, "%s", res->client_id);
+	set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
+	pthread_mutex_unlock(&a->mu);
+	struct bt_value v[2] = {BT_VSTR(res->client_id), BT_VSTR(res->token ? res->token : "")};
+	finish_ok(take_op(a, &a->op), 2, v);
+}
+
+static void start_register(struct bt_reactor *r, void *ud)
+{
+	struct reg_job *j = ud;
+	struct bt_auth *a = j->a;
+	pthread_mutex_lock(&a->mu);
+	int current = a->op == j->op;
+	pthread_mutex_unlock(&a->mu);
+	if (current) {
+		a->req = http_register(a->http, j->username, j->password, on_register_done, a);
+		if (!a->req)
+			fail_current(a, BT_E_NOMEM, "register: could not start the HTTP request");
+	}
+	reg_job_free(j);
+}
+
+/* Cancel hook of register/login ops (I/O thread): abandon the attempt. */
+static void on_op_cancelled(struct bt_op *op, void *ud)
+{
+	struct bt_auth *a = ud;
+	pthread_mutex_lock(&a->mu);
+	int current = a->op == op;
+	if (current)
+		a->op = NULL;
+	pthread_mutex_unlock(&a->mu);
+	if (!current)
+		return;
+	if (a->req) {
+		http_cancel(a->req);
+		a->req = NULL;
+	}
+	drop_conn(a);
+	set_state(a, BT_AUTH_DISCONNECTED, NULL, NULL);
+	bt_op_unref(op);
+}
+
+/* Claims the client for a new operation: mu held, state checked. */
+static struct bt_op *claim(struct bt_auth *a, enum bt_auth_state next)
+{
+	struct bt_op *op = bt_op_new(a->cq);
+	if (!op)
+		return NULL;
+	a->op = bt_op_ref(op);
+	set_state_locked(a, next, NULL, NULL);
+	return op;
+}
+
+static int idle_locked(struct bt_auth *a)
+{
+	return (a->st == BT_AUTH_DISCONNECTED || a->st == BT_AUTH_FAILED) && !a->op &&
+	       !a->logout_op;
+}
+
+struct bt_op *bt_auth_register(struct bt_auth *a, const char *username, const char *password)
+{
+	struct reg_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return NULL;
+	j->a = a;
+	j->username = strdup(username);
+	j->password = strdup(password);
+	if (!j->username || !j->password) {
+		reg_job_free(j);
+		return NULL;
+	}
+	pthread_mutex_lock(&a->mu);
+	if (!idle_locked(a)) {
+		enum bt_auth_state st = a->st;
+		pthread_mutex_unlock(&a->mu);
+		reg_job_free(j);
+		return failed_op(a, BT_E_INVALID_STATE,
+				 "register() while %s: one operation at a time (logout first)",
+				 state_names[st]);
+	}
+	struct bt_op *op = claim(a, BT_AUTH_REGISTERING);
+	pthread_mutex_unlock(&a->mu);
+	if (!op) {
+		reg_job_free(j);
+		return NULL;
+	}
+	j->op = bt_op_ref(op);
+	bt_op_set_cancel(op, on_op_cancelled, a);
+	if (reactor_post(a->r, start_register, j) < 0) {
+		reg_job_free(j);
+		fail_current(a, BT_E_NOMEM, "register: could not reach the I/O thread");
+	}
+	return op;
+}
+
+/* -------------------------------------------------------------- login */
+
+struct login_job {
+	struct bt_auth *a;
+	struct bt_op *op;
+	char *client_id;
+	char *password;
+};
+
+static void login_job_free(struct login_job *j)
+{
+	free(j->client_id);
+	wipe_free(&j->password);
+	bt_op_unref(j->op);
+	free(j);
+}
+
+static const char *user_status_text(int status)
+{
+	switch (status) {
+	case 2:
+		return "not logged in";
+	case 3:
+		return "user not recognised";
+	case 4:
+		return "password incorrect";
+	case 5:
+		return "password changed";
+	case 6:
+		return "login refused";
+	default:
+		return "login refused";
+	}
+}
+
+static void on_ur_timeout(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	struct bt_auth *a = ud;
+	char msg[128];
+	snprintf(msg, sizeof msg, "no UserResponse within %.3g s",
+		 (double)a->cfg.timeout_ms / 1000.0);
+	drop_conn(a);
+	fail_current(a, BT_E_TIMEOUT, msg);
+}
+
+static void on_connected(void *arg)
+{
+	struct bt_auth *a = arg;
+	set_state(a, BT_AUTH_AUTHENTICATING, NULL, NULL);
+}
+
+static void post_message(struct bt_auth *a, const struct fix_msg *m)
+{
+	if (!m)
+		return;
+	struct bt_value v = BT_VLSTR(m->buf, m->len);
+	bt_cq_post_event(a->cq, a->target, "message", 1, &v);
+}
+
+static void on_event(void *arg, const struct fix_event *ev)
+{
+	struct bt_auth *a = arg;
+	switch (ev->type) {
+	case FIX_EV_LOGON: {
+		char req_id[96];
+		snprintf(req_id, sizeof req_id, "%s-%" PRIu64, a->login_id, ++a->req_counter);
+		int rc = fix_conn_user_request(a->conn, req_id, 1, a->login_id, a->password);
+		wipe_free(&a->password);
+		if (rc != 0) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "could not send the UserRequest: %s",
+				 fix_session_strerror(rc));
+			drop_conn(a);
+			fail_current(a, BT_E_PROTOCOL, msg);
+			return;
+		}
+		reactor_timer_start(a->r, &a->ur_timer, a->cfg.timeout_ms);
+		break;
+	}
+	case FIX_EV_USER_RESPONSE: {
+		pthread_mutex_lock(&a->mu);
+		int waiting = a->st == BT_AUTH_AUTHENTICATING;
+		pthread_mutex_unlock(&a->mu);
+		if (!waiting) {
+			post_message(a, ev->msg); /* e.g. the answer to a later 924=2 */
+			break;
+		}
+		reactor_timer_stop(a->r, &a->ur_timer);
+		int status = ev->user_response.status;
+		if (status == 1) {
+			pthread_mutex_lock(&a->mu);
+			snprintf(a->comp_id, sizeof a->comp_id, "%s", a->login_id);
+			set_state_locked(a, BT_AUTH_ACTIVE, NULL, NULL);
+			pthread_mutex_unlock(&a->mu);
+			struct bt_value v = BT_VBOOL(1);
+			finish_ok(take_op(a, &a->op), 1, &v);
+			break;
+		}
+		char msg[REASON_MAX];
+		const struct fix_sv *t = &ev->user_response.text;
+		const char *meaning = user_status_text(status);
+		if (t->len && !(t->len == strlen(meaning) && !strncasecmp(t->ptr, meaning, t->len)))
+			snprintf(msg, sizeof msg, "%s (UserStatus %d): %.*s", meaning, status,
+				 (int)(t->len > 300 ? 300 : t->len), t->ptr);
+		else
+			snprintf(msg, sizeof msg, "%s (UserStatus %d)", user_status_text(status),
+				 status);
+		/* A clean end: our Logout goes out; the connection is dropped once
+		 * it is answered (on_closed ignores it, the state is already set). */
+		fix_conn_logout(a->conn, NULL);
+		fail_current(a, BT_E_REJECTED, msg);
+		break;
+	}
+	case FIX_EV_LOGOUT: {
+		const struct fix_sv *t = &ev->logout.text;
+		snprintf(a->logout_text, sizeof a->logout_text, "%.*s",
+			 (int)(t->len > 400 ? 400 : t->len), t->ptr ? t->ptr : "");
+		break;
+	}
+	case FIX_EV_APP:
+	case FIX_EV_REJECT:
+		post_message(a, ev->msg);
+		break;
+	default:
+		break;
+	}
+}
+
+static const char *closed_code(const char *code)
+{
+	/* Session codes map onto the stable list of DESIGN.md section 4. */
+	if (!strcmp(code, "logged_out"))
+		return BT_E_DISCONNECTED;
+	if (!strcmp(code, "store"))
+		return "store";
+	return code;
+}
+
+static void on_closed(void *arg, const char *code, const char *reason)
+{
+	struct bt_auth *a = arg;
+	reactor_timer_stop(a->r, &a->ur_timer);
+	fix_conn_free(a->conn);
+	a->conn = NULL;
+	wipe_free(&a->password);
+
+	pthread_mutex_lock(&a->mu);
+	enum bt_auth_state st = a->st;
+	struct bt_op *logout_op = a->logout_op;
+	a->logout_op = NULL;
+	pthread_mutex_unlock(&a->mu);
+
+	if (logout_op) {
+		/* Our own Logout was answered (or timed out): a clean end. */
+		set_state(a, BT_AUTH_DISCONNECTED, NULL, NULL);
+		struct bt_value v = BT_VBOOL(1);
+		finish_ok(logout_op, 1, &v);
+		return;
+	}
+	if (st == BT_AUTH_FAILED || st == BT_AUTH_DISCONNECTED)
+		return; /* already decided (a refused login being logged out) */
+	fail_current(a, closed_code(code), reason);
+}
+
+static void start_login(struct bt_reactor *r, void *ud)
+{
+	struct login_job *j = ud;
+	struct bt_auth *a = j->a;
+	pthread_mutex_lock(&a->mu);
+	int current = a->op == j->op;
+	pthread_mutex_unlock(&a->mu);
+	if (!current) {
+		login_job_free(j);
+		return;
+	}
+	drop_conn(a); /* a refused login may still be logging out */
+	free(a->login_id);
+	a->login_id = j->client_id;
+	j->client_id = NULL;
+	a->password = j->password;
+	j->password = NULL;
+	a->logout_text[0] = '\0';
+
+	struct fix_conn_opts o;
+	memset(&o, 0, sizeof o);
+	o.host = a->cfg.fix_host;
+	o.port = a->cfg.fix_port;
+	o.connect_timeout_ms = a->cfg.connect_timeout_ms;
+	o.tls = a->tls;
+	o.server_name = a->cfg.server_name;
+	fix_session_cfg_init(&o.session);
+	o.session.sender_comp_id = a->login_id;
+	o.session.target_comp_id = a->cfg.target_comp_id;
+	o.session.heartbeat_s = a->cfg.heartbeat_s;
+	o.session.logon_timeout_ms = a->cfg.logon_timeout_ms;
+	o.session.logout_timeout_ms = a->cfg.logout_timeout_ms;
+	/* Without a store the numbers cannot continue where the last session
+	 * left them, so both sides start again at 1 (141=Y). */
+	o.session.reset_on_logon = a->cfg.reset_on_logon || !a->cfg.store_dir;
+	o.session.username = a->cfg.logon_username;
+	o.session.password = a->cfg.logon_password;
+	o.session.max_body = a->cfg.max_body;
+	o.store_dir = a->cfg.store_dir;
+	o.store_flags = a->cfg.store_fsync ? SEQSTORE_FSYNC : 0;
+	static const struct fix_conn_cbs cbs = {on_connected, on_event, on_closed};
+	char err[256];
+	a->conn = fix_conn_open(a->r, &o, &cbs, a, err, sizeof err);
+	if (!a->conn) {
+		wipe_free(&a->password);
+		fail_current(a, BT_E_CONNECT_FAILED, err);
+	}
+	login_job_free(j);
+}
+
+struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char *password)
+{
+	struct login_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return NULL;
+	j->a = a;
+	j->client_id = strdup(client_id);
+	j->password = strdup(password);
+	if (!j->client_id || !j->password) {
+		login_job_free(j);
+		return NULL;
+	}
+	pthread_mutex_lock(&a->mu);
+	if (!idle_locked(a)) {
+		enum bt_auth_state st = a->st;
+		pthread_mutex_unlock(&a->mu);
+		login_job_free(j);
+		return failed_op(a, BT_E_INVALID_STATE,
+				 "login() while %s: one operation at a time (logout first)",
+				 state_names[st]);
+	}
+	struct bt_op *op = claim(a, BT_AUTH_CONNECTING);
+	pthread_mutex_unlock(&a->mu);
+	if (!op) {
+		login_job_free(j);
+		return NULL;
+	}
+	j->op = bt_op_ref(op);
+	bt_op_set_cancel(op, on_op_cancelled, a);
+	if (reactor_post(a->r, start_login, j) < 0) {
+		login_job_free(j);
+		fail_current(a, BT_E_NOMEM, "login: could not reach the I/O thread");
+	}
+	return op;
+}
+
+/* ------------------------------------------------------------- logout */
+
+static void start_logout(struct bt_reactor *r, void *ud)
+{
+	struct bt_auth *a = ud;
+	pthread_mutex_lock(&a->mu);
+	int active = a->st == BT_AUTH_ACTIVE && a->logout_op;
+	pthread_mutex_unlock(&a->mu);
+	if (!active)
+		return; /* the connection ended meanwhile; on_closed finished the op */
+	if (!a->conn || fix_conn_logout(a->conn, NULL) != 0) {
+		drop_conn(a);
+		pthread_mutex_lock(&a->mu);
+		struct bt_op *op = a->logout_op;
+		a->logout_op = NULL;
+		set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
+		pthread_mutex_unlock(&a->mu);
+		struct bt_value v = BT_VBOOL(1);
+		finish_ok(op, 1, &v);
+	}
+}
+
+struct bt_op *bt_auth_logout(struct bt_auth *a)
+{
+	struct bt_value yes = BT_VBOOL(1);
+	pthread_mutex_lock(&a->mu);
+	enum bt_auth_state st = a->st;
+	if (a->logout_op) {
+		pthread_mutex_unlock(&a->mu);
+		return failed_op(a, BT_E_INVALID_STATE, "logout() already in progress");
+	}
+	switch (st) {
+	case BT_AUTH_REGISTERING:
+		pthread_mutex_unlock(&a->mu);
+		return failed_op(a, BT_E_INVALID_STATE,
+				 "logout() while Registering: cancel the register() operation");
+	case BT_AUTH_CONNECTING:
+	case BT_AUTH_AUTHENTICATING: {
+		/* Cancelling the login op runs on_op_cancelled on the I/O thread,
+		 * which drops the connection and enters Disconnected. */
+		struct bt_op *login = a->op ? bt_op_ref(a->op) : NULL;
+		pthread_mutex_unlock(&a->mu);
+		if (login) {
+			bt_op_cancel(login);
+			bt_op_unref(login);
+		}
+		struct bt_op *op = bt_op_new(a->cq);
+		if (op)
+			bt_op_succeed(op, 1, &yes);
+		return op;
+	}
+	case BT_AUTH_ACTIVE: {
+		struct bt_op *op = bt_op_new(a->cq);
+		if (!op) {
+			pthread_mutex_unlock(&a->mu);
+			return NULL;
+		}
+		a->logout_op = bt_op_ref(op);
+		pthread_mutex_unlock(&a->mu);
+		if (reactor_post(a->r, start_logout, a) < 0) {
+			finish_fail(take_op(a, &a->logout_op), BT_E_NOMEM,
+				    "logout: could not reach the I/O thread");
+		}
+		return op;
+	}
+	case BT_AUTH_FAILED:
+		set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
+		/* fall through */
+	case BT_AUTH_DISCONNECTED:
+	default: {
+		pthread_mutex_unlock(&a->mu);
+		struct bt_op *op = bt_op_new(a->cq);
+		if (op)
+			bt_op_succeed(op, 1, &yes);
+		return op;
+	}
+	}
+}
+
+/* --------------------------------------------------------------- send */
+
+static int q_reserve(struct sendq *q, size_t n)
+{
+	if (q->cap - q->len >= n)
+		return 0;
+	size_t cap = q->cap ? q->cap : 4096;
+	while (cap - q->len < n) {
+		if (cap > SIZE_MAX / 2)
+			return -1;
+		cap *= 2;
+	}
+	char *p = realloc(q->buf, cap);
+	if (!p)
+		return -1;
+	q->buf = p;
+	q->cap = cap;
+	return 0;
+}
+
+static void q_put(struct sendq *q, const void *p, size_t n)
+{
+	memcpy(q->buf + q->len, p, n);
+	q->len += n;
+}
+
+static void flush_sends(struct bt_reactor *r, void *ud)
+{
+	struct bt_auth *a = ud;
+	pthread_mutex_lock(&a->mu);
+	struct sendq tmp = a->q;
+	a->q = a->io_q;
+	a->q.len = 0;
+	a->io_q = tmp;
+	a->q_posted = 0;
+	pthread_mutex_unlock(&a->mu);
+
+	struct sendq *q = &a->io_q;
+	struct fix_out_field fields[FIX_SESSION_MAX_FIELDS];
+	size_t off = 0;
+	while (off < q->len) {
+		uint16_t tlen;
+		uint32_t n;
+		memcpy(&tlen, q->buf + off, 2);
+		off += 2;
+		char msg_type[32];
+		memcpy(msg_type, q->buf + off, tlen);
+		msg_type[tlen] = '\0';
+		off += tlen;
+		memcpy(&n, q->buf + off, 4);
+		off += 4;
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t tag, len;
+			memcpy(&tag, q->buf + off, 4);
+			memcpy(&len, q->buf + off + 4, 4);
+			off += 8;
+			fields[i].tag = tag;
+			fields[i].val = q->buf + off;
+			fields[i].len = len;
+			off += len;
+		}
+		/* A message queued while Active but overtaken by a disconnect is
+		 * dropped here: the state change already told the owner. */
+		if (a->conn)
+			fix_conn_send(a->conn, msg_type, fields, n);
+	}
+	q->len = 0;
+}
+
+int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,
+		 size_t nfields, char *err, size_t errlen)
+{
+	size_t tlen = strlen(msg_type);
+	if (tlen == 0 || tlen > 31 || strpbrk(msg_type, "\x01=")) {
+		snprintf(err, errlen, "bad MsgType '%s'", msg_type);
+		return -1;
+	}
+	if (nfields > FIX_SESSION_MAX_FIELDS) {
+		snprintf(err, errlen, "too many fields (%zu, at most %d)", nfields,
+			 FIX_SESSION_MAX_FIELDS);
+		return -1;
+	}
+	size_t need = 2 + tlen + 4;
+	for (size_t i = 0; i < nfields; i++) {
+		if (fields[i].len > a->cfg.max_body) {
+			snprintf(err, errlen, "value of tag %u longer than max_message_size",
+				 (unsigned)fields[i].tag);
+			return -1;
+		}
+		need += 8 + fields[i].len;
+	}
+	if (need > a->cfg.max_body + 64 * (size_t)nfields + 64) {
+		snprintf(err, errlen, "message larger than max_message_size (%zu bytes)",
+			 a->cfg.max_body);
+		return -1;
+	}
+	pthread_mutex_lock(&a->mu);
+	if (a->st != BT_AUTH_ACTIVE || a->logout_op) {
+		enum bt_auth_state st = a->st;
+		pthread_mutex_unlock(&a->mu);
+		snprintf(err, errlen, "send() while %s: the session is not Active",
+			 a->logout_op ? "logging out" : state_names[st]);
+		return -1;
+	}
+	if (q_reserve(&a->q, need) < 0) {
+		pthread_mutex_unlock(&a->mu);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	uint16_t t16 = (uint16_t)tlen;
+	uint32_t n32 = (uint32_t)nfields;
+	q_put(&a->q, &t16, 2);
+	q_put(&a->q, msg_type, tlen);
+	q_put(&a->q, &n32, 4);
+	for (size_t i = 0; i < nfields; i++) {
+		uint32_t tag = fields[i].tag, len = (uint32_t)fields[i].len;
+		q_put(&a->q, &tag, 4);
+		q_put(&a->q, &len, 4);
+		q_put(&a->q, fields[i].val, fields[i].len);
+	}
+	int post = !a->q_posted;
+	a->q_posted = 1;
+	pthread_mutex_unlock(&a->mu);
+	if (post && reactor_post(a->r, flush_sends, a) < 0) {
+		snprintf(err, errlen, "could not reach the I/O thread");
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ profile */
+
+static void on_profile_done(void *arg, const struct http_result *res)
+{
+	struct bt_auth *a = arg;
+	a->profile_req = NULL;
+	struct bt_op *op = take_op(a, &a->profile_op);
+	if (res->code) {
+		finish_fail(op, res->code, res->message ? res->message : "profile request failed");
+		return;
+	}
+	struct bt_value v = BT_VLSTR(res->body, res->body_len);
+	finish_ok(op, 1, &v);
+}
+
+static void start_profile(struct bt_reactor *r, void *ud)
+{
+	struct bt_auth *a = ud;
+	pthread_mutex_lock(&a->mu);
+	int pending = a->profile_op != NULL;
+	pthread_mutex_unlock(&a->mu);
+	if (!pending)
+		return; /* cancelled meanwhile */
+	a->profile_req = a->token ? http_fetch_profile(a->http, a->token, on_profile_done, a) : NULL;
+	if (!a->profile_req)
+		finish_fail(take_op(a, &a->profile_op), BT_E_INVALID_STATE,
+			    "profile(): no token (register() first)");
+}
+
+static void on_profile_cancelled(struct bt_op *op, void *ud)
+{
+	struct bt_auth *a = ud;
+	pthread_mutex_lock(&a->mu);
+	int current = a->profile_op == op;
+	if (current)
+		a->profile_op = NULL;
+	pthread_mutex_unlock(&a->mu);
+	if (!current)
+		return;
+	if (a->profile_req)
+		http_cancel(a->profile_req);
+	a->profile_req = NULL;
+	bt_op_unref(op);
+}
+
+struct bt_op *bt_auth_profile(struct bt_auth *a)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->profile_op) {
+		pthread_mutex_unlock(&a->mu);
+		return failed_op(a, BT_E_INVALID_STATE, "profile() already in progress");
+	}
+	struct bt_op *op = bt_op_new(a->cq);
+	if (!op) {
+		pthread_mutex_unlock(&a->mu);
+		return NULL;
+	}
+	a->profile_op = bt_op_ref(op);
+	pthread_mutex_unlock(&a->mu);
+	bt_op_set_cancel(op, on_profile_cancelled, a);
+	if (reactor_post(a->r, start_profile, a) < 0)
+		finish_fail(take_op(a, &a->profile_op), BT_E_NOMEM,
+			    "profile: could not reach the I/O thread");
+	return op;
+}
+
+/* -------------------------------------------------------- life cycle */
+
+static char *copy_strings(struct bt_auth_cfg *c)
+{
+	const char **fields[] = {&c->api_url,        &c->fix_host,       &c->target_comp_id,
+				 &c->logon_username, &c->logon_password, &c->store_dir,
+				 &c->ca_file,        &c->cert_file,      &c->key_file,
+				 &c->server_name};
+	size_t n = sizeof fields / sizeof fields[0], total = 0;
+	for (size_t i = 0; i < n; i++)
+		if (*fields[i])
+			total += strlen(*fields[i]) + 1;
+	char *buf = malloc(total ? total : 1), *p = buf;
+	if (!buf)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!*fields[i])
+			continue;
+		size_t len = strlen(*fields[i]) + 1;
+		memcpy(p, *fields[i], len);
+		*fields[i] = p;
+		p += len;
+	}
+	return buf;
+}
+
+struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct bt_auth_cfg *cfg,
+			    char *err, size_t errlen)
+{
+	if (!cfg->api_url || !cfg->fix_host || !cfg->target_comp_id) {
+		snprintf(err, errlen, "api_url, fix_host and target_comp_id are required");
+		return NULL;
+	}
+	struct bt_auth *a = calloc(1, sizeof *a);
+	if (!a) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->r = r;
+	a->cq = cq;
+	a->cfg = *cfg;
+	a->strings = copy_strings(&a->cfg);
+	if (!a->strings || pthread_mutex_init(&a->mu, NULL) != 0) {
+		free(a->strings);
+		free(a);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->target = bt_cq_next_id(cq);
+	reactor_timer_init(&a->ur_timer, on_ur_timeout, a);
+
+	struct http_opts ho = {
+	    .base_url = a->cfg.api_url,
+	    .timeout_ms = a->cfg.timeout_ms,
+	    .connect_timeout_ms = a->cfg.connect_timeout_ms,
+	    .max_response = a->cfg.max_response,
+	    .ca_file = a->cfg.ca_file,
+	    .cert_file = a->cfg.cert_file,
+	    .key_file = a->cfg.key_file,
+	    .insecure = a->cfg.tls_insecure,
+	};
+	a->http = http_client_new(r, &ho, err, errlen);
+	if (!a->http)
+		goto fail;
+	if (a->cfg.fix_tls) {
+		struct transport_tls_opts to = {
+		    .ca_file = a->cfg.ca_file,
+		    .cert_file = a->cfg.cert_file,
+		    .key_file = a->cfg.key_file,
+		    .insecure = a->cfg.tls_insecure,
+		};
+		a->tls = transport_tls_ctx_new(&to, err, errlen);
+		if (!a->tls)
+			goto fail;
+	}
+	return a;
+fail:
+	bt_auth_free(a);
+	return NULL;
+}
+
+static void teardown(struct bt_reactor *r, void *ud)
+{
+	struct bt_auth *a = ud;
+	if (a->req)
+		http_cancel(a->req);
+	a->req = NULL;
+	if (a->profile_req)
+		http_cancel(a->profile_req);
+	a->profile_req = NULL;
+	http_client_free(a->http);
+	a->http = NULL;
+	drop_conn(a);
+	finish_fail(take_op(a, &a->op), BT_E_CANCELLED, "client closed");
+	finish_fail(take_op(a, &a->logout_op), BT_E_CANCELLED, "client closed");
+	finish_fail(take_op(a, &a->profile_op), BT_E_CANCELLED, "client closed");
+	free(a->io_q.buf);
+	a->io_q.buf = NULL;
+}
+
+void bt_auth_free(struct bt_auth *a)
+{
+	if (!a)
+		return;
+	reactor_call(a->r, teardown, a);
+	transport_tls_ctx_free(a->tls);
+	wipe_free(&a->token);
+	wipe_free(&a->password);
+	free(a->login_id);
+	free(a->q.buf);
+	if (a->strings) {
+		/* logon_password lives here too */
+		OPENSSL_cleanse(a->strings, 0);
+		free(a->strings);
+	}
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
+
+enum bt_auth_state bt_auth_state(struct bt_auth *a, char *reason, size_t reason_len, char *code,
+				 size_t code_len)
+{
+	pthread_mutex_lock(&a->mu);
+	enum bt_auth_state st = a->st;
+	if (reason && reason_len)
+		snprintf(reason, reason_len, "%s", a->reason);
+	if (code && code_len)
+		snprintf(code, code_len, "%s", a->code);
+	pthread_mutex_unlock(&a->mu);
+	return st;
+}
+
+void bt_auth_sender_comp_id(struct bt_auth *a, char *out, size_t len)
+{
+	pthread_mutex_lock(&a->mu);
+	snprintf(out, len, "%s", a->comp_id);
+	pthread_mutex_unlock(&a->mu);
+}
+
+uint64_t bt_auth_event_target(const struct bt_auth *a)
+{
+	return a->target;
+}

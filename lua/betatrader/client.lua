@@ -1,0 +1,55 @@
+--- betatrader.client{...}: one account's connection to the exchange,
+-- with .auth (registration, login, state) and .fix (the trading session).
+local async = require("betatrader.async")
+local config = require("betatrader.config")
+local core = require("betatrader.core")
+local Auth = require("betatrader.auth")
+local Fix = require("betatrader.fix")
+
+local Client = {}
+Client.__index = Client
+
+function Client.new(opts)
+  local cfg = config.check(opts, 3)
+  local c, err = core.client_new(cfg)
+  if not c then
+    error("client: " .. err, 2)
+  end
+  local self = setmetatable({
+    config = cfg,
+    _c = c,
+    auth = Auth.new(c),
+    fix = Fix.new(c),
+  }, Client)
+  -- The event hook must not keep the client alive: it reaches it weakly,
+  -- and the client's __gc removes the hook.
+  local ref = setmetatable({ self }, { __mode = "v" })
+  local target = c:target()
+  self._target = target
+  async.on_event(target, function(name, a, b, c2, d)
+    local me = ref[1]
+    if not me then
+      return
+    end
+    if name == "state" then
+      me.auth:_on_state(a, b, c2, d)
+    elseif name == "message" then
+      me.fix:_on_message(a)
+    end
+  end)
+  return self
+end
+
+--- Closes the client: drops any connection at once (no Logout; call
+--- auth:logout() first for a clean end) and cancels pending operations.
+function Client:close()
+  if self._c then
+    async.on_event(self._target, nil)
+    self._c:close()
+  end
+end
+
+Client.__close = Client.close
+Client.__gc = Client.close
+
+return Client

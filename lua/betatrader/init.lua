@@ -1,0 +1,29 @@
+--- BetaTrader client: registration, FIX 4.4 logon and UserRequest
+-- authentication, and the trading session, for Lua 5.4.
+-- The C core (betatrader.core) does all I/O on one background thread shared
+-- by every client in the process; these Lua files hold the API.
+local async = require("betatrader.async")
+local Client = require("betatrader.client")
+
+local M = {
+  _VERSION = "0.1.0",
+  client = Client.new,
+  spawn = async.spawn,
+  run = async.run,
+  sleep = async.sleep,
+  step = async.step,
+  pollfd = async.pollfd,
+  events = async.events,
+  timeout = async.timeout,
+  now = async.now,
+  is_op = async.is_op,
+  --- The six states, in the order of a successful session.
+  states = { "Disconnected", "Registering", "Connecting", "Authenticating", "Active", "Failed" },
+  --- The stable error codes (third value of a failed await).
+  codes = {
+    "timeout", "refused", "connect_failed", "tls_failed", "http_status", "bad_response",
+    "rejected", "disconnected", "protocol", "invalid_state", "cancelled", "store",
+  },
+}
+
+return M
