@@ -75,11 +75,11 @@ struct bt_auth {
 	char reason[REASON_MAX];
 	char code[CODE_MAX];
 	char comp_id[COMP_ID_MAX];
-	struct bt_op *op;        /* register/login in flight (a reference) */
-	struct bt_op *logout_op; /* logout in flight (a reference) */
+	struct bt_op *op;         /* register/login in flight (a reference) */
+	struct bt_op *logout_op;  /* logout in flight (a reference) */
 	struct bt_op *profile_op; /* profile request in flight (a reference) */
-	struct sendq q;          /* filled by bt_auth_send */
-	int q_posted;            /* a flush is already posted */
+	struct sendq q;           /* filled by bt_auth_send */
+	int q_posted;             /* a flush is already posted */
 
 	/* I/O thread only. */
 	struct http_client *http;
@@ -87,9 +87,9 @@ struct bt_auth {
 	struct http_req *profile_req;
 	struct transport_tls_ctx *tls;
 	struct fix_conn *conn;
-	char *password;      /* until the 35=BE is encoded */
-	char *token;         /* from registration; wiped on free */
-	char *login_id;      /* client id of the login in flight */
+	char *password; /* until the 35=BE is encoded */
+	char *token;    /* from registration; wiped on free */
+	char *login_id; /* client id of the login in flight */
 	char logout_text[REASON_MAX];
 	uint64_t req_counter;
 	struct reactor_timer ur_timer; /* UserResponse deadline */
@@ -270,6 +270,9 @@ static void on_op_cancelled(struct bt_op *op, void *ud)
 	drop_conn(a);
 	set_state(a, BT_AUTH_DISCONNECTED, NULL, NULL);
 	bt_op_unref(op);
+	/* a logout() that cancelled this login finishes once Disconnected */
+	struct bt_value yes = BT_VBOOL(1);
+	finish_ok(take_op(a, &a->logout_op), 1, &yes);
 }
 
 /* Claims the client for a new operation: mu held, state checked. */
@@ -478,7 +481,9 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	pthread_mutex_unlock(&a->mu);
 
 	if (logout_op) {
-		/* Our own Logout was answered (or timed out): a clean end. */
+		/* Our own Logout was answered (or timed out), or a login that
+		 * logout() was cancelling ended first: a clean end either way. */
+		finish_fail(take_op(a, &a->op), BT_E_CANCELLED, "login cancelled by logout()");
 		set_state(a, BT_AUTH_DISCONNECTED, NULL, NULL);
 		struct bt_value v = BT_VBOOL(1);
 		finish_ok(logout_op, 1, &v);
@@ -581,20 +586,21 @@ static void start_logout(struct bt_reactor *r, void *ud)
 {
 	struct bt_auth *a = ud;
 	pthread_mutex_lock(&a->mu);
-	int active = a->st == BT_AUTH_ACTIVE && a->logout_op;
+	int pending = a->logout_op != NULL;
+	enum bt_auth_state st = a->st;
 	pthread_mutex_unlock(&a->mu);
-	if (!active)
-		return; /* the connection ended meanwhile; on_closed finished the op */
-	if (!a->conn || fix_conn_logout(a->conn, NULL) != 0) {
-		drop_conn(a);
-		pthread_mutex_lock(&a->mu);
-		struct bt_op *op = a->logout_op;
-		a->logout_op = NULL;
-		set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
-		pthread_mutex_unlock(&a->mu);
-		struct bt_value v = BT_VBOOL(1);
-		finish_ok(op, 1, &v);
-	}
+	if (!pending)
+		return; /* on_closed or a cancel hook already finished it */
+	if (st == BT_AUTH_ACTIVE && a->conn && fix_conn_logout(a->conn, NULL) == 0)
+		return; /* on_closed finishes the op when the Logout is answered */
+	drop_conn(a);
+	pthread_mutex_lock(&a->mu);
+	struct bt_op *op = a->logout_op;
+	a->logout_op = NULL;
+	set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
+	pthread_mutex_unlock(&a->mu);
+	struct bt_value v = BT_VBOOL(1);
+	finish_ok(op, 1, &v);
 }
 
 struct bt_op *bt_auth_logout(struct bt_auth *a)
@@ -614,16 +620,21 @@ struct bt_op *bt_auth_logout(struct bt_auth *a)
 	case BT_AUTH_CONNECTING:
 	case BT_AUTH_AUTHENTICATING: {
 		/* Cancelling the login op runs on_op_cancelled on the I/O thread,
-		 * which drops the connection and enters Disconnected. */
+		 * which drops the connection, enters Disconnected and then
+		 * finishes this op, so await() returns in Disconnected. */
+		struct bt_op *op = bt_op_new(a->cq);
+		if (!op) {
+			pthread_mutex_unlock(&a->mu);
+			return NULL;
+		}
+		a->logout_op = bt_op_ref(op);
 		struct bt_op *login = a->op ? bt_op_ref(a->op) : NULL;
 		pthread_mutex_unlock(&a->mu);
-		if (login) {
-			bt_op_cancel(login);
-			bt_op_unref(login);
-		}
-		struct bt_op *op = bt_op_new(a->cq);
-		if (op)
-			bt_op_succeed(op, 1, &yes);
+		/* The login may have finished meanwhile (Active or Failed):
+		 * then start_logout handles whatever state it left. */
+		if (!login || !bt_op_cancel(login))
+			reactor_post(a->r, start_logout, a);
+		bt_op_unref(login);
 		return op;
 	}
 	case BT_AUTH_ACTIVE: {
@@ -807,7 +818,8 @@ static void start_profile(struct bt_reactor *r, void *ud)
 	pthread_mutex_unlock(&a->mu);
 	if (!pending)
 		return; /* cancelled meanwhile */
-	a->profile_req = a->token ? http_fetch_profile(a->http, a->token, on_profile_done, a) : NULL;
+	a->profile_req =
+	    a->token ? http_fetch_profile(a->http, a->token, on_profile_done, a) : NULL;
 	if (!a->profile_req)
 		finish_fail(take_op(a, &a->profile_op), BT_E_INVALID_STATE,
 			    "profile(): no token (register() first)");
@@ -854,10 +866,9 @@ struct bt_op *bt_auth_profile(struct bt_auth *a)
 
 static char *copy_strings(struct bt_auth_cfg *c)
 {
-	const char **fields[] = {&c->api_url,        &c->fix_host,       &c->target_comp_id,
-				 &c->logon_username, &c->logon_password, &c->store_dir,
-				 &c->ca_file,        &c->cert_file,      &c->key_file,
-				 &c->server_name};
+	const char **fields[] = {
+	    &c->api_url,   &c->fix_host, &c->target_comp_id, &c->logon_username, &c->logon_password,
+	    &c->store_dir, &c->ca_file,  &c->cert_file,      &c->key_file,       &c->server_name};
 	size_t n = sizeof fields / sizeof fields[0], total = 0;
 	for (size_t i = 0; i < n; i++)
 		if (*fields[i])

@@ -229,23 +229,30 @@ static int client_send(lua_State *L)
 	char *scratch = lua_newuserdatauv(L, 32 * (size_t)(n ? n : 1), 0);
 	for (lua_Integer i = 1; i <= n; i++) {
 		if (lua_geti(L, 3, i) != LUA_TTABLE)
-			return luaL_error(L, "bad argument #2 to 'send' (field %d: {tag, value} expected)",
-					  (int)i);
+			return luaL_error(
+			    L, "bad argument #2 to 'send' (field %d: {tag, value} expected)",
+			    (int)i);
 		int pair = lua_gettop(L);
 		lua_geti(L, pair, 1);
 		int isnum;
 		lua_Integer tag = lua_tointegerx(L, -1, &isnum);
 		if (!isnum || tag <= 0 || tag > 999999999)
-			return luaL_error(L, "bad argument #2 to 'send' (field %d: tag must be a positive integer)",
-					  (int)i);
+			return luaL_error(
+			    L,
+			    "bad argument #2 to 'send' (field %d: tag must be a positive integer)",
+			    (int)i);
 		lua_geti(L, pair, 2);
 		size_t len = 0;
 		const char *v = field_value(L, -1, &len, scratch + 32 * (i - 1), 32);
 		if (!v)
-			return luaL_error(L, "bad argument #2 to 'send' (field %d, tag %d: string, number or boolean value expected)",
+			return luaL_error(L,
+					  "bad argument #2 to 'send' (field %d, tag %d: string, "
+					  "number or boolean value expected)",
 					  (int)i, (int)tag);
 		if (len == 0 || memchr(v, '\x01', len))
-			return luaL_error(L, "bad argument #2 to 'send' (field %d, tag %d: value is empty or contains SOH)",
+			return luaL_error(L,
+					  "bad argument #2 to 'send' (field %d, tag %d: value is "
+					  "empty or contains SOH)",
 					  (int)i, (int)tag);
 		f[i - 1].tag = (uint32_t)tag;
 		f[i - 1].val = v;
@@ -258,7 +265,8 @@ static int client_send(lua_State *L)
 	if (bt_auth_send(a, msg_type, f, (size_t)n, err, sizeof err) != 0) {
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(L, strstr(err, "not Active") ? BT_E_INVALID_STATE : "invalid_argument");
+		lua_pushstring(L,
+			       strstr(err, "not Active") ? BT_E_INVALID_STATE : "invalid_argument");
 		return 3;
 	}
 	lua_pushboolean(L, 1);
