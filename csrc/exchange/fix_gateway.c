@@ -1,0 +1,938 @@
+/* The exchange's FIX acceptor: one epoll loop on the main thread serves every
+ * connection; each connection owns a sans-I/O fix_session in the acceptor
+ * role, and timers come from fix_session_deadline through a min-heap. The
+ * gateway only decides (who may log on, what a UserRequest gets, which fault
+ * to play); the session layer does the protocol. */
+#include "exchange.h"
+#include "fix_codec.h"
+#include "fix_session.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PRE_MAX (FIX_DEFAULT_MAX_BODY + 256) /* bytes buffered before the first frame */
+#define PRE_TIMEOUT_MS 10000                 /* a connection must send a frame by then */
+#define CLOSE_GRACE_MS 2000                  /* flush time granted to a closing conn */
+#define STORE_MAX_MSGS 10000                 /* app messages kept per CompID for resends */
+
+/* Sequence numbers and sent application messages per client CompID, kept in
+ * memory for the life of the process so that a reconnecting client that
+ * keeps its own numbers finds ours where it left them. */
+struct saved_msg {
+	uint64_t seq;
+	char *frame;
+	size_t len;
+};
+
+struct comp_store {
+	char comp_id[FIX_SESSION_MAX_COMP_ID + 1];
+	uint64_t next_out, next_in;
+	struct saved_msg *msgs;
+	size_t nmsgs, cap;
+	int in_use; /* a connection is logged on (or logging on) with it */
+	struct fix_store store;
+};
+
+struct conn {
+	struct fix_gateway *g;
+	int fd;
+	SSL *ssl;
+	int ssl_read_wants_write;
+	struct fix_session *s;
+	struct comp_store *cs; /* NULL for unknown or duplicate CompIDs */
+	char *pre;             /* bytes received before the session exists */
+	size_t pre_len;
+	int64_t close_by; /* closing: give up flushing at this time */
+	int closing;      /* no more input; close once the output is flushed */
+	int dead;         /* closed; freed at the end of the loop iteration */
+	int inbound;      /* frames received (for the close-after fault) */
+	int user_logged_on;
+	size_t heap_idx; /* position in the timer heap */
+	int64_t deadline;
+	uint32_t ev_mask;
+	struct conn *prev, *next;
+	struct conn *dead_next;
+};
+
+struct fix_gateway {
+	struct fix_gateway_cfg cfg;
+	int ep;
+	SSL_CTX *tls;
+	struct conn *conns; /* all live connections */
+	struct conn *graveyard;
+	struct conn **heap;
+	size_t heap_len, heap_cap;
+	struct comp_store **stores;
+	size_t nstores, stores_cap;
+	int64_t last_now;
+	int listen_tag, signal_tag; /* addresses used as epoll tags */
+};
+
+/* ------------------------------------------------------------------ time */
+
+static int64_t gw_now(struct fix_gateway *g)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	/* The session needs time that never goes backwards. */
+	if (ms < g->last_now)
+		ms = g->last_now;
+	g->last_now = ms;
+	return ms;
+}
+
+/* ------------------------------------------------------------ timer heap */
+
+static void heap_swap(struct fix_gateway *g, size_t a, size_t b)
+{
+	struct conn *t = g->heap[a];
+	g->heap[a] = g->heap[b];
+	g->heap[b] = t;
+	g->heap[a]->heap_idx = a;
+	g->heap[b]->heap_idx = b;
+}
+
+static void heap_fix(struct fix_gateway *g, size_t i)
+{
+	while (i > 0 && g->heap[(i - 1) / 2]->deadline > g->heap[i]->deadline) {
+		heap_swap(g, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < g->heap_len && g->heap[l]->deadline < g->heap[m]->deadline)
+			m = l;
+		if (r < g->heap_len && g->heap[r]->deadline < g->heap[m]->deadline)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(g, i, m);
+		i = m;
+	}
+}
+
+static int heap_push(struct fix_gateway *g, struct conn *c)
+{
+	if (g->heap_len == g->heap_cap) {
+		size_t cap = g->heap_cap ? 2 * g->heap_cap : 256;
+		struct conn **h = realloc(g->heap, cap * sizeof(*h));
+		if (!h)
+			return -1;
+		g->heap = h;
+		g->heap_cap = cap;
+	}
+	c->heap_idx = g->heap_len;
+	g->heap[g->heap_len++] = c;
+	heap_fix(g, c->heap_idx);
+	return 0;
+}
+
+static void heap_remove(struct fix_gateway *g, struct conn *c)
+{
+	size_t i = c->heap_idx;
+	if (i >= g->heap_len || g->heap[i] != c)
+		return;
+	g->heap_len--;
+	if (i != g->heap_len) {
+		g->heap[i] = g->heap[g->heap_len];
+		g->heap[i]->heap_idx = i;
+		heap_fix(g, i);
+	}
+	c->heap_idx = (size_t)-1;
+}
+
+static void set_deadline(struct conn *c, int64_t when)
+{
+	if (c->deadline != when) {
+		c->deadline = when;
+		heap_fix(c->g, c->heap_idx);
+	}
+}
+
+/* --------------------------------------------------- per-CompID store */
+
+static int st_set_next_out(void *ctx, uint64_t v)
+{
+	((struct comp_store *)ctx)->next_out = v;
+	return 0;
+}
+
+static int st_set_next_in(void *ctx, uint64_t v)
+{
+	((struct comp_store *)ctx)->next_in = v;
+	return 0;
+}
+
+static int st_save(void *ctx, uint64_t seq, const char *frame, size_t len)
+{
+	struct comp_store *cs = ctx;
+	if (cs->nmsgs == STORE_MAX_MSGS) {
+		/* Oldest first out: a resend that far back is gap-filled instead. */
+		free(cs->msgs[0].frame);
+		memmove(cs->msgs, cs->msgs + 1, (cs->nmsgs - 1) * sizeof(*cs->msgs));
+		cs->nmsgs--;
+	}
+	if (cs->nmsgs == cs->cap) {
+		size_t cap = cs->cap ? 2 * cs->cap : 16;
+		struct saved_msg *m = realloc(cs->msgs, cap * sizeof(*m));
+		if (!m)
+			return -1;
+		cs->msgs = m;
+		cs->cap = cap;
+	}
+	char *copy = malloc(len ? len : 1);
+	if (!copy)
+		return -1;
+	memcpy(copy, frame, len);
+	cs->msgs[cs->nmsgs++] = (struct saved_msg){seq, copy, len};
+	return 0;
+}
+
+static int st_each(void *ctx, uint64_t begin, uint64_t end,
+		   int (*fn)(void *arg, uint64_t seq, const char *frame, size_t len), void *arg)
+{
+	struct comp_store *cs = ctx;
+	for (size_t i = 0; i < cs->nmsgs; i++) {
+		const struct saved_msg *m = &cs->msgs[i];
+		if (m->seq < begin || (end && m->seq > end))
+			continue;
+		if (fn(arg, m->seq, m->frame, m->len))
+			break;
+	}
+	return 0;
+}
+
+static void store_clear(struct comp_store *cs)
+{
+	for (size_t i = 0; i < cs->nmsgs; i++)
+		free(cs->msgs[i].frame);
+	cs->nmsgs = 0;
+}
+
+static int st_reset(void *ctx)
+{
+	struct comp_store *cs = ctx;
+	store_clear(cs);
+	cs->next_out = cs->next_in = 1;
+	return 0;
+}
+
+static const struct fix_store_ops store_ops = {
+    .set_next_out = st_set_next_out,
+    .set_next_in = st_set_next_in,
+    .save = st_save,
+    .each = st_each,
+    .reset = st_reset,
+};
+
+static struct comp_store *store_get(struct fix_gateway *g, const char *comp_id)
+{
+	for (size_t i = 0; i < g->nstores; i++)
+		if (strcmp(g->stores[i]->comp_id, comp_id) == 0)
+			return g->stores[i];
+	if (g->nstores == g->stores_cap) {
+		size_t cap = g->stores_cap ? 2 * g->stores_cap : 64;
+		struct comp_store **s = realloc(g->stores, cap * sizeof(*s));
+		if (!s)
+			return NULL;
+		g->stores = s;
+		g->stores_cap = cap;
+	}
+	struct comp_store *cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return NULL;
+	snprintf(cs->comp_id, sizeof(cs->comp_id), "%s", comp_id);
+	cs->next_out = cs->next_in = 1;
+	cs->store.ops = &store_ops;
+	cs->store.ctx = cs;
+	g->stores[g->nstores++] = cs;
+	return cs;
+}
+
+/* --------------------------------------------------------- connections */
+
+static void conn_update_events(struct conn *c)
+{
+	uint32_t want = EPOLLIN;
+	size_t pending = 0;
+	if (c->s)
+		fix_session_out(c->s, &pending);
+	if (pending || c->ssl_read_wants_write)
+		want |= EPOLLOUT;
+	if (want != c->ev_mask) {
+		struct epoll_event ev = {.events = want, .data.ptr = c};
+		epoll_ctl(c->g->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		c->ev_mask = want;
+	}
+}
+
+static void conn_kill(struct conn *c)
+{
+	struct fix_gateway *g = c->g;
+	if (c->dead)
+		return;
+	c->dead = 1;
+	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	close(c->fd);
+	heap_remove(g, c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		g->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->cs)
+		c->cs->in_use = 0;
+	fix_session_free(c->s);
+	c->s = NULL;
+	free(c->pre);
+	c->pre = NULL;
+	/* Other events of this epoll batch may still name c: free it later. */
+	c->dead_next = g->graveyard;
+	g->graveyard = c;
+}
+
+/* Write as much of the session's output as the socket takes. -1 if the
+ * connection broke. */
+static int conn_flush(struct conn *c)
+{
+	size_t len;
+	const char *p;
+	while (c->s && (p = fix_session_out(c->s, &len)) && len) {
+		size_t n = 0;
+		if (c->ssl) {
+			ERR_clear_error();
+			int r = SSL_write_ex(c->ssl, p, len, &n);
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+					return 0;
+				return -1;
+			}
+		} else {
+			ssize_t k = send(c->fd, p, len, MSG_NOSIGNAL);
+			if (k < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					return 0;
+				return -1;
+			}
+			n = (size_t)k;
+		}
+		fix_session_out_consume(c->s, n);
+	}
+	return 0;
+}
+
+static void send_garbled(struct conn *c, int64_t now)
+{
+	char buf[256];
+	struct fix_enc enc;
+	size_t len;
+	fix_enc_begin(&enc, buf, sizeof(buf), "0", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
+		      fix_session_next_out_seq(c->s), now);
+	fix_enc_cstr(&enc, 58, "garbled by fault injection");
+	const char *f = fix_enc_finish(&enc, &len);
+	if (!f || len < 5)
+		return;
+	/* Corrupt the CheckSum ("10=NNN|" ends the frame) so the peer must drop it. */
+	char *ck = (char *)f + len - 4;
+	ck[0] = ck[0] == '9' ? '0' : (char)(ck[0] + 1);
+	fix_session_fault_raw(c->s, f, len);
+}
+
+static void sv_copy(char *dst, size_t cap, struct fix_sv sv)
+{
+	size_t n = sv.len < cap - 1 ? sv.len : cap - 1;
+	if (n)
+		memcpy(dst, sv.ptr, n);
+	dst[n] = 0;
+}
+
+static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t now)
+{
+	const struct exch_faults *f = c->g->cfg.faults;
+	char comp[FIX_SESSION_MAX_COMP_ID + 1], text[256];
+	sv_copy(comp, sizeof(comp), ev->logon_request.sender_comp_id);
+	int known = accounts_has_client(c->g->cfg.accounts, comp);
+	if (known != 1) {
+		snprintf(text, sizeof(text),
+			 known < 0
+			     ? "account store failure, try again"
+			     : "unknown SenderCompID '%s': register first (POST /api/register)",
+			 comp);
+		fix_session_refuse(c->s, text, now);
+		return;
+	}
+	if (!c->cs) {
+		snprintf(text, sizeof(text), "SenderCompID '%s' is already logged on", comp);
+		fix_session_refuse(c->s, text, now);
+		return;
+	}
+	if (f->no_logon_reply)
+		return;
+	if (f->logon_logout) {
+		fix_session_refuse(c->s, f->logon_logout, now);
+		return;
+	}
+	if (ev->logon_request.password.ptr) {
+		/* A venue-style Logon with 553/554: check them right here. */
+		char user[FIX_SESSION_MAX_COMP_ID + 1];
+		sv_copy(user, sizeof(user), ev->logon_request.username);
+		int rc =
+		    accounts_verify(c->g->cfg.accounts, user[0] ? user : comp,
+				    ev->logon_request.password.ptr, ev->logon_request.password.len);
+		if (rc != ACCT_OK) {
+			fix_session_refuse(c->s,
+					   rc == ACCT_BAD_PASSWORD ? "password incorrect"
+					   : rc == ACCT_NOT_FOUND  ? "user not recognised"
+								   : "account store failure",
+					   now);
+			return;
+		}
+		c->user_logged_on = 1;
+	}
+	fix_session_accept(c->s, now);
+}
+
+static void on_logon(struct conn *c, int64_t now)
+{
+	const struct exch_faults *f = c->g->cfg.faults;
+	if (f->silent_after_logon)
+		fix_session_fault_silent(c->s, 1);
+	if (f->seq_gap)
+		fix_session_fault_skip_seq(c->s, (uint64_t)f->seq_gap);
+	if (f->garbled_frame)
+		send_garbled(c, now);
+}
+
+static void on_user_request(struct conn *c, const struct fix_event *ev, int64_t now)
+{
+	const struct exch_faults *f = c->g->cfg.faults;
+	if (f->silent_after_logon || f->no_user_response)
+		return;
+	char req_id[128], user[FIX_SESSION_MAX_COMP_ID + 1], text[256];
+	sv_copy(req_id, sizeof(req_id), ev->user_request.req_id);
+	sv_copy(user, sizeof(user), ev->user_request.username);
+	const char *peer = fix_session_target_comp_id(c->s);
+	int status;
+	if (f->user_status) {
+		status = f->user_status;
+		snprintf(text, sizeof(text), "UserStatus %d (fault injection)", status);
+	} else if (ev->user_request.type == 2) {
+		c->user_logged_on = 0;
+		status = 2;
+		snprintf(text, sizeof(text), "logged off");
+	} else if (ev->user_request.type == 4) {
+		status = c->user_logged_on ? 1 : 2;
+		snprintf(text, sizeof(text), "%s", status == 1 ? "logged in" : "not logged in");
+	} else if (ev->user_request.type != 1) {
+		status = 6;
+		snprintf(text, sizeof(text), "UserRequestType %d not supported",
+			 ev->user_request.type);
+	} else {
+		int rc = user[0] ? accounts_verify(c->g->cfg.accounts, user,
+						   ev->user_request.password.ptr
+						       ? ev->user_request.password.ptr
+						       : "",
+						   ev->user_request.password.len)
+				 : ACCT_NOT_FOUND;
+		if (rc == ACCT_NOT_FOUND) {
+			status = 3;
+			snprintf(text, sizeof(text), "user '%s' not recognised", user);
+		} else if (strcmp(user, peer) != 0) {
+			status = 6;
+			snprintf(text, sizeof(text),
+				 "Username '%s' does not match SenderCompID '%s'", user, peer);
+		} else if (rc == ACCT_BAD_PASSWORD || !ev->user_request.password.ptr) {
+			status = 4;
+			snprintf(text, sizeof(text), "password incorrect");
+		} else if (rc != ACCT_OK) {
+			status = 6;
+			snprintf(text, sizeof(text), "account store failure, try again");
+		} else {
+			status = 1;
+			c->user_logged_on = 1;
+			snprintf(text, sizeof(text), "logged in");
+		}
+	}
+	fix_session_user_response(c->s, req_id, user, status, text, now);
+	if (status == 1 && ev->user_request.type == 1 && f->logout_active)
+		fix_session_logout(c->s, f->logout_active_text, now);
+}
+
+static void on_app(struct conn *c, const struct fix_event *ev, int64_t now)
+{
+	/* This exchange trades nothing yet: say so instead of dropping silently. */
+	if (c->g->cfg.faults->silent_after_logon || !ev->msg)
+		return;
+	char seq[24];
+	int n = snprintf(seq, sizeof(seq), "%llu", (unsigned long long)ev->msg->seq_num);
+	static const char why[] = "unsupported message type";
+	struct fix_out_field fields[] = {
+	    {45, seq, (size_t)n},
+	    {372, ev->app.msg_type.ptr, ev->app.msg_type.len},
+	    {380, "3", 1},
+	    {58, why, sizeof(why) - 1},
+	};
+	fix_session_send(c->s, "j", fields, 4, now);
+}
+
+/* Handle every queued event; returns how many there were. */
+static int handle_events(struct conn *c, int64_t now)
+{
+	struct fix_event ev;
+	int n = 0;
+	while (c->s && fix_session_poll_event(c->s, &ev)) {
+		n++;
+		switch (ev.type) {
+		case FIX_EV_LOGON_REQUEST:
+			on_logon_request(c, &ev, now);
+			break;
+		case FIX_EV_LOGON:
+			on_logon(c, now);
+			break;
+		case FIX_EV_USER_REQUEST:
+			on_user_request(c, &ev, now);
+			break;
+		case FIX_EV_APP:
+			on_app(c, &ev, now);
+			break;
+		case FIX_EV_CLOSED:
+			if (!c->closing) {
+				c->closing = 1;
+				c->close_by = now + CLOSE_GRACE_MS;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return n;
+}
+
+/* Handle every queued event; then flush and re-arm. */
+static void conn_pump(struct conn *c, int64_t now)
+{
+	handle_events(c, now);
+	if (conn_flush(c) < 0) {
+		conn_kill(c);
+		return;
+	}
+	const struct exch_faults *f = c->g->cfg.faults;
+	if (f->close_after && c->inbound >= f->close_after) {
+		/* Drop the line as a crash would: no Logout. */
+		conn_kill(c);
+		return;
+	}
+	size_t pending = 0;
+	if (c->s)
+		fix_session_out(c->s, &pending);
+	if (c->closing && !pending) {
+		conn_kill(c);
+		return;
+	}
+	conn_update_events(c);
+	set_deadline(c, c->closing ? c->close_by : fix_session_deadline(c->s));
+}
+
+static void trace_in(void *ud, int dir, const char *frame, size_t len)
+{
+	struct conn *c = ud;
+	if (dir == FIX_TRACE_IN)
+		c->inbound++;
+	if (!c->g->cfg.trace)
+		return;
+	static const char *const names[] = {"in", "out", "garbled"};
+	fprintf(stderr, "fix %d %s: ", c->fd, names[dir >= 0 && dir <= 2 ? dir : 2]);
+	for (size_t i = 0; i < len; i++)
+		fputc(frame[i] == FIX_SOH ? '|' : frame[i], stderr);
+	fputc('\n', stderr);
+}
+
+/* The first frame names the client: pick its sequence store, then start the
+ * session with the bytes received so far. */
+static int conn_start_session(struct conn *c, int64_t now)
+{
+	struct fix_gateway *g = c->g;
+	char comp[FIX_SESSION_MAX_COMP_ID + 1] = "";
+	size_t flen = 0;
+	if (fix_frame(c->pre, c->pre_len, FIX_DEFAULT_MAX_BODY, &flen) == FIX_OK) {
+		struct fix_field fields[128];
+		struct fix_msg m;
+		fix_msg_init(&m, fields, 128);
+		size_t vlen = 0;
+		const char *v;
+		if (fix_parse(&m, c->pre, flen) == FIX_OK && fix_msg_is(&m, "A") &&
+		    (v = fix_msg_get(&m, 49, &vlen)) && vlen <= FIX_SESSION_MAX_COMP_ID) {
+			memcpy(comp, v, vlen);
+			comp[vlen] = 0;
+		}
+	}
+	if (comp[0] && accounts_has_client(g->cfg.accounts, comp) == 1) {
+		struct comp_store *cs = store_get(g, comp);
+		/* A second connection for a CompID gets no store (its Logon is refused),
+		 * so it cannot disturb the live session's numbers. */
+		if (cs && !cs->in_use) {
+			cs->in_use = 1;
+			cs->store.next_out = cs->next_out;
+			cs->store.next_in = cs->next_in;
+			c->cs = cs;
+		}
+	}
+	struct fix_session_cfg cfg;
+	fix_session_cfg_init(&cfg);
+	cfg.role = FIX_ACCEPTOR;
+	cfg.sender_comp_id = EXCH_COMP_ID;
+	cfg.logon_timeout_ms = g->cfg.faults->no_logon_reply ? 3600 * 1000 : 10000;
+	cfg.logout_timeout_ms = 5000;
+	cfg.store = c->cs ? &c->cs->store : NULL;
+	cfg.trace = trace_in;
+	cfg.trace_ud = c;
+	c->s = fix_session_new(&cfg);
+	if (!c->s || fix_session_start(c->s, now) != 0)
+		return -1;
+	return 0;
+}
+
+static void conn_feed(struct conn *c, const char *buf, size_t n, int64_t now)
+{
+	const struct exch_faults *f = c->g->cfg.faults;
+	size_t off = 0;
+	while (off < n && !c->dead && c->s) {
+		size_t k = fix_session_feed(c->s, buf + off, n - off, now);
+		off += k;
+		/* Events point into the fed bytes: handle them before feeding more. */
+		int any = handle_events(c, now);
+		if (k == 0 && !any)
+			break;
+		if (f->close_after && c->inbound >= f->close_after)
+			break;
+	}
+}
+
+static void conn_on_bytes(struct conn *c, const char *buf, size_t n, int64_t now)
+{
+	if (!c->s) {
+		if (c->pre_len + n > PRE_MAX) {
+			conn_kill(c);
+			return;
+		}
+		char *p = realloc(c->pre, c->pre_len + n);
+		if (!p) {
+			conn_kill(c);
+			return;
+		}
+		c->pre = p;
+		memcpy(c->pre + c->pre_len, buf, n);
+		c->pre_len += n;
+		size_t flen = 0;
+		if (fix_frame(c->pre, c->pre_len, FIX_DEFAULT_MAX_BODY, &flen) == FIX_E_NEED_MORE)
+			return;
+		if (conn_start_session(c, now) < 0) {
+			conn_kill(c);
+			return;
+		}
+		conn_feed(c, c->pre, c->pre_len, now);
+		free(c->pre);
+		c->pre = NULL;
+		c->pre_len = 0;
+		return;
+	}
+	conn_feed(c, buf, n, now);
+}
+
+static void conn_read(struct conn *c, int64_t now)
+{
+	char buf[16384];
+	c->ssl_read_wants_write = 0;
+	while (!c->dead && !c->closing) {
+		size_t n = 0;
+		if (c->ssl) {
+			ERR_clear_error();
+			int r = SSL_read_ex(c->ssl, buf, sizeof(buf), &n);
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_READ)
+					return;
+				if (e == SSL_ERROR_WANT_WRITE) {
+					c->ssl_read_wants_write = 1;
+					return;
+				}
+				goto broken;
+			}
+		} else {
+			ssize_t k = recv(c->fd, buf, sizeof(buf), 0);
+			if (k < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			if (k <= 0)
+				goto broken;
+			n = (size_t)k;
+		}
+		conn_on_bytes(c, buf, n, now);
+	}
+	return;
+broken:
+	if (!c->s) {
+		conn_kill(c);
+		return;
+	}
+	fix_session_disconnected(c->s, now);
+	c->closing = 1;
+	c->close_by = now;
+	conn_pump(c, now);
+	if (!c->dead)
+		conn_kill(c);
+}
+
+static void conn_io(struct conn *c, uint32_t events, int64_t now)
+{
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+	    (c->ssl_read_wants_write && (events & EPOLLOUT))) {
+		if (c->closing) {
+			/* Nothing more is read from a closing conn, but a hang-up ends it. */
+			char sink[4096];
+			size_t got = 0;
+			int gone;
+			if (c->ssl) {
+				ERR_clear_error();
+				int r = SSL_read_ex(c->ssl, sink, sizeof(sink), &got);
+				int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+				gone = e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ &&
+				       e != SSL_ERROR_WANT_WRITE;
+			} else {
+				ssize_t k = recv(c->fd, sink, sizeof(sink), 0);
+				gone = k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR);
+			}
+			if (gone) {
+				conn_kill(c);
+				return;
+			}
+		} else {
+			conn_read(c, now);
+		}
+	}
+	if (c->dead)
+		return;
+	if (c->s)
+		conn_pump(c, now);
+}
+
+static void conn_timer(struct conn *c, int64_t now)
+{
+	if (c->closing) {
+		if (now >= c->close_by)
+			conn_kill(c);
+		return;
+	}
+	if (!c->s) {
+		conn_kill(c); /* no complete first frame in time */
+		return;
+	}
+	fix_session_tick(c->s, now);
+	conn_pump(c, now);
+}
+
+static void gw_accept(struct fix_gateway *g, int64_t now)
+{
+	for (;;) {
+		int fd = accept4(g->cfg.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE)
+				fprintf(stderr, "betatrader-exchange: accept: %s\n",
+					strerror(errno));
+			return;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->g = g;
+		c->fd = fd;
+		c->deadline = now + PRE_TIMEOUT_MS;
+		if (g->tls) {
+			c->ssl = SSL_new(g->tls);
+			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+				SSL_free(c->ssl);
+				close(fd);
+				free(c);
+				continue;
+			}
+			SSL_set_accept_state(c->ssl);
+		}
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+		if (heap_push(g, c) < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			heap_remove(g, c);
+			SSL_free(c->ssl);
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->ev_mask = EPOLLIN;
+		c->next = g->conns;
+		if (g->conns)
+			g->conns->prev = c;
+		g->conns = c;
+	}
+}
+
+static void bury(struct fix_gateway *g)
+{
+	while (g->graveyard) {
+		struct conn *c = g->graveyard;
+		g->graveyard = c->dead_next;
+		free(c);
+	}
+}
+
+int fix_gateway_run(struct fix_gateway *g)
+{
+	struct epoll_event evs[256];
+	for (;;) {
+		int64_t now = gw_now(g);
+		int timeout = -1;
+		if (g->heap_len && g->heap[0]->deadline != INT64_MAX) {
+			int64_t d = g->heap[0]->deadline - now;
+			timeout = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d;
+		}
+		int n = epoll_wait(g->ep, evs, 256, timeout);
+		if (n < 0 && errno != EINTR) {
+			fprintf(stderr, "betatrader-exchange: epoll_wait: %s\n", strerror(errno));
+			return -1;
+		}
+		now = gw_now(g);
+		for (int i = 0; i < n; i++) {
+			void *tag = evs[i].data.ptr;
+			if (tag == &g->signal_tag)
+				return 0;
+			if (tag == &g->listen_tag) {
+				gw_accept(g, now);
+				continue;
+			}
+			struct conn *c = tag;
+			if (!c->dead)
+				conn_io(c, evs[i].events, now);
+		}
+		while (g->heap_len && g->heap[0]->deadline <= now) {
+			struct conn *c = g->heap[0];
+			conn_timer(c, now);
+			/* A timer that does not move would spin this loop. */
+			if (!c->dead && c->deadline <= now)
+				set_deadline(c, now + 1);
+		}
+		bury(g);
+	}
+}
+
+/* The most specific reason OpenSSL (or the file system) has for a failure. */
+static const char *tls_reason(const char *path, char *buf, size_t cap)
+{
+	if (access(path, R_OK) != 0)
+		return strerror(errno);
+	unsigned long e = ERR_get_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	if (r)
+		return r;
+	if (!e)
+		return "unusable file";
+	ERR_error_string_n(e, buf, cap);
+	return buf;
+}
+
+struct fix_gateway *fix_gateway_new(const struct fix_gateway_cfg *cfg, char *err, size_t errlen)
+{
+	struct fix_gateway *g = calloc(1, sizeof(*g));
+	if (!g) {
+		close(cfg->listen_fd);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	g->cfg = *cfg;
+	g->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (g->ep < 0) {
+		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+		goto fail;
+	}
+	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &g->listen_tag};
+	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &g->signal_tag};
+	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->listen_fd, &lev) < 0 ||
+	    epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->signal_fd, &sev) < 0) {
+		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+		goto fail;
+	}
+	if (cfg->tls_cert) {
+		char why[256];
+		g->tls = SSL_CTX_new(TLS_server_method());
+		if (!g->tls || SSL_CTX_set_min_proto_version(g->tls, TLS1_2_VERSION) != 1) {
+			snprintf(err, errlen, "TLS: cannot create a server context");
+			goto fail;
+		}
+		SSL_CTX_set_mode(g->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+					     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		if (SSL_CTX_use_certificate_chain_file(g->tls, cfg->tls_cert) != 1) {
+			snprintf(err, errlen, "TLS: %s: %s", cfg->tls_cert,
+				 tls_reason(cfg->tls_cert, why, sizeof(why)));
+			goto fail;
+		}
+		if (SSL_CTX_use_PrivateKey_file(g->tls, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(g->tls) != 1) {
+			snprintf(err, errlen, "TLS: %s: %s", cfg->tls_key,
+				 tls_reason(cfg->tls_key, why, sizeof(why)));
+			goto fail;
+		}
+	}
+	return g;
+fail:
+	fix_gateway_free(g);
+	return NULL;
+}
+
+void fix_gateway_free(struct fix_gateway *g)
+{
+	if (!g)
+		return;
+	int64_t now = gw_now(g);
+	/* Tell logged-on clients why the line goes away, as far as one write goes. */
+	while (g->conns) {
+		struct conn *c = g->conns;
+		if (c->s && fix_session_state(c->s) == FIX_ST_ACTIVE) {
+			fix_session_logout(c->s, "exchange shutting down", now);
+			conn_flush(c);
+		}
+		conn_kill(c);
+	}
+	bury(g);
+	free(g->heap);
+	for (size_t i = 0; i < g->nstores; i++) {
+		store_clear(g->stores[i]);
+		free(g->stores[i]->msgs);
+		free(g->stores[i]);
+	}
+	free(g->stores);
+	SSL_CTX_free(g->tls);
+	if (g->ep >= 0)
+		close(g->ep);
+	close(g->cfg.listen_fd);
+	free(g);
+}

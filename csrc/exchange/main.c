@@ -1,0 +1,288 @@
+/* betatrader-exchange: a local exchange for the quickstart and the specs.
+ * HTTP (registration, profile) runs on libmicrohttpd's threads, FIX on the
+ * main thread's epoll loop; SIGTERM/SIGINT arrive through a signalfd so the
+ * loop can shut everything down in order. */
+#include "exchange.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: betatrader-exchange [options]\n"
+    "\n"
+    "  --host ADDR          address to bind (default 127.0.0.1)\n"
+    "  --fix-port N         FIX port, 0 = any free port (default 9878)\n"
+    "  --http-port N        HTTP port, 0 = any free port (default 8080)\n"
+    "  --db PATH            SQLite account database kept across restarts\n"
+    "                       (default: a private temporary database removed on exit)\n"
+    "  --tls-cert PEM       serve FIX over TLS with this certificate (chain)\n"
+    "  --tls-key PEM        ... and this private key\n"
+    "  --pbkdf2-iter N      PBKDF2-HMAC-SHA256 iterations for new accounts (default 100000)\n"
+    "  --fault NAME[=VALUE] inject a fault; may be given several times:\n"
+    "      no-logon-reply         never answer the Logon\n"
+    "      logon-logout[=TEXT]    answer the Logon with a Logout carrying 58=TEXT\n"
+    "      user-status=N          answer every UserRequest with 926=N\n"
+    "      no-user-response       never answer a UserRequest\n"
+    "      silent-after-logon     after the Logon reply send nothing at all\n"
+    "      seq-gap[=N]            skip N outbound MsgSeqNums after the Logon (default 5)\n"
+    "      garbled-frame          send a frame with a bad CheckSum after the Logon\n"
+    "      close-after=N          close the connection after N inbound messages\n"
+    "      logout-active[=TEXT]   Logout (58=TEXT) right after a successful UserResponse\n"
+    "      http-delay=MS          delay every HTTP response by MS milliseconds\n"
+    "      http-500               answer every HTTP request with 500\n"
+    "      bad-json               answer every HTTP request with malformed JSON\n"
+    "  --trace              print every FIX frame to stderr (554 redacted)\n"
+    "  --help               this text\n"
+    "\n"
+    "Prints \"READY fix=<port> http=<port>\" once both ports accept connections.\n";
+
+int exch_listen(const char *host, int port, int *bound, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	char service[16];
+	snprintf(service, sizeof(service), "%d", port);
+	int gai = getaddrinfo(host, service, &hints, &res);
+	if (gai != 0) {
+		snprintf(err, errlen, "%s: %s", host, gai_strerror(gai));
+		return -1;
+	}
+	int fd = -1, saved = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s:%d: %s", host, port, strerror(saved));
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						: ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+static int parse_int(const char *s, long lo, long hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = s ? strtol(s, &end, 10) : 0;
+	if (!s || !*s || *end || errno || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_fault(struct exch_faults *f, const char *spec)
+{
+	char name[32];
+	const char *eq = strchr(spec, '=');
+	size_t n = eq ? (size_t)(eq - spec) : strlen(spec);
+	const char *val = eq ? eq + 1 : NULL;
+	if (n >= sizeof(name))
+		goto unknown;
+	memcpy(name, spec, n);
+	name[n] = 0;
+#define FLAG(s, field)              \
+	if (strcmp(name, s) == 0) { \
+		if (val)            \
+			goto noval; \
+		f->field = 1;       \
+		return 0;           \
+	}
+	FLAG("no-logon-reply", no_logon_reply)
+	FLAG("no-user-response", no_user_response)
+	FLAG("silent-after-logon", silent_after_logon)
+	FLAG("garbled-frame", garbled_frame)
+	FLAG("http-500", http_500)
+	FLAG("bad-json", bad_json)
+#undef FLAG
+	if (strcmp(name, "logon-logout") == 0) {
+		f->logon_logout = val && *val ? val : "logon refused (fault injection)";
+		return 0;
+	}
+	if (strcmp(name, "logout-active") == 0) {
+		f->logout_active = 1;
+		f->logout_active_text = val && *val ? val : "session closed by the exchange";
+		return 0;
+	}
+	if (strcmp(name, "seq-gap") == 0) {
+		f->seq_gap = 5;
+		return val && parse_int(val, 1, 1000000, &f->seq_gap) ? -2 : 0;
+	}
+	if (strcmp(name, "user-status") == 0)
+		return parse_int(val, 1, 99, &f->user_status) ? -2 : 0;
+	if (strcmp(name, "close-after") == 0)
+		return parse_int(val, 1, INT_MAX, &f->close_after) ? -2 : 0;
+	if (strcmp(name, "http-delay") == 0)
+		return parse_int(val, 0, 3600000, &f->http_delay_ms) ? -2 : 0;
+unknown:
+	fprintf(stderr, "betatrader-exchange: unknown fault '%s' (see --help)\n", spec);
+	return -1;
+noval:
+	fprintf(stderr, "betatrader-exchange: fault '%s' takes no value\n", name);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL;
+	int fix_port = 9878, http_port = 8080, iter = EXCH_DEFAULT_ITER, trace = 0;
+	int with_parent = 0;
+	struct exch_faults faults = {0};
+
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = 0;
+		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (strcmp(o, "--trace") == 0) {
+			trace = 1;
+			continue;
+		} else if (strcmp(o, "--die-with-parent") == 0) {
+			with_parent = 1;
+			continue;
+		} else if (!v) {
+			fprintf(stderr,
+				"betatrader-exchange: %s: unknown option or missing value "
+				"(see --help)\n",
+				o);
+			return 2;
+		} else if (strcmp(o, "--host") == 0) {
+			host = v;
+		} else if (strcmp(o, "--fix-port") == 0) {
+			bad = parse_int(v, 0, 65535, &fix_port);
+		} else if (strcmp(o, "--http-port") == 0) {
+			bad = parse_int(v, 0, 65535, &http_port);
+		} else if (strcmp(o, "--pbkdf2-iter") == 0) {
+			bad = parse_int(v, 1, 100000000, &iter);
+		} else if (strcmp(o, "--db") == 0) {
+			db = v;
+		} else if (strcmp(o, "--tls-cert") == 0) {
+			cert = v;
+		} else if (strcmp(o, "--tls-key") == 0) {
+			key = v;
+		} else if (strcmp(o, "--fault") == 0) {
+			int rc = parse_fault(&faults, v);
+			if (rc == -1)
+				return 2;
+			bad = rc;
+		} else {
+			fprintf(stderr, "betatrader-exchange: unknown option %s (see --help)\n", o);
+			return 2;
+		}
+		if (bad) {
+			fprintf(stderr, "betatrader-exchange: %s: bad value '%s'\n", o, v);
+			return 2;
+		}
+		i++;
+	}
+	if (!cert != !key) {
+		fprintf(stderr, "betatrader-exchange: --tls-cert and --tls-key go together\n");
+		return 2;
+	}
+
+	/* One fd per FIX session: the default soft limit (1024) is too low for a
+	 * farm of bots, the hard limit usually is not. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	/* Block before any thread starts so only the signalfd sees these. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	/* A test runner that dies must not leave us behind: its death becomes our
+	 * SIGTERM (and if it is already gone, we were re-parented: stop now). */
+	if (with_parent) {
+		pid_t parent = getppid();
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (parent == 1 || kill(parent, 0) < 0)
+			raise(SIGTERM);
+	}
+
+	char err[512];
+	int status = 1, fix_bound = 0, http_bound = 0, fix_fd = -1, http_fd = -1;
+	struct accounts *acc = NULL;
+	struct http_api *http = NULL;
+	struct fix_gateway *gw = NULL;
+	if (sfd < 0) {
+		fprintf(stderr, "betatrader-exchange: signalfd: %s\n", strerror(errno));
+		return 1;
+	}
+	acc = accounts_open(db, iter, err, sizeof(err));
+	if (!acc)
+		goto fail;
+	fix_fd = exch_listen(host, fix_port, &fix_bound, err, sizeof(err));
+	if (fix_fd < 0)
+		goto fail;
+	struct fix_gateway_cfg cfg = {.listen_fd = fix_fd,
+				      .signal_fd = sfd,
+				      .accounts = acc,
+				      .faults = &faults,
+				      .tls_cert = cert,
+				      .tls_key = key,
+				      .trace = trace};
+	gw = fix_gateway_new(&cfg, err, sizeof(err));
+	fix_fd = -1; /* the gateway owns it now, even on failure */
+	if (!gw)
+		goto fail;
+	http_fd = exch_listen(host, http_port, &http_bound, err, sizeof(err));
+	if (http_fd < 0)
+		goto fail;
+	http = http_api_start(http_fd, acc, &faults);
+	if (!http) {
+		close(http_fd);
+		snprintf(err, sizeof(err), "cannot start the HTTP server on port %d", http_bound);
+		goto fail;
+	}
+	printf("READY fix=%d http=%d\n", fix_bound, http_bound);
+	fflush(stdout);
+	status = fix_gateway_run(gw) == 0 ? 0 : 1;
+	err[0] = 0;
+	if (status)
+		snprintf(err, sizeof(err), "FIX gateway failed");
+fail:
+	if (status && err[0])
+		fprintf(stderr, "betatrader-exchange: %s\n", err);
+	http_api_stop(http);
+	fix_gateway_free(gw);
+	if (fix_fd >= 0)
+		close(fix_fd);
+	accounts_close(acc);
+	close(sfd);
+	return status;
+}

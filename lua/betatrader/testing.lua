@@ -1,0 +1,366 @@
+--- Helpers for specs: start a local `betatrader-exchange` per spec and talk
+-- HTTP to it.
+--
+--   local testing = require("betatrader.testing")
+--   local ex = testing.exchange{ faults = { "no-user-response" } }
+--   -- ex.api_url, ex.fix_host, ex.fix_port, ex.ca_file (tls = true)
+--   ex:stop()
+--
+-- A crashed or hung exchange raises an error carrying its stderr; nothing
+-- here ever waits without a deadline.
+local core = require("betatrader.core")
+
+local M = {}
+
+M.READY_TIMEOUT = 10 -- seconds to wait for the READY line
+M.STOP_GRACE = 5 -- seconds between SIGTERM and SIGKILL
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then
+    f:close()
+    return true
+  end
+  return false
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+--- Path of the exchange binary: $BETATRADER_EXCHANGE, then the build dir
+-- that holds the loaded core.so, then ./build, then $PATH. nil, msg if none.
+function M.exchange_path()
+  local env = os.getenv("BETATRADER_EXCHANGE")
+  if env and env ~= "" then
+    if file_exists(env) then
+      return env
+    end
+    return nil, "BETATRADER_EXCHANGE=" .. env .. ": no such file"
+  end
+  local tried = {}
+  local so = package.searchpath("betatrader.core", package.cpath)
+  if so then
+    -- core.so lives in <build>/betatrader/, the exchange in <build>/.
+    local cand = dirname(dirname(so)) .. "/betatrader-exchange"
+    tried[#tried + 1] = cand
+    if file_exists(cand) then
+      return cand
+    end
+  end
+  tried[#tried + 1] = "./build/betatrader-exchange"
+  if file_exists(tried[#tried]) then
+    return tried[#tried]
+  end
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    local cand = dir .. "/betatrader-exchange"
+    if file_exists(cand) then
+      return cand
+    end
+  end
+  return nil, "betatrader-exchange not found (set BETATRADER_EXCHANGE; tried "
+    .. table.concat(tried, ", ") .. " and PATH)"
+end
+
+local function make_temp_dir()
+  local name = os.tmpname()
+  os.remove(name)
+  local ok = os.execute("mkdir -m 700 " .. shell_quote(name))
+  if not ok then
+    error("testing: cannot create a temporary directory " .. name, 3)
+  end
+  return name
+end
+
+local function remove_tree(dir)
+  if dir then
+    os.execute("rm -rf " .. shell_quote(dir))
+  end
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function run_quiet(cmd, what)
+  local ok = os.execute(cmd .. " >/dev/null 2>&1")
+  if not ok then
+    error("testing: " .. what .. " failed (" .. cmd .. ")", 4)
+  end
+end
+
+--- Make a throwaway CA and a server certificate for 127.0.0.1/localhost in
+-- dir with the openssl command; returns ca_file, cert_file, key_file.
+function M.make_certs(dir)
+  local ca_key, ca = dir .. "/ca.key", dir .. "/ca.pem"
+  local key, csr, cert = dir .. "/server.key", dir .. "/server.csr", dir .. "/server.pem"
+  local cnf = dir .. "/openssl.cnf"
+  write_file(cnf, table.concat({
+    "[req]", "distinguished_name = dn", "prompt = no",
+    "[dn]", "CN = BetaTrader test",
+    "[ca]", "basicConstraints = critical, CA:TRUE",
+    "keyUsage = critical, keyCertSign, cRLSign",
+    "subjectKeyIdentifier = hash",
+    "[server]", "basicConstraints = critical, CA:FALSE",
+    "keyUsage = critical, digitalSignature, keyEncipherment",
+    "extendedKeyUsage = serverAuth",
+    "subjectAltName = DNS:localhost, IP:127.0.0.1",
+    "authorityKeyIdentifier = keyid",
+    "",
+  }, "\n"))
+  local q = shell_quote
+  local ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+  run_quiet(("openssl req -x509 %s -config %s -extensions ca -days 2 -subj %s -keyout %s -out %s")
+    :format(ec, q(cnf), q("/CN=BetaTrader test CA"), q(ca_key), q(ca)), "openssl (CA)")
+  run_quiet(("openssl req %s -config %s -subj /CN=localhost -keyout %s -out %s")
+    :format(ec, q(cnf), q(key), q(csr)), "openssl (server key)")
+  run_quiet(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -days 2"
+      .. " -extfile %s -extensions server -out %s")
+    :format(q(csr), q(ca), q(ca_key), q(cnf), q(cert)), "openssl (server certificate)")
+  return ca, cert, key
+end
+
+-- faults as a list ({"no-logon-reply", "user-status=4"}) or a map
+-- ({user_status = 4, no_logon_reply = true}); names may use _ or -.
+local function fault_args(faults, args)
+  if faults == nil then
+    return
+  end
+  if type(faults) == "string" then
+    faults = { faults }
+  end
+  if type(faults) ~= "table" then
+    error("testing.exchange: faults must be a table or a string", 3)
+  end
+  local keys = {}
+  for k in pairs(faults) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local v = faults[k]
+    local spec
+    if math.type(k) == "integer" then
+      spec = tostring(v):gsub("_", "-")
+    elseif v == true then
+      spec = tostring(k):gsub("_", "-")
+    elseif v ~= false then
+      spec = tostring(k):gsub("_", "-") .. "=" .. tostring(v)
+    end
+    if spec then
+      args[#args + 1] = "--fault"
+      args[#args + 1] = spec
+    end
+  end
+end
+
+local Exchange = {}
+Exchange.__index = Exchange
+
+--- Everything the exchange wrote to stderr so far.
+function Exchange:stderr()
+  return self._proc and self._proc:stderr() or self._stderr or ""
+end
+
+function Exchange:_fail(what)
+  local err = self:stderr()
+  error(("betatrader-exchange %s%s"):format(what,
+    err ~= "" and (":\n--- stderr ---\n" .. err .. "--------------") or " (no stderr)"), 3)
+end
+
+--- true while the process runs.
+function Exchange:running()
+  if not self._proc then
+    return false
+  end
+  local code = self._proc:wait(0)
+  return code == nil
+end
+
+--- SIGTERM, wait, SIGKILL after STOP_GRACE seconds. Returns code, how
+-- ("exit" or "signal"). Raises, with the stderr, if the exchange had crashed
+-- before, exited with an error or had to be killed. Idempotent.
+-- opts.check = false returns code, how instead of raising.
+function Exchange:stop(opts)
+  local check = not (opts and opts.check == false)
+  local p = self._proc
+  if not p then
+    return self._code, self._how
+  end
+  local crashed = self:running() == false
+  local killed = false
+  if not crashed then
+    p:kill("TERM")
+  end
+  local code, how = p:wait(M.STOP_GRACE)
+  if not code then
+    killed = true
+    p:kill("KILL")
+    code, how = p:wait()
+  end
+  self._stderr = p:stderr()
+  self._code, self._how = code, how
+  self._proc = nil
+  remove_tree(self._tmpdir)
+  self._tmpdir = nil
+  if check then
+    if crashed then
+      self:_fail(("had already died (%s %s)"):format(how, tostring(code)))
+    elseif killed then
+      self:_fail("did not stop within " .. M.STOP_GRACE .. " s of SIGTERM (killed)")
+    elseif how ~= "exit" or code ~= 0 then
+      self:_fail(("stopped with %s %s"):format(how, tostring(code)))
+    end
+  end
+  return code, how
+end
+
+Exchange.__close = function(self)
+  self:stop{ check = false }
+end
+Exchange.__gc = Exchange.__close
+
+--- Start one exchange. opts: faults, tls (true | {cert=, key=, ca_file=}),
+-- db (path kept across restarts), host, args (extra argv), iterations
+-- (PBKDF2; default 1000 to keep specs fast), ready_timeout, env.
+function M.exchange(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'exchange' (table expected, got " .. type(opts) .. ")", 2)
+  end
+  local known = { faults = 1, tls = 1, db = 1, host = 1, args = 1, iterations = 1,
+    ready_timeout = 1, env = 1, exe = 1 }
+  for k in pairs(opts) do
+    if not known[k] then
+      error("testing.exchange: unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local exe = opts.exe
+  if not exe then
+    local msg
+    exe, msg = M.exchange_path()
+    if not exe then
+      error("testing.exchange: " .. msg, 2)
+    end
+  end
+  local host = opts.host or "127.0.0.1"
+  local args = { exe, "--host", host, "--fix-port", "0", "--http-port", "0",
+    "--pbkdf2-iter", tostring(opts.iterations or 1000), "--die-with-parent" }
+  local self = setmetatable({ fix_host = host }, Exchange)
+  if opts.db then
+    args[#args + 1] = "--db"
+    args[#args + 1] = opts.db
+  end
+  if opts.tls then
+    local tls = opts.tls
+    local ca, cert, key
+    if tls == true then
+      self._tmpdir = make_temp_dir()
+      local ok, a, b, c = pcall(M.make_certs, self._tmpdir)
+      if not ok then
+        remove_tree(self._tmpdir)
+        error(a, 2)
+      end
+      ca, cert, key = a, b, c
+    elseif type(tls) == "table" and tls.cert and tls.key then
+      ca, cert, key = tls.ca_file, tls.cert, tls.key
+    else
+      error("testing.exchange: tls must be true or {cert=, key=[, ca_file=]}", 2)
+    end
+    args[#args + 1] = "--tls-cert"
+    args[#args + 1] = cert
+    args[#args + 1] = "--tls-key"
+    args[#args + 1] = key
+    self.ca_file = ca
+    self.tls = { ca_file = ca, server_name = "localhost" }
+  end
+  fault_args(opts.faults, args)
+  for _, a in ipairs(opts.args or {}) do
+    args[#args + 1] = a
+  end
+
+  local proc, err = core.spawn(args, opts.env and { env = opts.env } or nil)
+  if not proc then
+    remove_tree(self._tmpdir)
+    error("testing.exchange: " .. err, 2)
+  end
+  self._proc = proc
+  self.pid = proc:pid()
+  local line, why = proc:read_line(opts.ready_timeout or M.READY_TIMEOUT)
+  while line and not line:match("^READY ") do
+    line, why = proc:read_line(opts.ready_timeout or M.READY_TIMEOUT)
+  end
+  if not line then
+    local code, how = proc:wait(1)
+    if not code then
+      proc:kill("KILL")
+      code, how = proc:wait()
+    end
+    self._stderr = proc:stderr()
+    self._proc = nil
+    remove_tree(self._tmpdir)
+    if why == "timeout" then
+      self:_fail("printed no READY line within " .. (opts.ready_timeout or M.READY_TIMEOUT) .. " s")
+    end
+    self:_fail(("exited before READY (%s %s)"):format(how, tostring(code)))
+  end
+  self.fix_port = tonumber(line:match("fix=(%d+)"))
+  self.http_port = tonumber(line:match("http=(%d+)"))
+  local url_host = host:find(":", 1, true) and ("[" .. host .. "]") or host
+  self.api_url = ("http://%s:%d"):format(url_host, self.http_port)
+  return self
+end
+
+--- One HTTP request with the curl command: method, url, body (string or
+-- nil), headers ({name = value}), timeout (s, default 10). Returns status
+-- (number), body (string); nil, message if curl itself failed.
+function M.http_request(method, url, body, headers, timeout)
+  local tmp = os.tmpname()
+  local parts = { "curl", "-sS", "-o", shell_quote(tmp), "-w", "'%{http_code}'",
+    "-X", shell_quote(method), "--max-time", tostring(timeout or 10) }
+  local names = {}
+  for k in pairs(headers or {}) do
+    names[#names + 1] = k
+  end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    parts[#parts + 1] = "-H " .. shell_quote(k .. ": " .. headers[k])
+  end
+  local bodyfile
+  if body then
+    bodyfile = os.tmpname()
+    write_file(bodyfile, body)
+    parts[#parts + 1] = "--data-binary @" .. shell_quote(bodyfile)
+    if not (headers and (headers["Content-Type"] or headers["content-type"])) then
+      parts[#parts + 1] = "-H 'Content-Type: application/json'"
+    end
+  end
+  parts[#parts + 1] = shell_quote(url)
+  parts[#parts + 1] = "2>&1"
+  local pipe = assert(io.popen(table.concat(parts, " "), "r"))
+  local out = pipe:read("a")
+  pipe:close()
+  local f = io.open(tmp, "rb")
+  local resp = f and f:read("a") or ""
+  if f then
+    f:close()
+  end
+  os.remove(tmp)
+  if bodyfile then
+    os.remove(bodyfile)
+  end
+  local status = tonumber(out:match("(%d%d%d)$"))
+  if not status or status == 0 then
+    local msg = out:gsub("%d%d%d$", ""):gsub("%s+$", "")
+    return nil, msg ~= "" and msg or "curl failed"
+  end
+  return status, resp
+end
+
+return M
