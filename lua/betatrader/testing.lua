@@ -174,6 +174,68 @@ function Exchange:_fail(what)
     err ~= "" and (":\n--- stderr ---\n" .. err .. "--------------") or " (no stderr)"), 3)
 end
 
+--- Send a signal ("KILL", "STOP", "CONT", "TERM" or a number) to the
+-- exchange process. true, or nil, message when it is not running.
+function Exchange:kill(sig)
+  if not self._proc then
+    return nil, "exchange not running"
+  end
+  return self._proc:kill(sig or "TERM")
+end
+
+-- One line of --trace output as a table: conn (connection number, from 1),
+-- dir ("in", "out" or "garbled"), raw (SOH shown as "|"), msg_type, seq
+-- (34 as a number), fields ({ {tag, value}, ... } in wire order) and
+-- [tag] = value of the first field with that tag.
+local function parse_trace_line(line)
+  local conn, dir, raw = line:match("^fix (%d+) (%a+): (.*)$")
+  if not conn then
+    return nil
+  end
+  local f = { conn = tonumber(conn), dir = dir, raw = raw, fields = {} }
+  for tag, value in raw:gmatch("(%d+)=([^|]*)|") do
+    tag = tonumber(tag)
+    f.fields[#f.fields + 1] = { tag, value }
+    if f[tag] == nil then
+      f[tag] = value
+    end
+  end
+  f.msg_type = f[35]
+  f.seq = tonumber(f[34])
+  return f
+end
+
+--- The frames the exchange traced so far (start it with args = {"--trace"}),
+-- oldest first, as tables (see parse_trace_line above). filter (optional)
+-- keeps only frames whose fields equal the given values: dir, conn,
+-- msg_type, seq, or any numeric tag (e.g. { dir = "in", [49] = "CLIENT0001" }).
+-- Reading also drains the stderr pipe, so call it now and then in long
+-- traced runs: a full pipe would block the exchange.
+function Exchange:frames(filter)
+  local out = {}
+  for line in self:stderr():gmatch("[^\n]+") do
+    local f = parse_trace_line(line)
+    local keep = f ~= nil
+    for k, v in pairs(filter or {}) do
+      if not keep then
+        break
+      end
+      keep = f[k] == v
+    end
+    if keep then
+      out[#out + 1] = f
+    end
+  end
+  return out
+end
+
+--- true once a traced exchange closed connection number conn (its CompID
+-- may then log on again).
+function Exchange:conn_closed(conn)
+  local text = "\n" .. self:stderr()
+  return text:find("\nfix " .. tostring(conn) .. " closed\n", 1, true) ~= nil
+end
+
 --- true while the process runs.
 function Exchange:running()
   if not self._proc then
@@ -322,7 +384,9 @@ end
 -- (number), body (string); nil, message if curl itself failed.
 function M.http_request(method, url, body, headers, timeout)
   local tmp = os.tmpname()
-  local parts = { "curl", "-sS", "-o", shell_quote(tmp), "-w", "'%{http_code}'",
+  -- env -u LD_PRELOAD: under the ASan run the interpreter is started with
+  -- libasan preloaded, and curl deadlocks at start-up when it inherits that.
+  local parts = { "env", "-u", "LD_PRELOAD", "curl", "-sS", "-o", shell_quote(tmp), "-w", "'%{http_code}'",
     "-X", shell_quote(method), "--max-time", tostring(timeout or 10) }
   local names = {}
   for k in pairs(headers or {}) do
