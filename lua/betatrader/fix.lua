@@ -18,6 +18,7 @@ function Fix.new(core_client)
     _head = 1,
     _tail = 0,
     _waiters = {}, -- pending receive ops, oldest first
+    _timers = setmetatable({}, { __mode = "k" }), -- receive op -> its timeout timer
   }, Fix)
 end
 
@@ -30,6 +31,10 @@ function Fix:_on_message(frame)
   while #self._waiters > 0 do
     local op = table.remove(self._waiters, 1)
     if op:status() == "pending" then
+      local timer = self._timers[op]
+      if timer then
+        timer:cancel()
+      end
       op:resolve(msg)
       return
     end
@@ -71,11 +76,15 @@ function Fix:receive(timeout)
   local op = async.new()
   self._waiters[#self._waiters + 1] = op
   if timeout and timeout ~= math.huge then
+    -- The timer is cancelled when a message comes first, so a finished
+    -- receive leaves no task behind to keep bt.run() busy.
+    local timer = async.sleep_op(timeout)
+    self._timers[op] = timer
     async.spawn(function()
-      async.sleep(timeout)
-      if op:status() == "pending" then
+      if timer:await() and op:status() == "pending" then
         op:reject(fmt("no message received within %g s", timeout), "timeout")
       end
+      self._timers[op] = nil
     end)
   end
   return op
