@@ -69,6 +69,7 @@ struct bt_auth {
 	uint64_t target;
 	struct bt_auth_cfg cfg; /* strings point into `strings` */
 	char *strings;
+	size_t strings_len;
 
 	pthread_mutex_t mu;
 	enum bt_auth_state st;
@@ -77,6 +78,7 @@ struct bt_auth {
 	char comp_id[COMP_ID_MAX];
 	struct bt_op *op;         /* register/login in flight (a reference) */
 	struct bt_op *logout_op;  /* logout in flight (a reference) */
+	uint64_t attempt;         /* bumped by every register/login claim */
 	struct bt_op *profile_op; /* profile request in flight (a reference) */
 	struct sendq q;           /* filled by bt_auth_send */
 	int q_posted;             /* a flush is already posted */
@@ -87,9 +89,11 @@ struct bt_auth {
 	struct http_req *profile_req;
 	struct transport_tls_ctx *tls;
 	struct fix_conn *conn;
-	char *password; /* until the 35=BE is encoded */
-	char *token;    /* from registration; wiped on free */
-	char *login_id; /* client id of the login in flight */
+	char *password;        /* until the 35=BE is encoded */
+	char *token;           /* from registration; wiped on free */
+	char *login_id;        /* client id of the login in flight */
+	int logout_sent;       /* our Logout is out on the current connection */
+	uint64_t conn_attempt; /* the claim that opened `conn` */
 	char logout_text[REASON_MAX];
 	uint64_t req_counter;
 	struct reactor_timer ur_timer; /* UserResponse deadline */
@@ -196,6 +200,7 @@ static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *
 
 static void drop_conn(struct bt_auth *a)
 {
+	a->logout_sent = 0;
 	reactor_timer_stop(a->r, &a->ur_timer);
 	fix_conn_free(a->conn);
 	a->conn = NULL;
@@ -252,6 +257,8 @@ static void start_register(struct bt_reactor *r, void *ud)
 	reg_job_free(j);
 }
 
+static void start_logout(struct bt_reactor *r, void *ud);
+
 /* Cancel hook of register/login ops (I/O thread): abandon the attempt. */
 static void on_op_cancelled(struct bt_op *op, void *ud)
 {
@@ -261,8 +268,12 @@ static void on_op_cancelled(struct bt_op *op, void *ud)
 	if (current)
 		a->op = NULL;
 	pthread_mutex_unlock(&a->mu);
-	if (!current)
+	if (!current) {
+		/* The attempt ended on this thread between the cancel and this
+		 * hook: a logout() that cancelled it must still finish. */
+		start_logout(a->r, a);
 		return;
+	}
 	if (a->req) {
 		http_cancel(a->req);
 		a->req = NULL;
@@ -282,6 +293,7 @@ static struct bt_op *claim(struct bt_auth *a, enum bt_auth_state next)
 	if (!op)
 		return NULL;
 	a->op = bt_op_ref(op);
+	a->attempt++;
 	set_state_locked(a, next, NULL, NULL);
 	return op;
 }
@@ -469,12 +481,23 @@ static const char *closed_code(const char *code)
 static void on_closed(void *arg, const char *code, const char *reason)
 {
 	struct bt_auth *a = arg;
+	/* code and reason live in the connection freed just below */
+	char what[CODE_MAX], why[REASON_MAX];
+	snprintf(what, sizeof what, "%s", code ? code : "");
+	snprintf(why, sizeof why, "%s", reason ? reason : "");
 	reactor_timer_stop(a->r, &a->ur_timer);
 	fix_conn_free(a->conn);
 	a->conn = NULL;
+	a->logout_sent = 0;
 	wipe_free(&a->password);
 
 	pthread_mutex_lock(&a->mu);
+	/* A refused login's connection may end only after the next register()
+	 * or login() was claimed: its end is no news for that new attempt. */
+	if (a->attempt != a->conn_attempt) {
+		pthread_mutex_unlock(&a->mu);
+		return;
+	}
 	enum bt_auth_state st = a->st;
 	struct bt_op *logout_op = a->logout_op;
 	a->logout_op = NULL;
@@ -491,7 +514,16 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	}
 	if (st == BT_AUTH_FAILED || st == BT_AUTH_DISCONNECTED)
 		return; /* already decided (a refused login being logged out) */
-	fail_current(a, closed_code(code), reason);
+	fail_current(a, closed_code(what), why);
+}
+
+static void on_trace(void *ud, int dir, const char *frame, size_t len)
+{
+	struct bt_auth *a = ud;
+	static const char *const dirs[] = {"in", "out", "garbled"};
+	struct bt_value v[2] = {BT_VSTR(dirs[dir >= 0 && dir <= 2 ? dir : 2]),
+				BT_VLSTR(frame, len)};
+	bt_cq_post_event(a->cq, a->target, "trace", 2, v);
 }
 
 static void start_login(struct bt_reactor *r, void *ud)
@@ -500,6 +532,7 @@ static void start_login(struct bt_reactor *r, void *ud)
 	struct bt_auth *a = j->a;
 	pthread_mutex_lock(&a->mu);
 	int current = a->op == j->op;
+	uint64_t attempt = a->attempt;
 	pthread_mutex_unlock(&a->mu);
 	if (!current) {
 		login_job_free(j);
@@ -512,6 +545,7 @@ static void start_login(struct bt_reactor *r, void *ud)
 	a->password = j->password;
 	j->password = NULL;
 	a->logout_text[0] = '\0';
+	a->conn_attempt = attempt;
 
 	struct fix_conn_opts o;
 	memset(&o, 0, sizeof o);
@@ -532,6 +566,10 @@ static void start_login(struct bt_reactor *r, void *ud)
 	o.session.username = a->cfg.logon_username;
 	o.session.password = a->cfg.logon_password;
 	o.session.max_body = a->cfg.max_body;
+	if (a->cfg.trace) {
+		o.session.trace = on_trace;
+		o.session.trace_ud = a;
+	}
 	o.store_dir = a->cfg.store_dir;
 	o.store_flags = a->cfg.store_fsync ? SEQSTORE_FSYNC : 0;
 	static const struct fix_conn_cbs cbs = {on_connected, on_event, on_closed};
@@ -591,8 +629,16 @@ static void start_logout(struct bt_reactor *r, void *ud)
 	pthread_mutex_unlock(&a->mu);
 	if (!pending)
 		return; /* on_closed or a cancel hook already finished it */
-	if (st == BT_AUTH_ACTIVE && a->conn && fix_conn_logout(a->conn, NULL) == 0)
-		return; /* on_closed finishes the op when the Logout is answered */
+	if (st == BT_AUTH_ACTIVE && a->conn) {
+		/* start_logout may run twice for one logout() (a cancel hook and
+		 * the post that backs it up); one Logout goes out. */
+		if (a->logout_sent)
+			return;
+		if (fix_conn_logout(a->conn, NULL) == 0) {
+			a->logout_sent = 1;
+			return; /* on_closed finishes the op when the Logout is answered */
+		}
+	}
 	drop_conn(a);
 	pthread_mutex_lock(&a->mu);
 	struct bt_op *op = a->logout_op;
@@ -630,10 +676,13 @@ struct bt_op *bt_auth_logout(struct bt_auth *a)
 		a->logout_op = bt_op_ref(op);
 		struct bt_op *login = a->op ? bt_op_ref(a->op) : NULL;
 		pthread_mutex_unlock(&a->mu);
-		/* The login may have finished meanwhile (Active or Failed):
-		 * then start_logout handles whatever state it left. */
-		if (!login || !bt_op_cancel(login))
-			reactor_post(a->r, start_logout, a);
+		/* The login may finish on the I/O thread before the cancel hook
+		 * runs, which then never runs (finishing an op drops its hook).
+		 * start_logout, posted after the hook, finishes this op in every
+		 * case: a no-op if the hook did, a real Logout if we got Active. */
+		if (login)
+			bt_op_cancel(login);
+		reactor_post(a->r, start_logout, a);
 		bt_op_unref(login);
 		return op;
 	}
@@ -864,7 +913,7 @@ struct bt_op *bt_auth_profile(struct bt_auth *a)
 
 /* -------------------------------------------------------- life cycle */
 
-static char *copy_strings(struct bt_auth_cfg *c)
+static char *copy_strings(struct bt_auth_cfg *c, size_t *out_len)
 {
 	const char **fields[] = {
 	    &c->api_url,   &c->fix_host, &c->target_comp_id, &c->logon_username, &c->logon_password,
@@ -876,6 +925,7 @@ static char *copy_strings(struct bt_auth_cfg *c)
 	char *buf = malloc(total ? total : 1), *p = buf;
 	if (!buf)
 		return NULL;
+	*out_len = total;
 	for (size_t i = 0; i < n; i++) {
 		if (!*fields[i])
 			continue;
@@ -902,7 +952,7 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 	a->r = r;
 	a->cq = cq;
 	a->cfg = *cfg;
-	a->strings = copy_strings(&a->cfg);
+	a->strings = copy_strings(&a->cfg, &a->strings_len);
 	if (!a->strings || pthread_mutex_init(&a->mu, NULL) != 0) {
 		free(a->strings);
 		free(a);
@@ -973,7 +1023,7 @@ void bt_auth_free(struct bt_auth *a)
 	free(a->q.buf);
 	if (a->strings) {
 		/* logon_password lives here too */
-		OPENSSL_cleanse(a->strings, 0);
+		OPENSSL_cleanse(a->strings, a->strings_len);
 		free(a->strings);
 	}
 	pthread_mutex_destroy(&a->mu);

@@ -70,6 +70,9 @@ struct bt_auth_cfg {
 	const char *key_file;
 	const char *server_name; /* SNI/verify name for FIX; NULL = fix_host */
 	int tls_insecure;        /* skip verification (tests only) */
+	/* Queue a "trace" user event (dir, frame) for every FIX frame in and
+	 * out, 554 shown as "***" (the session redacts before we see it). */
+	int trace;
 };
 
 /* Default deadlines and sizes; the strings stay NULL. */
@@ -92,7 +95,8 @@ void bt_auth_sender_comp_id(struct bt_auth *a, char *out, size_t len);
 
 /* The completion-queue target of this client's user events:
  *   "state"   (new, old, reason-or-nil)       on every transition, in order
- *   "message" (raw FIX frame)                  per inbound application message */
+ *   "message" (raw FIX frame)                  per inbound application message
+ *   "trace"   ("in"|"out"|"garbled", frame)    per frame, when cfg.trace is set */
 uint64_t bt_auth_event_target(const struct bt_auth *a);
 
 /* POST /api/register. The op resolves to (client_id, token) or fails.

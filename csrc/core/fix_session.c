@@ -1431,13 +1431,13 @@ int fix_session_send(struct fix_session *s, const char *msg_type,
 		return r;
 	for (size_t i = 0; i < nfields; i++)
 		fix_enc_str(&enc, fields[i].tag, fields[i].val, fields[i].len);
-	/* UserRequest/UserResponse are never stored: a resend must not replay
-	 * credentials, so they are gap-filled instead. */
+	/* A UserRequest is never stored: a resend must not replay credentials,
+	 * so it is gap-filled instead. A UserResponse carries none and is
+	 * stored like any application message, so a peer that missed it in a
+	 * sequence gap gets it again. */
 	enum out_kind kind = OUT_APP;
 	if (!strcmp(msg_type, "BE"))
 		kind = OUT_SENSITIVE;
-	else if (!strcmp(msg_type, "BF"))
-		kind = OUT_ADMIN;
 	return finish_msg(s, &enc, kind, s->next_out, now_ms);
 }
 
@@ -1481,7 +1481,7 @@ int fix_session_user_response(struct fix_session *s, const char *req_id, const c
 	fix_enc_int(&enc, 926, status);
 	if (tl)
 		fix_enc_str(&enc, 927, text, tl);
-	return finish_msg(s, &enc, OUT_ADMIN, s->next_out, now_ms);
+	return finish_msg(s, &enc, OUT_APP, s->next_out, now_ms);
 }
 
 int fix_session_logout(struct fix_session *s, const char *text, int64_t now_ms)

@@ -1,6 +1,7 @@
 /* betatrader.client userdata: a thin handle on the AuthCoordinator (auth.h).
  * Argument shapes are checked here; option semantics were already checked
  * by config.lua, which is the only caller of core.client_new. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,9 @@ static int client_new(lua_State *L)
 	cfg.max_response = (size_t)opt_number(L, 1, "max_response_size", 1 << 20);
 	cfg.store_dir = opt_string(L, 1, "store");
 	cfg.store_fsync = opt_bool(L, 1, "fsync");
+	lua_getfield(L, 1, "trace");
+	cfg.trace = lua_isfunction(L, -1);
+	lua_pop(L, 1);
 	cfg.timeout_ms = (int64_t)(opt_number(L, 1, "timeout", 10) * 1000);
 	cfg.connect_timeout_ms = (int64_t)(opt_number(L, 1, "connect_timeout", 10) * 1000);
 	cfg.logon_timeout_ms = (int64_t)(opt_number(L, 1, "logon_timeout", 10) * 1000);
@@ -216,6 +220,19 @@ static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, si
 	}
 }
 
+/* A bad field raises at the user's call of fix:send (level 2: fix.lua's
+ * wrapper is level 1), as Lua's own argument errors do. */
+static int send_argerror(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+	luaL_where(L, 2);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	lua_concat(L, 2);
+	return lua_error(L);
+}
+
 /* send(msg_type, { {tag, value}, ... }) -> true | nil, message, code */
 static int client_send(lua_State *L)
 {
@@ -229,7 +246,7 @@ static int client_send(lua_State *L)
 	char *scratch = lua_newuserdatauv(L, 32 * (size_t)(n ? n : 1), 0);
 	for (lua_Integer i = 1; i <= n; i++) {
 		if (lua_geti(L, 3, i) != LUA_TTABLE)
-			return luaL_error(
+			return send_argerror(
 			    L, "bad argument #2 to 'send' (field %d: {tag, value} expected)",
 			    (int)i);
 		int pair = lua_gettop(L);
@@ -237,7 +254,7 @@ static int client_send(lua_State *L)
 		int isnum;
 		lua_Integer tag = lua_tointegerx(L, -1, &isnum);
 		if (!isnum || tag <= 0 || tag > 999999999)
-			return luaL_error(
+			return send_argerror(
 			    L,
 			    "bad argument #2 to 'send' (field %d: tag must be a positive integer)",
 			    (int)i);
@@ -245,15 +262,16 @@ static int client_send(lua_State *L)
 		size_t len = 0;
 		const char *v = field_value(L, -1, &len, scratch + 32 * (i - 1), 32);
 		if (!v)
-			return luaL_error(L,
-					  "bad argument #2 to 'send' (field %d, tag %d: string, "
-					  "number or boolean value expected)",
-					  (int)i, (int)tag);
+			return send_argerror(L,
+					     "bad argument #2 to 'send' (field %d, tag %d: string, "
+					     "number or boolean value expected)",
+					     (int)i, (int)tag);
 		if (len == 0 || memchr(v, '\x01', len))
-			return luaL_error(L,
-					  "bad argument #2 to 'send' (field %d, tag %d: value is "
-					  "empty or contains SOH)",
-					  (int)i, (int)tag);
+			return send_argerror(
+			    L,
+			    "bad argument #2 to 'send' (field %d, tag %d: value is "
+			    "empty or contains SOH)",
+			    (int)i, (int)tag);
 		f[i - 1].tag = (uint32_t)tag;
 		f[i - 1].val = v;
 		f[i - 1].len = len;

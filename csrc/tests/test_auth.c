@@ -109,7 +109,9 @@ static void test_happy_path_transitions(void)
 	T_EQ_STR(cid, id);
 
 	op = bt_auth_login(a, id, "pw-123456");
-	T_EQ_INT(bt_auth_state(a, NULL, 0, NULL, 0), BT_AUTH_CONNECTING);
+	/* claimed at call time; the I/O thread may already have moved on */
+	enum bt_auth_state st = bt_auth_state(a, NULL, 0, NULL, 0);
+	T_OK(st == BT_AUTH_CONNECTING || st == BT_AUTH_AUTHENTICATING || st == BT_AUTH_ACTIVE);
 	T_EQ_INT(finish(op, &seen, NULL, 0, NULL, 0), BT_OP_DONE);
 	T_EQ_INT(bt_auth_state(a, NULL, 0, NULL, 0), BT_AUTH_ACTIVE);
 	T_EQ_INT(finish(bt_auth_logout(a), &seen, NULL, 0, NULL, 0), BT_OP_DONE);

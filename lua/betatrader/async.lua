@@ -325,13 +325,29 @@ local module_pollable = {
 	end,
 }
 
+-- The C side may report an op finished before its completion event was
+-- dispatched, with events queued ahead of it (a login's state changes) not
+-- yet handed to their handlers. The first time an await sees the op
+-- finished it drains the queue once, so on_state handlers always run before
+-- await returns; later awaits of the same op cost nothing extra.
+local function settle(self)
+	if not self._settled then
+		self._settled = true
+		local err = dispatch(core.step(0))
+		if err then
+			error(err, 0)
+		end
+	end
+	return outcome(self)
+end
+
 --- Waits for the operation; see the module comment for where it may run.
 function Op:await(timeout)
 	check_op(self, "await")
 	timeout = check_timeout(timeout, 1, "await")
 	local c = self._c
 	if c:status() ~= "pending" then
-		return outcome(self)
+		return settle(self)
 	end
 	local co, ismain = coroutine.running()
 	if not ismain and tasks[co] then
@@ -350,7 +366,7 @@ function Op:await(timeout)
 		if why == "timeout" and c:status() == "pending" then
 			return timed_out(timeout)
 		end
-		return outcome(self)
+		return settle(self)
 	end
 
 	local deadline = timeout and core.now() + timeout
@@ -375,7 +391,7 @@ function Op:await(timeout)
 			pump(t)
 		end
 	end
-	return outcome(self)
+	return settle(self)
 end
 
 --- Like await, but raises the failure message instead of returning it.

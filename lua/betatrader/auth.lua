@@ -11,24 +11,25 @@ Auth.__index = Auth
 
 local fmt = string.format
 
-local function argerror(n, fname, msg)
-  error(fmt("bad argument #%d to '%s' (%s)", n, fname, msg), 3)
+-- level: 1 is the API function itself, so the error names the user's line.
+local function argerror(n, fname, msg, level)
+  error(fmt("bad argument #%d to '%s' (%s)", n, fname, msg), (level or 1) + 2)
 end
 
 -- Names, passwords and ids: non-empty strings without control characters
 -- (SOH would corrupt a FIX frame), of a sane length.
 local function check_text(v, n, fname, what, max)
   if type(v) ~= "string" then
-    argerror(n, fname, fmt("%s: string expected, got %s", what, type(v)))
+    argerror(n, fname, fmt("%s: string expected, got %s", what, type(v)), 2)
   end
   if v == "" then
-    argerror(n, fname, what .. " is empty")
+    argerror(n, fname, what .. " is empty", 2)
   end
   if #v > max then
-    argerror(n, fname, fmt("%s is longer than %d bytes", what, max))
+    argerror(n, fname, fmt("%s is longer than %d bytes", what, max), 2)
   end
   if v:find("[%z\1-\31\127]") then
-    argerror(n, fname, what .. " contains control characters")
+    argerror(n, fname, what .. " contains control characters", 2)
   end
 end
 

@@ -15,6 +15,9 @@ function Client.new(opts)
   if not c then
     error("client: " .. err, 2)
   end
+  -- The core copied what it needs; keep no second Lua reference to the
+  -- Logon password in the client's visible config.
+  cfg.logon_password = cfg.logon_password and "***" or nil
   local self = setmetatable({
     config = cfg,
     _c = c,
@@ -35,6 +38,8 @@ function Client.new(opts)
       me.auth:_on_state(a, b, c2, d)
     elseif name == "message" then
       me.fix:_on_message(a)
+    elseif name == "trace" and me.config.trace then
+      me.config.trace(a, b)
     end
   end)
   return self

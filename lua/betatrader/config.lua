@@ -144,6 +144,13 @@ local checkers = {
   max_message_size = function(v, level)
     return check_number("max_message_size", v, 256, 16 * 1024 * 1024, level + 1, true)
   end,
+  trace = function(v, level)
+    local mt = getmetatable(v)
+    if type(v) ~= "function" and not (mt and mt.__call) then
+      fail(level, "bad option 'trace' (function expected, got %s)", type(v))
+    end
+    return v
+  end,
   max_response_size = function(v, level)
     return check_number("max_response_size", v, 256, 64 * 1024 * 1024, level + 1, true)
   end,
