@@ -25,21 +25,25 @@
 #define PRE_TIMEOUT_MS 10000                 /* a connection must send a frame by then */
 #define CLOSE_GRACE_MS 2000                  /* flush time granted to a closing conn */
 #define STORE_MAX_MSGS 10000                 /* app messages kept per CompID for resends */
+#define SLOW_BYTE_MS 1000                    /* slow-bytes fault: one byte per second */
+#define MANY_FIELDS 100000                   /* many-fields fault: body fields in the frame */
 
 /* Sequence numbers and sent application messages per client CompID, kept in
  * memory for the life of the process so that a reconnecting client that
- * keeps its own numbers finds ours where it left them. */
+ * keeps its own numbers finds ours where it left them. The messages sit in a
+ * ring whose slots keep their buffers, so a busy session stops allocating
+ * once the ring is warm. */
 struct saved_msg {
 	uint64_t seq;
 	char *frame;
-	size_t len;
+	size_t len, cap;
 };
 
 struct comp_store {
 	char comp_id[FIX_SESSION_MAX_COMP_ID + 1];
 	uint64_t next_out, next_in;
-	struct saved_msg *msgs;
-	size_t nmsgs, cap;
+	struct saved_msg *msgs; /* ring: the oldest at head */
+	size_t head, nmsgs, cap;
 	int in_use; /* a connection is logged on (or logging on) with it */
 	struct fix_store store;
 };
@@ -58,7 +62,12 @@ struct conn {
 	int dead;         /* closed; freed at the end of the loop iteration */
 	int inbound;      /* frames received (for the close-after fault) */
 	int user_logged_on;
-	size_t heap_idx; /* position in the timer heap */
+	unsigned id;       /* connection number shown in the trace */
+	int napp;          /* application messages received */
+	int slow;          /* slow-bytes fault active on this connection */
+	size_t fast;       /* bytes still to send at full speed before dribbling */
+	int64_t slow_next; /* when the next dribbled byte may go */
+	size_t heap_idx;   /* position in the timer heap */
 	int64_t deadline;
 	uint32_t ev_mask;
 	struct conn *prev, *next;
@@ -76,7 +85,9 @@ struct fix_gateway {
 	struct comp_store **stores;
 	size_t nstores, stores_cap;
 	int64_t last_now;
-	int listen_tag, signal_tag; /* addresses used as epoll tags */
+	unsigned conn_seq;            /* connections accepted so far */
+	uint64_t order_seq, exec_seq; /* OrderID and ExecID counters */
+	int listen_tag, signal_tag;   /* addresses used as epoll tags */
 };
 
 /* ------------------------------------------------------------------ time */
@@ -178,25 +189,43 @@ static int st_set_next_in(void *ctx, uint64_t v)
 static int st_save(void *ctx, uint64_t seq, const char *frame, size_t len)
 {
 	struct comp_store *cs = ctx;
+	struct saved_msg *m;
 	if (cs->nmsgs == STORE_MAX_MSGS) {
 		/* Oldest first out: a resend that far back is gap-filled instead. */
-		free(cs->msgs[0].frame);
-		memmove(cs->msgs, cs->msgs + 1, (cs->nmsgs - 1) * sizeof(*cs->msgs));
-		cs->nmsgs--;
+		m = &cs->msgs[cs->head];
+		cs->head = (cs->head + 1) % cs->cap;
+	} else {
+		if (cs->nmsgs == cs->cap) {
+			/* Below the limit the ring never wraps (head is 0): plain growth. */
+			size_t cap = cs->cap ? 2 * cs->cap : 16;
+			if (cap > STORE_MAX_MSGS)
+				cap = STORE_MAX_MSGS;
+			struct saved_msg *n = realloc(cs->msgs, cap * sizeof(*n));
+			if (!n)
+				return -1;
+			memset(n + cs->cap, 0, (cap - cs->cap) * sizeof(*n));
+			cs->msgs = n;
+			cs->cap = cap;
+		}
+		m = &cs->msgs[(cs->head + cs->nmsgs) % cs->cap];
+		cs->nmsgs++;
 	}
-	if (cs->nmsgs == cs->cap) {
-		size_t cap = cs->cap ? 2 * cs->cap : 16;
-		struct saved_msg *m = realloc(cs->msgs, cap * sizeof(*m));
-		if (!m)
+	if (m->cap < len || !m->frame) {
+		size_t cap = len > 512 ? len : 512;
+		char *p = malloc(cap);
+		if (!p) {
+			/* Keep the ring consistent: the slot holds nothing now. */
+			m->len = 0;
+			m->seq = 0;
 			return -1;
-		cs->msgs = m;
-		cs->cap = cap;
+		}
+		free(m->frame);
+		m->frame = p;
+		m->cap = cap;
 	}
-	char *copy = malloc(len ? len : 1);
-	if (!copy)
-		return -1;
-	memcpy(copy, frame, len);
-	cs->msgs[cs->nmsgs++] = (struct saved_msg){seq, copy, len};
+	memcpy(m->frame, frame, len);
+	m->len = len;
+	m->seq = seq;
 	return 0;
 }
 
@@ -205,7 +234,7 @@ static int st_each(void *ctx, uint64_t begin, uint64_t end,
 {
 	struct comp_store *cs = ctx;
 	for (size_t i = 0; i < cs->nmsgs; i++) {
-		const struct saved_msg *m = &cs->msgs[i];
+		const struct saved_msg *m = &cs->msgs[(cs->head + i) % cs->cap];
 		if (m->seq < begin || (end && m->seq > end))
 			continue;
 		if (fn(arg, m->seq, m->frame, m->len))
@@ -214,17 +243,19 @@ static int st_each(void *ctx, uint64_t begin, uint64_t end,
 	return 0;
 }
 
-static void store_clear(struct comp_store *cs)
+static void store_free(struct comp_store *cs)
 {
-	for (size_t i = 0; i < cs->nmsgs; i++)
+	for (size_t i = 0; i < cs->cap; i++)
 		free(cs->msgs[i].frame);
-	cs->nmsgs = 0;
+	free(cs->msgs);
+	free(cs);
 }
 
 static int st_reset(void *ctx)
 {
 	struct comp_store *cs = ctx;
-	store_clear(cs);
+	/* The slots keep their buffers for the next messages. */
+	cs->head = cs->nmsgs = 0;
 	cs->next_out = cs->next_in = 1;
 	return 0;
 }
@@ -263,13 +294,19 @@ static struct comp_store *store_get(struct fix_gateway *g, const char *comp_id)
 
 /* --------------------------------------------------------- connections */
 
+/* Dribbling (slow-bytes) is paced by the timer, not by writability. */
+static int conn_dribbling(const struct conn *c)
+{
+	return c->slow && c->fast == 0;
+}
+
 static void conn_update_events(struct conn *c)
 {
 	uint32_t want = EPOLLIN;
 	size_t pending = 0;
 	if (c->s)
 		fix_session_out(c->s, &pending);
-	if (pending || c->ssl_read_wants_write)
+	if ((pending && !conn_dribbling(c)) || c->ssl_read_wants_write)
 		want |= EPOLLOUT;
 	if (want != c->ev_mask) {
 		struct epoll_event ev = {.events = want, .data.ptr = c};
@@ -284,6 +321,9 @@ static void conn_kill(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = 1;
+	/* Lets a traced spec know the CompID is free for the next logon. */
+	if (g->cfg.trace)
+		fprintf(stderr, "fix %u closed\n", c->id);
 	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->ssl) {
 		SSL_shutdown(c->ssl);
@@ -309,14 +349,23 @@ static void conn_kill(struct conn *c)
 	g->graveyard = c;
 }
 
-/* Write as much of the session's output as the socket takes. -1 if the
- * connection broke. */
-static int conn_flush(struct conn *c)
+/* Write as much of the session's output as the socket takes (one byte per
+ * SLOW_BYTE_MS while dribbling). -1 if the connection broke. */
+static int conn_flush(struct conn *c, int64_t now)
 {
 	size_t len;
 	const char *p;
 	while (c->s && (p = fix_session_out(c->s, &len)) && len) {
 		size_t n = 0;
+		if (c->slow) {
+			if (c->fast) {
+				len = len < c->fast ? len : c->fast;
+			} else {
+				if (now < c->slow_next)
+					return 0;
+				len = 1;
+			}
+		}
 		if (c->ssl) {
 			ERR_clear_error();
 			int r = SSL_write_ex(c->ssl, p, len, &n);
@@ -336,8 +385,35 @@ static int conn_flush(struct conn *c)
 			n = (size_t)k;
 		}
 		fix_session_out_consume(c->s, n);
+		if (c->slow) {
+			if (c->fast) {
+				c->fast -= n;
+			} else {
+				c->slow_next = now + SLOW_BYTE_MS;
+				return 0;
+			}
+		}
 	}
 	return 0;
+}
+
+/* Start the slow-bytes fault: what is queued now still goes at full speed. */
+static void conn_start_slow(struct conn *c, int64_t now)
+{
+	size_t pending = 0;
+	fix_session_out(c->s, &pending);
+	c->slow = 1;
+	c->fast = pending;
+	c->slow_next = now;
+}
+
+/* Queue a whole frame outside the session's numbering: it takes the next
+ * outbound MsgSeqNum, which the session then skips (a resend of it is
+ * gap-filled). */
+static void send_raw_numbered(struct conn *c, const char *frame, size_t len)
+{
+	if (fix_session_fault_raw(c->s, frame, len) == 0)
+		fix_session_fault_skip_seq(c->s, 1);
 }
 
 static void send_garbled(struct conn *c, int64_t now)
@@ -411,6 +487,71 @@ static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t
 	fix_session_accept(c->s, now);
 }
 
+static void send_huge_bodylength(struct conn *c)
+{
+	/* A peer that believes 9= would wait for (and buffer) almost 1 GB. */
+	static const char head[] = "8=FIX.4.4\0019=999999999\00135=0\00158=";
+	size_t n = sizeof(head) - 1, len = n + 64 * 1024 + 1;
+	char *buf = malloc(len);
+	if (!buf)
+		return;
+	memcpy(buf, head, n);
+	memset(buf + n, 'x', len - n - 1);
+	buf[len - 1] = FIX_SOH;
+	fix_session_fault_raw(c->s, buf, len);
+	free(buf);
+}
+
+static void send_no_soh(struct conn *c)
+{
+	/* Digits, so that a reader that parses 9= until the SOH never stops. */
+	static const char head[] = "8=FIX.4.4\0019=";
+	size_t n = sizeof(head) - 1, len = n + 1024 * 1024;
+	char *buf = malloc(len);
+	if (!buf)
+		return;
+	memcpy(buf, head, n);
+	memset(buf + n, '7', len - n);
+	fix_session_fault_raw(c->s, buf, len);
+	free(buf);
+}
+
+static void send_many_fields(struct conn *c, int64_t now)
+{
+	size_t cap = (size_t)MANY_FIELDS * 5 + 512;
+	char *buf = malloc(cap);
+	if (!buf)
+		return;
+	struct fix_enc enc;
+	size_t len;
+	fix_enc_begin(&enc, buf, cap, "B", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
+		      fix_session_next_out_seq(c->s), now);
+	fix_enc_cstr(&enc, 148, "many fields (fault injection)");
+	fix_enc_int(&enc, 33, MANY_FIELDS - 2);
+	for (int i = 0; i < MANY_FIELDS - 2; i++)
+		fix_enc_str(&enc, 58, "x", 1);
+	const char *f = fix_enc_finish(&enc, &len);
+	/* It carries the number the next frame also gets: a peer that drops it
+	 * (too large) sees no gap, one that takes it fails on it anyway. */
+	if (f)
+		fix_session_fault_raw(c->s, f, len);
+	free(buf);
+}
+
+static void send_resend_request(struct conn *c, int64_t now)
+{
+	char buf[256];
+	struct fix_enc enc;
+	size_t len;
+	fix_enc_begin(&enc, buf, sizeof(buf), "2", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
+		      fix_session_next_out_seq(c->s), now);
+	fix_enc_int(&enc, 7, 1);
+	fix_enc_int(&enc, 16, 0);
+	const char *f = fix_enc_finish(&enc, &len);
+	if (f)
+		send_raw_numbered(c, f, len);
+}
+
 static void on_logon(struct conn *c, int64_t now)
 {
 	const struct exch_faults *f = c->g->cfg.faults;
@@ -420,6 +561,14 @@ static void on_logon(struct conn *c, int64_t now)
 		fix_session_fault_skip_seq(c->s, (uint64_t)f->seq_gap);
 	if (f->garbled_frame)
 		send_garbled(c, now);
+	if (f->huge_bodylength)
+		send_huge_bodylength(c);
+	if (f->no_soh)
+		send_no_soh(c);
+	if (f->many_fields)
+		send_many_fields(c, now);
+	if (f->slow_bytes == EXCH_SLOW_AFTER_LOGON)
+		conn_start_slow(c, now);
 }
 
 static void on_user_request(struct conn *c, const struct fix_event *ev, int64_t now)
@@ -475,23 +624,88 @@ static void on_user_request(struct conn *c, const struct fix_event *ev, int64_t 
 	fix_session_user_response(c->s, req_id, user, status, text, now);
 	if (status == 1 && ev->user_request.type == 1 && f->logout_active)
 		fix_session_logout(c->s, f->logout_active_text, now);
+	if (status == 1 && f->slow_bytes == EXCH_SLOW_AFTER_LOGIN && !c->slow)
+		conn_start_slow(c, now);
+}
+
+/* BusinessMessageReject (35=j) of the message behind ev. */
+static void business_reject(struct conn *c, const struct fix_event *ev, char reason,
+			    const char *why, int64_t now)
+{
+	char seq[24];
+	int n = snprintf(seq, sizeof(seq), "%llu", (unsigned long long)ev->msg->seq_num);
+	struct fix_out_field fields[] = {
+	    {45, seq, (size_t)n},
+	    {372, ev->app.msg_type.ptr, ev->app.msg_type.len},
+	    {380, &reason, 1},
+	    {58, why, strlen(why)},
+	};
+	fix_session_send(c->s, "j", fields, 4, now);
+}
+
+/* A NewOrderSingle is acknowledged as New (150=0, 39=0) and nothing more:
+ * enough for bots and the benchmark to get a real answer. Everything lives
+ * on the stack; the values point into the inbound frame. */
+static void on_new_order(struct conn *c, const struct fix_event *ev, int64_t now)
+{
+	static const uint32_t required[] = {11, 55, 54, 38, 40};
+	const struct fix_msg *m = ev->msg;
+	size_t len[5];
+	const char *val[5];
+	for (int i = 0; i < 5; i++) {
+		val[i] = fix_msg_get(m, required[i], &len[i]);
+		if (!val[i]) {
+			char why[64];
+			snprintf(why, sizeof(why), "required tag %u missing",
+				 (unsigned)required[i]);
+			business_reject(c, ev, '5', why, now);
+			return;
+		}
+	}
+	size_t plen = 0;
+	const char *price = fix_msg_get(m, 44, &plen);
+	struct fix_gateway *g = c->g;
+	char oid[24], xid[24], ts[22];
+	int on = snprintf(oid, sizeof(oid), "O%llu", (unsigned long long)++g->order_seq);
+	int xn = snprintf(xid, sizeof(xid), "X%llu", (unsigned long long)++g->exec_seq);
+	fix_format_time(now, ts);
+	struct fix_out_field f[16];
+	size_t n = 0;
+	f[n++] = (struct fix_out_field){37, oid, (size_t)on};
+	f[n++] = (struct fix_out_field){11, val[0], len[0]};
+	f[n++] = (struct fix_out_field){17, xid, (size_t)xn};
+	f[n++] = (struct fix_out_field){150, "0", 1};
+	f[n++] = (struct fix_out_field){39, "0", 1};
+	f[n++] = (struct fix_out_field){55, val[1], len[1]};
+	f[n++] = (struct fix_out_field){54, val[2], len[2]};
+	f[n++] = (struct fix_out_field){38, val[3], len[3]};
+	f[n++] = (struct fix_out_field){40, val[4], len[4]};
+	if (price)
+		f[n++] = (struct fix_out_field){44, price, plen};
+	f[n++] = (struct fix_out_field){151, val[3], len[3]};
+	f[n++] = (struct fix_out_field){14, "0", 1};
+	f[n++] = (struct fix_out_field){6, "0", 1};
+	f[n++] = (struct fix_out_field){60, ts, 21};
+	int rc = fix_session_send(c->s, "8", f, n, now);
+	if (rc == FIX_SESSION_E_ARG || rc == FIX_SESSION_E_TOO_LARGE)
+		business_reject(c, ev, '0', "cannot echo the order's values", now);
 }
 
 static void on_app(struct conn *c, const struct fix_event *ev, int64_t now)
 {
-	/* This exchange trades nothing yet: say so instead of dropping silently. */
-	if (c->g->cfg.faults->silent_after_logon || !ev->msg)
+	const struct exch_faults *f = c->g->cfg.faults;
+	if (f->silent_after_logon || !ev->msg)
 		return;
-	char seq[24];
-	int n = snprintf(seq, sizeof(seq), "%llu", (unsigned long long)ev->msg->seq_num);
-	static const char why[] = "unsupported message type";
-	struct fix_out_field fields[] = {
-	    {45, seq, (size_t)n},
-	    {372, ev->app.msg_type.ptr, ev->app.msg_type.len},
-	    {380, "3", 1},
-	    {58, why, sizeof(why) - 1},
-	};
-	fix_session_send(c->s, "j", fields, 4, now);
+	c->napp++;
+	if (!fix_msg_is(ev->msg, "D"))
+		/* Nothing else is traded: say so instead of dropping silently. */
+		business_reject(c, ev, '3', "unsupported message type", now);
+	else if (!c->user_logged_on)
+		business_reject(c, ev, '6', "not logged in: send a UserRequest (35=BE) first", now);
+	else
+		on_new_order(c, ev, now);
+	if (f->resend_request && c->napp == 1)
+		send_resend_request(c, now);
 }
 
 /* Handle every queued event; returns how many there were. */
@@ -531,7 +745,7 @@ static int handle_events(struct conn *c, int64_t now)
 static void conn_pump(struct conn *c, int64_t now)
 {
 	handle_events(c, now);
-	if (conn_flush(c) < 0) {
+	if (conn_flush(c, now) < 0) {
 		conn_kill(c);
 		return;
 	}
@@ -549,7 +763,10 @@ static void conn_pump(struct conn *c, int64_t now)
 		return;
 	}
 	conn_update_events(c);
-	set_deadline(c, c->closing ? c->close_by : fix_session_deadline(c->s));
+	int64_t when = c->closing ? c->close_by : fix_session_deadline(c->s);
+	if (pending && conn_dribbling(c) && c->slow_next < when)
+		when = c->slow_next;
+	set_deadline(c, when);
 }
 
 static void trace_in(void *ud, int dir, const char *frame, size_t len)
@@ -560,7 +777,7 @@ static void trace_in(void *ud, int dir, const char *frame, size_t len)
 	if (!c->g->cfg.trace)
 		return;
 	static const char *const names[] = {"in", "out", "garbled"};
-	fprintf(stderr, "fix %d %s: ", c->fd, names[dir >= 0 && dir <= 2 ? dir : 2]);
+	fprintf(stderr, "fix %u %s: ", c->id, names[dir >= 0 && dir <= 2 ? dir : 2]);
 	for (size_t i = 0; i < len; i++)
 		fputc(frame[i] == FIX_SOH ? '|' : frame[i], stderr);
 	fputc('\n', stderr);
@@ -770,6 +987,7 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 		}
 		c->g = g;
 		c->fd = fd;
+		c->id = ++g->conn_seq;
 		c->deadline = now + PRE_TIMEOUT_MS;
 		if (g->tls) {
 			c->ssl = SSL_new(g->tls);
@@ -918,17 +1136,15 @@ void fix_gateway_free(struct fix_gateway *g)
 		struct conn *c = g->conns;
 		if (c->s && fix_session_state(c->s) == FIX_ST_ACTIVE) {
 			fix_session_logout(c->s, "exchange shutting down", now);
-			conn_flush(c);
+			c->slow = 0;
+			conn_flush(c, now);
 		}
 		conn_kill(c);
 	}
 	bury(g);
 	free(g->heap);
-	for (size_t i = 0; i < g->nstores; i++) {
-		store_clear(g->stores[i]);
-		free(g->stores[i]->msgs);
-		free(g->stores[i]);
-	}
+	for (size_t i = 0; i < g->nstores; i++)
+		store_free(g->stores[i]);
 	free(g->stores);
 	SSL_CTX_free(g->tls);
 	if (g->ep >= 0)

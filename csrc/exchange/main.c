@@ -42,7 +42,23 @@ static const char usage[] =
     "      http-delay=MS          delay every HTTP response by MS milliseconds\n"
     "      http-500               answer every HTTP request with 500\n"
     "      bad-json               answer every HTTP request with malformed JSON\n"
-    "  --trace              print every FIX frame to stderr (554 redacted)\n"
+    "      slow-bytes[=WHEN]      send every outbound byte at one byte per second once\n"
+    "                             WHEN is reached: logon (default: after the Logon\n"
+    "                             reply) or login (after a successful UserResponse)\n"
+    "      huge-bodylength        after the Logon reply send \"8=FIX.4.4|9=999999999|\"\n"
+    "                             and 64 KiB of garbage, then carry on normally\n"
+    "      no-soh                 after the Logon reply send \"8=FIX.4.4|9=\" and 1 MiB\n"
+    "                             of digits without an SOH, then carry on normally\n"
+    "      many-fields            after the Logon reply send a valid News (35=B) frame\n"
+    "                             of 100,000 body fields (about 500 KB) that\n"
+    "                             shares its MsgSeqNum with the next frame\n"
+    "      resend-request         after the first application message of a connection\n"
+    "                             send a ResendRequest 7=1 16=0 (the client must\n"
+    "                             resend with 43=Y and 122, or gap-fill)\n"
+    "  --trace              print every FIX frame to stderr (554 redacted), one line\n"
+    "                       each: \"fix <conn> <in|out|garbled>: <frame>\" with SOH\n"
+    "                       shown as '|' and <conn> counting connections from 1;\n"
+    "                       \"fix <conn> closed\" once a connection is gone\n"
     "  --help               this text\n"
     "\n"
     "Prints \"READY fix=<port> http=<port>\" once both ports accept connections.\n";
@@ -122,7 +138,20 @@ static int parse_fault(struct exch_faults *f, const char *spec)
 	FLAG("garbled-frame", garbled_frame)
 	FLAG("http-500", http_500)
 	FLAG("bad-json", bad_json)
+	FLAG("huge-bodylength", huge_bodylength)
+	FLAG("no-soh", no_soh)
+	FLAG("many-fields", many_fields)
+	FLAG("resend-request", resend_request)
 #undef FLAG
+	if (strcmp(name, "slow-bytes") == 0) {
+		if (!val || strcmp(val, "logon") == 0)
+			f->slow_bytes = EXCH_SLOW_AFTER_LOGON;
+		else if (strcmp(val, "login") == 0)
+			f->slow_bytes = EXCH_SLOW_AFTER_LOGIN;
+		else
+			return -2;
+		return 0;
+	}
 	if (strcmp(name, "logon-logout") == 0) {
 		f->logon_logout = val && *val ? val : "logon refused (fault injection)";
 		return 0;

@@ -335,6 +335,259 @@ static void test_garbage_does_not_hurt(void)
 	stop(&e);
 }
 
+/* An initiator whose trace also keeps the last inbound frame of one MsgType. */
+struct capcli {
+	struct cli c; /* first: cli_trace gets &capcli as its cli */
+	char want[4];
+	char last[1024];
+	size_t last_len;
+	int nwant; /* frames of MsgType want received */
+	int seen_resend_request;
+};
+
+static void cap_trace(void *ud, int dir, const char *frame, size_t len)
+{
+	struct capcli *k = ud;
+	cli_trace(&k->c, dir, frame, len);
+	if (dir != FIX_TRACE_IN)
+		return;
+	struct fix_field f[64];
+	struct fix_msg m;
+	fix_msg_init(&m, f, 64);
+	if (fix_parse(&m, frame, len) != FIX_OK)
+		return;
+	if (fix_msg_is(&m, "2"))
+		k->seen_resend_request = 1;
+	if (fix_msg_is(&m, k->want))
+		k->nwant++;
+	if (fix_msg_is(&m, k->want) && len < sizeof(k->last)) {
+		memcpy(k->last, frame, len);
+		k->last_len = len;
+	}
+}
+
+static int cap_open(struct capcli *k, int port, const char *id, const char *want, size_t max_body)
+{
+	memset(k, 0, sizeof(*k));
+	snprintf(k->want, sizeof(k->want), "%s", want);
+	k->c.fd = tcp_connect(port);
+	if (k->c.fd < 0)
+		return -1;
+	struct fix_session_cfg cfg;
+	fix_session_cfg_init(&cfg);
+	cfg.sender_comp_id = id;
+	cfg.target_comp_id = "BETA_EXCHANGE";
+	cfg.heartbeat_s = 30;
+	cfg.logon_timeout_ms = 3000;
+	if (max_body)
+		cfg.max_body = max_body;
+	cfg.trace = cap_trace;
+	cfg.trace_ud = k;
+	k->c.s = fix_session_new(&cfg);
+	if (!k->c.s || fix_session_start(k->c.s, tx_now()) != 0)
+		return -1;
+	return cli_wait(&k->c, FIX_EV_LOGON, 5000) ? 0 : -1;
+}
+
+/* Value of tag in the captured frame as a string ("" if absent). */
+static const char *cap_get(struct capcli *k, uint32_t tag, char *out, size_t cap)
+{
+	struct fix_field f[64];
+	struct fix_msg m;
+	size_t n = 0;
+	fix_msg_init(&m, f, 64);
+	out[0] = 0;
+	const char *v =
+	    fix_parse(&m, k->last, k->last_len) == FIX_OK ? fix_msg_get(&m, tag, &n) : NULL;
+	if (v && n < cap) {
+		memcpy(out, v, n);
+		out[n] = 0;
+	}
+	return out;
+}
+
+static int user_logon(struct capcli *k, const char *id)
+{
+	fix_session_user_request(k->c.s, "r1", 1, id, ACCOUNT_PW, tx_now());
+	const struct got *g = cli_wait(&k->c, FIX_EV_USER_RESPONSE, 5000);
+	return g && g->status == 1 ? 0 : -1;
+}
+
+static void test_new_order_single_execution_report(void)
+{
+	struct ex e;
+	char id[32], v[64];
+	struct capcli k;
+	T_OK(start(&e, NULL, id) == 0);
+	T_OK(cap_open(&k, e.fix_port, id, "8", 0) == 0);
+	T_OK(user_logon(&k, id) == 0);
+	struct fix_out_field f[] = {{11, "ord-1", 5},   {55, "EUR/USD", 7},
+				    {54, "1", 1},       {60, "20240102-03:04:05.006", 21},
+				    {38, "1000000", 7}, {40, "2", 1},
+				    {44, "1.0842", 6}};
+	T_EQ_INT(fix_session_send(k.c.s, "D", f, 7, tx_now()), 0);
+	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
+	T_OK(k.last_len > 0);
+	T_EQ_STR(cap_get(&k, 37, v, sizeof(v)), "O1");
+	T_EQ_STR(cap_get(&k, 17, v, sizeof(v)), "X1");
+	T_EQ_STR(cap_get(&k, 11, v, sizeof(v)), "ord-1");
+	T_EQ_STR(cap_get(&k, 150, v, sizeof(v)), "0");
+	T_EQ_STR(cap_get(&k, 39, v, sizeof(v)), "0");
+	T_EQ_STR(cap_get(&k, 55, v, sizeof(v)), "EUR/USD");
+	T_EQ_STR(cap_get(&k, 54, v, sizeof(v)), "1");
+	T_EQ_STR(cap_get(&k, 38, v, sizeof(v)), "1000000");
+	T_EQ_STR(cap_get(&k, 40, v, sizeof(v)), "2");
+	T_EQ_STR(cap_get(&k, 44, v, sizeof(v)), "1.0842");
+	T_EQ_STR(cap_get(&k, 151, v, sizeof(v)), "1000000");
+	T_EQ_STR(cap_get(&k, 14, v, sizeof(v)), "0");
+	T_EQ_STR(cap_get(&k, 6, v, sizeof(v)), "0");
+	/* A market order has no 44 to echo; the ids move on. */
+	struct fix_out_field m[] = {
+	    {11, "ord-2", 5}, {55, "GBP/USD", 7}, {54, "2", 1}, {38, "5", 1}, {40, "1", 1}};
+	T_EQ_INT(fix_session_send(k.c.s, "D", m, 5, tx_now()), 0);
+	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
+	T_EQ_STR(cap_get(&k, 11, v, sizeof(v)), "ord-2");
+	T_EQ_STR(cap_get(&k, 37, v, sizeof(v)), "O2");
+	T_EQ_STR(cap_get(&k, 44, v, sizeof(v)), "");
+	/* Missing Symbol: a BusinessMessageReject naming it, not an ack. */
+	snprintf(k.want, sizeof(k.want), "j");
+	T_EQ_INT(fix_session_send(k.c.s, "D", m, 1, tx_now()), 0);
+	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
+	T_EQ_STR(cap_get(&k, 380, v, sizeof(v)), "5");
+	T_EQ_STR(cap_get(&k, 58, v, sizeof(v)), "required tag 55 missing");
+	cli_close(&k.c);
+	stop(&e);
+}
+
+static void test_order_before_user_request_refused(void)
+{
+	struct ex e;
+	char id[32], v[64];
+	struct capcli k;
+	T_OK(start(&e, NULL, id) == 0);
+	T_OK(cap_open(&k, e.fix_port, id, "j", 0) == 0);
+	struct fix_out_field f[] = {
+	    {11, "o", 1}, {55, "EUR/USD", 7}, {54, "1", 1}, {38, "1", 1}, {40, "1", 1}};
+	T_EQ_INT(fix_session_send(k.c.s, "D", f, 5, tx_now()), 0);
+	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
+	T_EQ_STR(cap_get(&k, 380, v, sizeof(v)), "6");
+	T_EQ_STR(cap_get(&k, 372, v, sizeof(v)), "D");
+	cli_close(&k.c);
+	stop(&e);
+}
+
+/* Garbage after the Logon reply is dropped by our session and costs the
+ * exchange no sequence number; the UserResponse still arrives in order. */
+static void expect_garbage_dropped(const char *fault)
+{
+	struct ex e;
+	char id[32];
+	struct capcli k;
+	T_OK(start(&e, fault, id) == 0);
+	T_OK(cap_open(&k, e.fix_port, id, "8", 0) == 0);
+	T_OK(user_logon(&k, id) == 0);
+	T_OK(k.c.ngarbled >= 1);
+	T_EQ_INT(fix_session_state(k.c.s), FIX_ST_ACTIVE);
+	cli_close(&k.c);
+	stop(&e);
+}
+
+static void test_fault_huge_bodylength(void)
+{
+	expect_garbage_dropped("huge-bodylength");
+}
+
+static void test_fault_no_soh(void)
+{
+	expect_garbage_dropped("no-soh");
+}
+
+/* 100,000 fields: too large for the default max_body (dropped like a garbled
+ * frame); with room for it, too many fields to index: the session ends. */
+static void test_fault_many_fields(void)
+{
+	struct ex e;
+	char id[32];
+	struct capcli k;
+	T_OK(start(&e, "many-fields", id) == 0);
+	T_OK(cap_open(&k, e.fix_port, id, "8", 0) == 0);
+	T_OK(user_logon(&k, id) == 0);
+	T_OK(k.c.ngarbled >= 1);
+	T_EQ_INT(fix_session_state(k.c.s), FIX_ST_ACTIVE);
+	cli_close(&k.c);
+	stop(&e);
+
+	T_OK(start(&e, "many-fields", id) == 0);
+	T_OK(cap_open(&k, e.fix_port, id, "8", 1024 * 1024) == 0);
+	const struct got *g = cli_wait(&k.c, FIX_EV_CLOSED, 5000);
+	T_OK(g && strcmp(g->code, "protocol") == 0);
+	cli_close(&k.c);
+	stop(&e);
+}
+
+static void test_fault_resend_request(void)
+{
+	struct ex e;
+	char id[32];
+	struct capcli k;
+	T_OK(start(&e, "resend-request", id) == 0);
+	T_OK(cap_open(&k, e.fix_port, id, "8", 0) == 0);
+	T_OK(user_logon(&k, id) == 0);
+	struct fix_out_field f[] = {
+	    {11, "o", 1}, {55, "EUR/USD", 7}, {54, "1", 1}, {38, "1", 1}, {40, "1", 1}};
+	T_EQ_INT(fix_session_send(k.c.s, "D", f, 5, tx_now()), 0);
+	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
+	for (int i = 0; i < 10 && !k.seen_resend_request; i++)
+		cli_step(&k.c, 100);
+	T_OK(k.seen_resend_request);
+	/* Only the first application message of a connection triggers it. */
+	k.seen_resend_request = 0;
+	T_EQ_INT(fix_session_send(k.c.s, "D", f, 5, tx_now()), 0);
+	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
+	for (int i = 0; i < 3; i++)
+		cli_step(&k.c, 100);
+	T_OK(!k.seen_resend_request);
+	T_EQ_INT(fix_session_state(k.c.s), FIX_ST_ACTIVE);
+	cli_close(&k.c);
+	stop(&e);
+}
+
+/* More orders than the exchange keeps for resends: its ring of saved
+ * messages wraps, every order is still answered, in sequence. */
+static void test_order_flood_wraps_the_resend_store(void)
+{
+	struct ex e;
+	char id[32], v[64], clid[32];
+	struct capcli k;
+	T_OK(start(&e, NULL, id) == 0);
+	T_OK(cap_open(&k, e.fix_port, id, "8", 0) == 0);
+	T_OK(user_logon(&k, id) == 0);
+	int n = 10050;
+	for (int i = 1; i <= n; i++) {
+		int len = snprintf(clid, sizeof(clid), "f%d", i);
+		struct fix_out_field f[] = {{11, clid, (size_t)len},
+					    {55, "EUR/USD", 7},
+					    {54, "1", 1},
+					    {38, "1", 1},
+					    {40, "1", 1}};
+		if (fix_session_send(k.c.s, "D", f, 5, tx_now()) != 0)
+			break;
+		/* Keep the window small so neither side's buffers balloon. */
+		for (int t = 0; t < 50 && k.nwant < i - 64 && !k.c.closed; t++)
+			cli_step(&k.c, 100);
+		k.c.ngot = k.c.next_got = 0;
+	}
+	for (int t = 0; t < 50 && k.nwant < n && !k.c.closed; t++)
+		cli_step(&k.c, 100);
+	int acked = k.nwant;
+	T_EQ_INT(acked, n);
+	T_EQ_STR(cap_get(&k, 11, v, sizeof(v)), "f10050");
+	T_EQ_STR(cap_get(&k, 37, v, sizeof(v)), "O10050");
+	T_EQ_INT(fix_session_state(k.c.s), FIX_ST_ACTIVE);
+	cli_close(&k.c);
+	stop(&e);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -355,5 +608,12 @@ int main(void)
 	T_RUN(test_sigterm_logs_sessions_out);
 	T_RUN(test_sequence_numbers_outlive_the_connection);
 	T_RUN(test_garbage_does_not_hurt);
+	T_RUN(test_new_order_single_execution_report);
+	T_RUN(test_order_before_user_request_refused);
+	T_RUN(test_fault_huge_bodylength);
+	T_RUN(test_fault_no_soh);
+	T_RUN(test_fault_many_fields);
+	T_RUN(test_fault_resend_request);
+	T_RUN(test_order_flood_wraps_the_resend_store);
 	return T_END();
 }
