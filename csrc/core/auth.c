@@ -7,6 +7,7 @@
  * UserResponse timer) belongs to the I/O thread and is only touched there,
  * in a posted function or a callback. */
 #include "auth.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -107,15 +108,6 @@ static char *dup_secret(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static void wipe_free(char **p)
-{
-	if (*p) {
-		OPENSSL_cleanse(*p, strlen(*p));
-		free(*p);
-		*p = NULL;
-	}
-}
-
 /* Changes the state and queues the "state" event; mu held. reason NULL
  * keeps no reason (a success path), otherwise it is the new last error. */
 static void set_state_locked(struct bt_auth *a, enum bt_auth_state st, const char *code,
@@ -204,7 +196,7 @@ static void drop_conn(struct bt_auth *a)
 	reactor_timer_stop(a->r, &a->ur_timer);
 	fix_conn_free(a->conn);
 	a->conn = NULL;
-	wipe_free(&a->password);
+	bt_wipe_free_str(&a->password);
 }
 
 /* ------------------------------------------------------- registration */
@@ -218,8 +210,8 @@ struct reg_job {
 
 static void reg_job_free(struct reg_job *j)
 {
-	wipe_free(&j->username);
-	wipe_free(&j->password);
+	bt_wipe_free_str(&j->username);
+	bt_wipe_free_str(&j->password);
 	bt_op_unref(j->op);
 	free(j);
 }
@@ -232,7 +224,7 @@ static void on_register_done(void *arg, const struct http_result *res)
 		fail_current(a, res->code, res->message ? res->message : "registration failed");
 		return;
 	}
-	wipe_free(&a->token);
+	bt_wipe_free_str(&a->token);
 	a->token = dup_secret(res->token);
 	pthread_mutex_lock(&a->mu);
 	snprintf(a->comp_id, sizeof a->comp_id, "%s", res->client_id);
@@ -352,7 +344,7 @@ struct login_job {
 static void login_job_free(struct login_job *j)
 {
 	free(j->client_id);
-	wipe_free(&j->password);
+	bt_wipe_free_str(&j->password);
 	bt_op_unref(j->op);
 	free(j);
 }
@@ -407,7 +399,7 @@ static void on_event(void *arg, const struct fix_event *ev)
 		char req_id[96];
 		snprintf(req_id, sizeof req_id, "%s-%" PRIu64, a->login_id, ++a->req_counter);
 		int rc = fix_conn_user_request(a->conn, req_id, 1, a->login_id, a->password);
-		wipe_free(&a->password);
+		bt_wipe_free_str(&a->password);
 		if (rc != 0) {
 			char msg[160];
 			snprintf(msg, sizeof msg, "could not send the UserRequest: %s",
@@ -489,7 +481,7 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	fix_conn_free(a->conn);
 	a->conn = NULL;
 	a->logout_sent = 0;
-	wipe_free(&a->password);
+	bt_wipe_free_str(&a->password);
 
 	pthread_mutex_lock(&a->mu);
 	/* A refused login's connection may end only after the next register()
@@ -576,7 +568,7 @@ static void start_login(struct bt_reactor *r, void *ud)
 	char err[256];
 	a->conn = fix_conn_open(a->r, &o, &cbs, a, err, sizeof err);
 	if (!a->conn) {
-		wipe_free(&a->password);
+		bt_wipe_free_str(&a->password);
 		fail_current(a, BT_E_CONNECT_FAILED, err);
 	}
 	login_job_free(j);
@@ -1017,8 +1009,8 @@ void bt_auth_free(struct bt_auth *a)
 		return;
 	reactor_call(a->r, teardown, a);
 	transport_tls_ctx_free(a->tls);
-	wipe_free(&a->token);
-	wipe_free(&a->password);
+	bt_wipe_free_str(&a->token);
+	bt_wipe_free_str(&a->password);
 	free(a->login_id);
 	free(a->q.buf);
 	if (a->strings) {

@@ -1,5 +1,6 @@
 /* FIX session over a transport on the reactor: see fix_conn.h. */
 #include "fix_conn.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -49,23 +50,14 @@ static int64_t now_ms(struct fix_conn *c)
 	return now;
 }
 
-static void wipe_str(char **p)
-{
-	if (*p) {
-		OPENSSL_cleanse(*p, strlen(*p));
-		free(*p);
-		*p = NULL;
-	}
-}
-
 static void release_session(struct fix_conn *c)
 {
 	fix_session_free(c->s);
 	c->s = NULL;
 	seqstore_close(c->store);
 	c->store = NULL;
-	wipe_str(&c->username);
-	wipe_str(&c->password);
+	bt_wipe_free_str(&c->username);
+	bt_wipe_free_str(&c->password);
 }
 
 static void destroy(struct fix_conn *c)
@@ -164,8 +156,8 @@ static void t_open(void *arg)
 	struct fix_conn *c = arg;
 	enter(c);
 	int rc = fix_session_start(c->s, now_ms(c));
-	wipe_str(&c->password); /* encoded into the Logon now (or never) */
-	wipe_str(&c->username);
+	bt_wipe_free_str(&c->password); /* encoded into the Logon now (or never) */
+	bt_wipe_free_str(&c->username);
 	if (rc != 0) {
 		finish(c, "protocol", fix_session_strerror(rc));
 	} else {

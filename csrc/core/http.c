@@ -1,5 +1,6 @@
 /* exchange_api over libcurl multi, on the reactor: see http.h. */
 #include "http.h"
+#include "util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -49,18 +50,6 @@ struct http_client {
 	int busy; /* inside curl or a user callback: free is deferred */
 	int dead; /* http_client_free was called while busy */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void wipe_free(char *p, size_t n)
 {
@@ -431,23 +420,23 @@ struct http_client *http_client_new(struct bt_reactor *r, const struct http_opts
 				    size_t errlen)
 {
 	if (!r || !opts || !opts->base_url) {
-		set_err(err, errlen, "http: reactor and base_url are required");
+		bt_set_err(err, errlen, "http: reactor and base_url are required");
 		return NULL;
 	}
 	if (strncmp(opts->base_url, "http://", 7) != 0 &&
 	    strncmp(opts->base_url, "https://", 8) != 0) {
-		set_err(err, errlen, "http: base_url '%s' must start with http:// or https://",
-			opts->base_url);
+		bt_set_err(err, errlen, "http: base_url '%s' must start with http:// or https://",
+			   opts->base_url);
 		return NULL;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		set_err(err, errlen, "http: curl_global_init failed");
+		bt_set_err(err, errlen, "http: curl_global_init failed");
 		return NULL;
 	}
 	struct http_client *c = calloc(1, sizeof(*c));
 	if (!c) {
 		curl_global_cleanup();
-		set_err(err, errlen, "http: out of memory");
+		bt_set_err(err, errlen, "http: out of memory");
 		return NULL;
 	}
 	c->r = r;
@@ -475,7 +464,7 @@ struct http_client *http_client_new(struct bt_reactor *r, const struct http_opts
 	reactor_timer_init(&c->timer, timer_cb, c);
 	c->multi = oom ? NULL : curl_multi_init();
 	if (!c->multi) {
-		set_err(err, errlen, "http: out of memory");
+		bt_set_err(err, errlen, "http: out of memory");
 		client_destroy(c);
 		return NULL;
 	}

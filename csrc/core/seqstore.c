@@ -40,6 +40,7 @@
  * such a failure the kernel may have dropped the dirty pages, and carrying
  * on would promise durability we no longer have. */
 #include "seqstore.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,17 +142,6 @@ static uint64_t get64(const unsigned char *p)
 	return v;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Record "seqstore: <dir>/<base><ext>: <why>" as the last error, set errno
  * to e and return -1. */
 static int fail(struct seqstore *s, int e, const char *ext, const char *fmt, ...)
@@ -244,22 +234,23 @@ static bool tail_is_zero(int fd, uint64_t off, uint64_t size)
 static int check_name(const char *name, const char *what, char *err, size_t errlen)
 {
 	if (!name || !*name) {
-		set_err(err, errlen, "seqstore: %s CompID is empty", what);
+		bt_set_err(err, errlen, "seqstore: %s CompID is empty", what);
 		return -1;
 	}
 	for (const char *p = name; *p; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			set_err(err, errlen, "seqstore: %s CompID contains a control character",
-				what);
+			bt_set_err(err, errlen, "seqstore: %s CompID contains a control character",
+				   what);
 			return -1;
 		}
 	}
 	if (strchr(name, '/')) {
-		set_err(err, errlen, "seqstore: %s CompID \"%.64s\" contains '/'", what, name);
+		bt_set_err(err, errlen, "seqstore: %s CompID \"%.64s\" contains '/'", what, name);
 		return -1;
 	}
 	if (strstr(name, "..")) {
-		set_err(err, errlen, "seqstore: %s CompID \"%.64s\" contains \"..\"", what, name);
+		bt_set_err(err, errlen, "seqstore: %s CompID \"%.64s\" contains \"..\"", what,
+			   name);
 		return -1;
 	}
 	return 0;
@@ -920,16 +911,16 @@ int seqstore_open(struct seqstore **out, const char *dir, const char *sender, co
 	if (err && errlen)
 		err[0] = '\0';
 	if (!out) {
-		set_err(err, errlen, "seqstore: no place for the result");
+		bt_set_err(err, errlen, "seqstore: no place for the result");
 		return -1;
 	}
 	*out = NULL;
 	if (!dir || !*dir) {
-		set_err(err, errlen, "seqstore: directory name is empty");
+		bt_set_err(err, errlen, "seqstore: directory name is empty");
 		return -1;
 	}
 	if (flags & ~SEQSTORE_FSYNC) {
-		set_err(err, errlen, "seqstore: unknown flags 0x%x", (unsigned)flags);
+		bt_set_err(err, errlen, "seqstore: unknown flags 0x%x", (unsigned)flags);
 		return -1;
 	}
 	if (check_name(sender, "sender", err, errlen) < 0 ||
@@ -942,13 +933,13 @@ int seqstore_open(struct seqstore **out, const char *dir, const char *sender, co
 		n = 0;
 	}
 	if (n == 0) {
-		set_err(err, errlen, "seqstore: CompIDs too long for a file name");
+		bt_set_err(err, errlen, "seqstore: CompIDs too long for a file name");
 		return -1;
 	}
 
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		set_err(err, errlen, "seqstore: out of memory");
+		bt_set_err(err, errlen, "seqstore: out of memory");
 		return -1;
 	}
 	s->dirfd = s->lockfd = s->seqfd = s->msgfd = -1;
@@ -959,17 +950,17 @@ int seqstore_open(struct seqstore **out, const char *dir, const char *sender, co
 	s->dir = strndup(dir, dlen);
 	s->base = strdup(base);
 	if (!s->dir || !s->base) {
-		set_err(err, errlen, "seqstore: out of memory");
+		bt_set_err(err, errlen, "seqstore: out of memory");
 		goto out_fail;
 	}
 	if (mkdir_p(s->dir) < 0) {
-		set_err(err, errlen, "seqstore: %s: cannot create directory: %s", s->dir,
-			strerror(errno));
+		bt_set_err(err, errlen, "seqstore: %s: cannot create directory: %s", s->dir,
+			   strerror(errno));
 		goto out_fail;
 	}
 	s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0) {
-		set_err(err, errlen, "seqstore: %s: %s", s->dir, strerror(errno));
+		bt_set_err(err, errlen, "seqstore: %s: %s", s->dir, strerror(errno));
 		goto out_fail;
 	}
 	file_name(name, sizeof(name), s, ".lock");
@@ -997,7 +988,7 @@ int seqstore_open(struct seqstore **out, const char *dir, const char *sender, co
 	*out = s;
 	return 0;
 out_err:
-	set_err(err, errlen, "%s", s->err);
+	bt_set_err(err, errlen, "%s", s->err);
 out_fail:
 	seqstore_close(s);
 	return -1;

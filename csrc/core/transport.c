@@ -3,6 +3,7 @@
  * whole buffer, MSG_NOSIGNAL instead of a process-wide SIGPIPE policy, and
  * the same write path for plain and encrypted streams. */
 #include "transport.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -112,18 +113,6 @@ const char *transport_code_name(int code)
 
 /* ------------------------------------------------------------ helpers */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* The most specific reason OpenSSL queued, or "unknown error". */
 static const char *ssl_reason(void)
 {
@@ -203,13 +192,13 @@ struct transport_tls_ctx *transport_tls_ctx_new(const struct transport_tls_opts 
 		opts = &none;
 	struct transport_tls_ctx *c = calloc(1, sizeof(*c));
 	if (!c) {
-		set_err(err, errlen, "out of memory");
+		bt_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	ERR_clear_error();
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!c->ctx) {
-		set_err(err, errlen, "cannot create TLS context: %s", ssl_reason());
+		bt_set_err(err, errlen, "cannot create TLS context: %s", ssl_reason());
 		goto fail;
 	}
 	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
@@ -219,42 +208,45 @@ struct transport_tls_ctx *transport_tls_ctx_new(const struct transport_tls_opts 
 	SSL_CTX_set_verify(c->ctx, opts->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
 	if (opts->ca_file) {
 		if (access(opts->ca_file, R_OK) != 0) {
-			set_err(err, errlen, "cannot load CA file '%s': %s", opts->ca_file,
-				strerror(errno));
+			bt_set_err(err, errlen, "cannot load CA file '%s': %s", opts->ca_file,
+				   strerror(errno));
 			goto fail;
 		}
 		if (SSL_CTX_load_verify_locations(c->ctx, opts->ca_file, NULL) != 1) {
-			set_err(err, errlen, "cannot load CA file '%s': %s", opts->ca_file,
-				ssl_reason());
+			bt_set_err(err, errlen, "cannot load CA file '%s': %s", opts->ca_file,
+				   ssl_reason());
 			goto fail;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
-		set_err(err, errlen, "cannot load the system CA store: %s", ssl_reason());
+		bt_set_err(err, errlen, "cannot load the system CA store: %s", ssl_reason());
 		goto fail;
 	}
 	if (opts->cert_file) {
 		const char *key = opts->key_file ? opts->key_file : opts->cert_file;
 		if (access(opts->cert_file, R_OK) != 0 || access(key, R_OK) != 0) {
-			set_err(err, errlen, "cannot load client certificate '%s' / key '%s': %s",
-				opts->cert_file, key, strerror(errno));
+			bt_set_err(err, errlen,
+				   "cannot load client certificate '%s' / key '%s': %s",
+				   opts->cert_file, key, strerror(errno));
 			goto fail;
 		}
 		if (SSL_CTX_use_certificate_chain_file(c->ctx, opts->cert_file) != 1) {
-			set_err(err, errlen, "cannot load client certificate '%s': %s",
-				opts->cert_file, ssl_reason());
+			bt_set_err(err, errlen, "cannot load client certificate '%s': %s",
+				   opts->cert_file, ssl_reason());
 			goto fail;
 		}
 		if (SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1) {
-			set_err(err, errlen, "cannot load client key '%s': %s", key, ssl_reason());
+			bt_set_err(err, errlen, "cannot load client key '%s': %s", key,
+				   ssl_reason());
 			goto fail;
 		}
 		if (SSL_CTX_check_private_key(c->ctx) != 1) {
-			set_err(err, errlen, "client key '%s' does not match certificate '%s': %s",
-				key, opts->cert_file, ssl_reason());
+			bt_set_err(err, errlen,
+				   "client key '%s' does not match certificate '%s': %s", key,
+				   opts->cert_file, ssl_reason());
 			goto fail;
 		}
 	} else if (opts->key_file) {
-		set_err(err, errlen, "key_file given without cert_file");
+		bt_set_err(err, errlen, "key_file given without cert_file");
 		goto fail;
 	}
 	ERR_clear_error();
@@ -797,7 +789,7 @@ static int start_resolve(struct transport *t, char *err, size_t errlen)
 	struct resolve_job *job = calloc(1, sizeof(*job));
 	if (!job || !(job->host = strdup(t->host))) {
 		free(job);
-		set_err(err, errlen, "out of memory");
+		bt_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	memcpy(job->port, t->port_str, sizeof(job->port));
@@ -805,7 +797,7 @@ static int start_resolve(struct transport *t, char *err, size_t errlen)
 	char rerr[128];
 	job->r = reactor_acquire(rerr, sizeof(rerr));
 	if (!job->r) {
-		set_err(err, errlen, "cannot resolve host '%s': %s", t->host, rerr);
+		bt_set_err(err, errlen, "cannot resolve host '%s': %s", t->host, rerr);
 		free(job->host);
 		free(job);
 		return -1;
@@ -823,8 +815,8 @@ static int start_resolve(struct transport *t, char *err, size_t errlen)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
-		set_err(err, errlen, "cannot resolve host '%s': cannot start a thread: %s", t->host,
-			strerror(rc));
+		bt_set_err(err, errlen, "cannot resolve host '%s': cannot start a thread: %s",
+			   t->host, strerror(rc));
 		reactor_release(job->r);
 		free(job->host);
 		free(job);
@@ -841,24 +833,24 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 				 size_t errlen)
 {
 	if (!r || !opts || !opts->host || !*opts->host || !cbs) {
-		set_err(err, errlen, "transport_open: reactor, host and callbacks are required");
+		bt_set_err(err, errlen, "transport_open: reactor, host and callbacks are required");
 		return NULL;
 	}
 	if (opts->port == 0) {
-		set_err(err, errlen, "transport_open: port 0 is not a valid destination");
+		bt_set_err(err, errlen, "transport_open: port 0 is not a valid destination");
 		return NULL;
 	}
 	if (strlen(opts->host) > 255) {
-		set_err(err, errlen, "transport_open: host name longer than 255 bytes");
+		bt_set_err(err, errlen, "transport_open: host name longer than 255 bytes");
 		return NULL;
 	}
 	if (!reactor_in_io_thread(r)) {
-		set_err(err, errlen, "transport_open: must run on the I/O thread");
+		bt_set_err(err, errlen, "transport_open: must run on the I/O thread");
 		return NULL;
 	}
 	struct transport *t = calloc(1, sizeof(*t));
 	if (!t) {
-		set_err(err, errlen, "out of memory");
+		bt_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	t->r = r;
@@ -874,7 +866,7 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 	t->host = strdup(opts->host);
 	t->server_name = opts->server_name ? strdup(opts->server_name) : NULL;
 	if (!t->host || (opts->server_name && !t->server_name)) {
-		set_err(err, errlen, "out of memory");
+		bt_set_err(err, errlen, "out of memory");
 		destroy(t);
 		return NULL;
 	}
