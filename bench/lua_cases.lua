@@ -1,0 +1,112 @@
+-- Cases 5 and 6 of the benchmark, from Lua through the public API.
+--
+--   lua5.4 bench/lua_cases.lua send <fix_port> <http_port> <messages> <round>
+--     client.fix:send of a NewOrderSingle, <messages> times in a loop, then
+--     until the exchange has received them all. The local exchange answers
+--     every application message with a BusinessMessageReject (35=j), so the
+--     last of those proves the last order arrived. The bench counts them in
+--     its own event hook instead of fix:receive(), which would decode each
+--     into a table: that cost belongs to this exchange's chatter, not to
+--     sending. send.ours_loop is the rate at which fix:send returned.
+--   lua5.4 bench/lua_cases.lua await <round> [iterations]
+--     await of an operation that is already done, a plain Lua method call
+--     beside it (the floor of any call), and await of an operation the I/O
+--     thread completes (sleep_op(0): posted, timer fires, queue, eventfd).
+--
+-- Prints "RESULT <case> <round> <value>" lines for bench/run's table.
+-- Run from the repository root with LUA_PATH/LUA_CPATH set by bench/run.
+local bt = require("betatrader")
+local async = require("betatrader.async")
+
+local mode = arg[1]
+
+local function result(case, round, value)
+  io.write(string.format("RESULT %s %d %.2f\n", case, round, value))
+  io.flush()
+end
+
+local function send_case(fix_port, http_port, n, round)
+  local client = bt.client{
+    api_url = "http://127.0.0.1:" .. http_port,
+    fix_host = "127.0.0.1",
+    fix_port = fix_port,
+    store = false,
+    reset_on_logon = true,
+  }
+  local user = string.format("bs%d_%d_%d", round, os.time(), math.random(1 << 30))
+  local id = assert(client.auth:register(user, "bench-pw"):await(10))
+  assert(client.auth:login(id, "bench-pw"):await(10))
+
+  local acks = 0
+  local auth = client.auth
+  async.on_event(client._target, function(name, a, b, c, d)
+    if name == "message" then
+      acks = acks + 1
+    elseif name == "state" then
+      auth:_on_state(a, b, c, d)
+    end
+  end)
+
+  local fields = {
+    { 11, "ORD0000001" }, { 21, "1" }, { 55, "EUR/USD" }, { 54, "1" },
+    { 60, "20250101-12:00:00.123" }, { 38, 100000 }, { 40, "2" }, { 44, "1.08345" },
+    { 59, "0" },
+  }
+  local fix = client.fix
+  local t0 = bt.now()
+  for _ = 1, n do
+    local ok, err = fix:send("D", fields)
+    if not ok then
+      error("send: " .. tostring(err))
+    end
+  end
+  local t1 = bt.now()
+  local deadline = t1 + 60
+  while acks < n do
+    bt.step(0.5)
+    if auth:state() ~= "Active" or bt.now() > deadline then
+      error(string.format("only %d of %d acknowledged (state %s)", acks, n, auth:state()))
+    end
+  end
+  local t2 = bt.now()
+  result("send.ours", round, n / (t2 - t0))
+  result("send.ours_loop", round, n / (t1 - t0))
+  assert(auth:logout():await(10))
+  client:close()
+end
+
+local function await_case(round, iters)
+  local done = async.resolved(true)
+  local t0 = bt.now()
+  for _ = 1, iters do
+    done:await()
+  end
+  local t1 = bt.now()
+  result("await.done", round, (t1 - t0) * 1e9 / iters)
+
+  local obj = { m = function(self) return self end }
+  t0 = bt.now()
+  for _ = 1, iters do
+    obj:m()
+  end
+  t1 = bt.now()
+  result("await.call", round, (t1 - t0) * 1e9 / iters)
+
+  local k = iters // 50
+  t0 = bt.now()
+  for _ = 1, k do
+    assert(async.sleep_op(0):await())
+  end
+  t1 = bt.now()
+  result("await.io", round, (t1 - t0) * 1e9 / k)
+end
+
+if mode == "send" then
+  send_case(tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]))
+elseif mode == "await" then
+  await_case(tonumber(arg[2]), tonumber(arg[3] or "1000000"))
+else
+  io.stderr:write("usage: lua_cases.lua send <fix_port> <http_port> <messages> <round>\n"
+    .. "       lua_cases.lua await <round> [iterations]\n")
+  os.exit(2)
+end
