@@ -139,8 +139,8 @@ describe("client.fix", function()
 				function()
 					c.fix:send(1, {})
 				end)
-			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1: tag must be a "
-				.. "positive integer%)$", function()
+			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1: tag must be an "
+				.. "integer from 1 to 999999999%)$", function()
 					c.fix:send("D", { { 0, "x" } })
 				end)
 			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1, tag 11: value is "
@@ -157,13 +157,27 @@ describe("client.fix", function()
 				function()
 					c.fix:send("D", { { 11, {} } })
 				end)
+			raises("bad argument to 'send' %(tag 35 is not allowed in an application message "
+				.. "%(the session writes it%)%)", function()
+				c.fix:send("D", { { 11, "X" }, { 35, "Y" } })
+			end)
+			raises("bad argument to 'send' %(tag 10 is not allowed", function()
+				c.fix:send("D", { { 11, "X" }, { 10, "123" } })
+			end)
+			raises("bad argument #2 to 'send' %(field 1: tag must be an integer from 1 to "
+				.. "999999999%)", function()
+				c.fix:send("D", { { 1000000000, "X" } })
+			end)
 			raises("bad argument #1 to 'receive'", function()
 				c.fix:receive(-1)
 			end)
-			-- a bad MsgType is refused, not raised: it is data
-			local ok, err = c.fix:send("A=B", {})
-			assert.is_nil(ok)
-			assert.equal("bad MsgType 'A=B'", err)
+			raises("bad argument to 'send' %(bad MsgType 'A=B'%)", function()
+				c.fix:send("A=B", {})
+			end)
+			raises("bad argument to 'send' %(MsgType 'A' is a session message: the session sends it%)",
+				function()
+					c.fix:send("A", {})
+				end)
 			-- nothing went out: the exchange answered nothing
 			assert.equal("timeout", select(3, c.fix:receive(0.2):await()))
 			assert.equal("Active", c.auth:state())

@@ -98,7 +98,12 @@ struct bt_auth {
 	char logout_text[REASON_MAX];
 	uint64_t req_counter;
 	struct reactor_timer ur_timer; /* UserResponse deadline */
-	struct sendq io_q;             /* swapped with q when flushing */
+	/* The Authenticating event waits for the Logon to be written (see
+	 * on_connected); deferred_old is its "old" state, under mu. */
+	struct reactor_timer state_timer;
+	int state_deferred;
+	enum bt_auth_state deferred_old;
+	struct sendq io_q; /* swapped with q when flushing */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -110,9 +115,31 @@ static char *dup_secret(const char *s)
 
 /* Changes the state and queues the "state" event; mu held. reason NULL
  * keeps no reason (a success path), otherwise it is the new last error. */
+static void post_state(struct bt_auth *a, enum bt_auth_state st, enum bt_auth_state old,
+		       const char *code, const char *reason)
+{
+	struct bt_value v[4] = {
+	    BT_VSTR(state_names[st]),
+	    BT_VSTR(state_names[old]),
+	    reason ? BT_VSTR(reason) : BT_VNIL,
+	    code ? BT_VSTR(code) : BT_VNIL,
+	};
+	bt_cq_post_event(a->cq, a->target, "state", 4, v);
+}
+
+/* Queues a deferred Authenticating event, so that events stay in order; mu held. */
+static void flush_deferred_locked(struct bt_auth *a)
+{
+	if (!a->state_deferred)
+		return;
+	a->state_deferred = 0;
+	post_state(a, BT_AUTH_AUTHENTICATING, a->deferred_old, NULL, NULL);
+}
+
 static void set_state_locked(struct bt_auth *a, enum bt_auth_state st, const char *code,
 			     const char *reason)
 {
+	flush_deferred_locked(a);
 	enum bt_auth_state old = a->st;
 	a->st = st;
 	if (st == BT_AUTH_FAILED) {
@@ -121,13 +148,7 @@ static void set_state_locked(struct bt_auth *a, enum bt_auth_state st, const cha
 	}
 	if (old == st)
 		return;
-	struct bt_value v[4] = {
-	    BT_VSTR(state_names[st]),
-	    BT_VSTR(state_names[old]),
-	    reason ? BT_VSTR(reason) : BT_VNIL,
-	    code ? BT_VSTR(code) : BT_VNIL,
-	};
-	bt_cq_post_event(a->cq, a->target, "state", 4, v);
+	post_state(a, st, old, code, reason);
 }
 
 static void set_state(struct bt_auth *a, enum bt_auth_state st, const char *code,
@@ -194,6 +215,10 @@ static void drop_conn(struct bt_auth *a)
 {
 	a->logout_sent = 0;
 	reactor_timer_stop(a->r, &a->ur_timer);
+	reactor_timer_stop(a->r, &a->state_timer);
+	pthread_mutex_lock(&a->mu);
+	flush_deferred_locked(a);
+	pthread_mutex_unlock(&a->mu);
 	fix_conn_free(a->conn);
 	a->conn = NULL;
 	bt_wipe_free_str(&a->password);
@@ -377,10 +402,35 @@ static void on_ur_timeout(struct bt_reactor *r, struct reactor_timer *t, void *u
 	fail_current(a, BT_E_TIMEOUT, msg);
 }
 
+static void on_state_timer(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	struct bt_auth *a = ud;
+	pthread_mutex_lock(&a->mu);
+	flush_deferred_locked(a);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Runs before the Logon is written. state() says Authenticating at once, but
+ * the event, which wakes the owner, is queued by a zero-delay timer after the
+ * bytes are out (or by the next state change, whichever comes first), so the
+ * wake-up is off the login's critical path. */
 static void on_connected(void *arg)
 {
 	struct bt_auth *a = arg;
-	set_state(a, BT_AUTH_AUTHENTICATING, NULL, NULL);
+	pthread_mutex_lock(&a->mu);
+	enum bt_auth_state old = a->st;
+	if (old != BT_AUTH_AUTHENTICATING) {
+		flush_deferred_locked(a);
+		a->st = BT_AUTH_AUTHENTICATING;
+		a->deferred_old = old;
+		a->state_deferred = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (reactor_timer_start(a->r, &a->state_timer, 0) < 0) {
+		pthread_mutex_lock(&a->mu);
+		flush_deferred_locked(a);
+		pthread_mutex_unlock(&a->mu);
+	}
 }
 
 static void post_message(struct bt_auth *a, const struct fix_msg *m)
@@ -783,6 +833,11 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 		snprintf(err, errlen, "bad MsgType '%s'", msg_type);
 		return -1;
 	}
+	if (tlen == 1 && strchr("012345A", msg_type[0])) {
+		bt_set_err(err, errlen, "MsgType '%s' is a session message: the session sends it",
+			   msg_type);
+		return -1;
+	}
 	if (nfields > FIX_SESSION_MAX_FIELDS) {
 		snprintf(err, errlen, "too many fields (%zu, at most %d)", nfields,
 			 FIX_SESSION_MAX_FIELDS);
@@ -790,6 +845,14 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 	}
 	size_t need = 2 + tlen + 4;
 	for (size_t i = 0; i < nfields; i++) {
+		if (!fix_session_app_tag_ok(fields[i].tag)) {
+			bt_set_err(err, errlen, "tag %u is not allowed in an application message%s",
+				   (unsigned)fields[i].tag,
+				   fields[i].tag && fields[i].tag <= 999999999
+				       ? " (the session writes it)"
+				       : "");
+			return -1;
+		}
 		if (fields[i].len > a->cfg.max_body) {
 			snprintf(err, errlen, "value of tag %u longer than max_message_size",
 				 (unsigned)fields[i].tag);
@@ -953,6 +1016,7 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 	}
 	a->target = bt_cq_next_id(cq);
 	reactor_timer_init(&a->ur_timer, on_ur_timeout, a);
+	reactor_timer_init(&a->state_timer, on_state_timer, a);
 
 	struct http_opts ho = {
 	    .base_url = a->cfg.api_url,

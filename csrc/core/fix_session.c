@@ -19,6 +19,13 @@
 #include <string.h>
 
 #define IN_SLACK 64 /* 8=, 9= and 10= around the largest body */
+/* The input buffer and the field pool start small and double, up to
+ * max_body + IN_SLACK and 2 * FIX_SESSION_MAX_FIELDS, when a frame does not
+ * fit or a burst had to wait for room; an idle session stays small, a busy
+ * one stops allocating once it reached the size of its bursts. */
+#define IN_INITIAL 4096
+#define POOL_INITIAL 64
+#define POOL_MAX (2 * FIX_SESSION_MAX_FIELDS)
 #define OUT_INITIAL 4096
 #define ADMIN_ROOM 512 /* an admin message without its free text */
 #define TEXT_MAX 512   /* outbound 58/927 texts are cut here */
@@ -66,6 +73,8 @@ struct fix_session {
 
 	char *in;
 	size_t in_cap, in_len, in_pos; /* [0, in_pos) processed */
+	size_t in_max, in_hw;          /* growth limit; bytes ever written (wiped on free) */
+	int in_short, pool_short;      /* a burst waited for room: grow at the next compact */
 	struct fix_field *pool;
 	size_t pool_cap, pool_used; /* [0, pool_used) pinned by events */
 	struct fix_msg cur;
@@ -1027,6 +1036,35 @@ static int wrong_begin_string(const char *p, size_t n, struct fix_sv *got)
 	return !sv_eq(got->ptr, got->len, FIX_BEGIN_STRING);
 }
 
+/* Doubles the field pool; only while no event pins its entries. */
+static int grow_pool(struct fix_session *s)
+{
+	size_t cap = s->pool_cap * 2 > POOL_MAX ? POOL_MAX : s->pool_cap * 2;
+	struct fix_field *p = realloc(s->pool, cap * sizeof *p);
+	if (!p)
+		return -1;
+	s->pool = p;
+	s->pool_cap = cap;
+	return 0;
+}
+
+/* Doubles the input buffer; only while no event points into it. A new block
+ * and a wipe of the old one, since realloc could leave a 554 behind. */
+static int grow_in(struct fix_session *s)
+{
+	size_t cap = s->in_cap * 2 > s->in_max ? s->in_max : s->in_cap * 2;
+	char *p = malloc(cap);
+	if (!p)
+		return -1;
+	memcpy(p, s->in, s->in_len);
+	wipe(s->in, s->in_hw);
+	free(s->in);
+	s->in = p;
+	s->in_cap = cap;
+	s->in_hw = s->in_len;
+	return 0;
+}
+
 enum input_status {
 	IN_IDLE,    /* all whole frames processed (a partial one may wait) */
 	IN_BLOCKED, /* events must be polled before more frames fit */
@@ -1053,8 +1091,19 @@ static enum input_status process_input(struct fix_session *s, int64_t now)
 			fix_msg_init(&s->cur, s->pool + s->pool_used, cap);
 			r = fix_parse(&s->cur, p, flen);
 			if (r == FIX_E_TOO_MANY_FIELDS) {
-				if (cap < FIX_SESSION_MAX_FIELDS)
-					return IN_BLOCKED;
+				if (cap < FIX_SESSION_MAX_FIELDS) {
+					if (s->pool_used > 0 || s->pool_cap >= POOL_MAX) {
+						s->pool_short = 1;
+						return IN_BLOCKED;
+					}
+					/* nothing pinned: the pool may move */
+					if (grow_pool(s) < 0) {
+						close_session(s, "nomem", 0,
+							      "out of memory for the field index");
+						return IN_IDLE;
+					}
+					continue;
+				}
 				s->in_pos += flen;
 				fail(s, now, "protocol", "too many fields",
 				     "a message with more than %d fields arrived",
@@ -1093,6 +1142,11 @@ static void compact(struct fix_session *s)
 		return;
 	s->ev_head = s->ev_n = 0;
 	s->pool_used = 0;
+	/* Growth failures here are not errors: the session just keeps going at
+	 * its present size. */
+	if (s->pool_short && s->pool_cap < POOL_MAX)
+		grow_pool(s);
+	s->pool_short = 0;
 	if (s->in_pos) {
 		size_t rest = s->in_len - s->in_pos;
 		memmove(s->in, s->in + s->in_pos, rest);
@@ -1113,11 +1167,23 @@ size_t fix_session_feed(struct fix_session *s, const char *bytes, size_t n, int6
 		if (s->st == FIX_ST_CLOSED)
 			return n;
 		compact(s);
+		if (s->in_short && s->in_cap < s->in_max && s->ev_head == s->ev_n)
+			grow_in(s);
+		s->in_short = 0;
+		if (s->in_len == s->in_cap && s->in_pos == 0 && s->ev_head == s->ev_n &&
+		    s->in_cap < s->in_max && taken < n && grow_in(s) < 0) {
+			/* one frame does not fit what we have */
+			close_session(s, "nomem", 0, "out of memory for a %zu-byte frame",
+				      s->in_len);
+			return n;
+		}
 		size_t k = s->in_cap - s->in_len;
 		if (k > n - taken)
 			k = n - taken;
 		memcpy(s->in + s->in_len, bytes + taken, k);
 		s->in_len += k;
+		if (s->in_len > s->in_hw)
+			s->in_hw = s->in_len;
 		taken += k;
 		enum input_status r = process_input(s, now_ms);
 		if (s->st == FIX_ST_CLOSED)
@@ -1134,9 +1200,11 @@ size_t fix_session_feed(struct fix_session *s, const char *bytes, size_t n, int6
 			return taken;
 		if (s->in_len < s->in_cap)
 			continue;
-		if (s->ev_head != s->ev_n)
+		if (s->ev_head != s->ev_n) {
+			s->in_short = 1;
 			return taken; /* compaction waits for the driver to poll */
-		if (r == IN_HELD && s->in_pos == 0) {
+		}
+		if (r == IN_HELD && s->in_pos == 0 && s->in_cap >= s->in_max) {
 			close_session(s, "protocol", 0,
 				      "%s sent %zu bytes without waiting for the Logon reply",
 				      peer_name(s), s->in_len);
@@ -1288,14 +1356,15 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	s->next_out = s->store && s->store->next_out ? s->store->next_out : 1;
 	s->next_in = s->store && s->store->next_in ? s->store->next_in : 1;
 
-	s->in_cap = s->max_body + IN_SLACK;
-	s->pool_cap = 2 * FIX_SESSION_MAX_FIELDS;
+	s->in_max = s->max_body + IN_SLACK;
+	s->in_cap = s->in_max < IN_INITIAL ? s->in_max : IN_INITIAL;
+	s->pool_cap = POOL_INITIAL;
 	s->out_cap = OUT_INITIAL;
 	s->in = malloc(s->in_cap);
 	s->pool = malloc(s->pool_cap * sizeof(*s->pool));
 	s->out = malloc(s->out_cap);
 	if (s->trace) {
-		s->trace_cap = s->in_cap + TRACE_SLACK;
+		s->trace_cap = s->in_max + TRACE_SLACK;
 		s->trace_buf = malloc(s->trace_cap);
 	}
 	if (!s->in || !s->pool || !s->out || (s->trace && !s->trace_buf)) {
@@ -1312,7 +1381,7 @@ void fix_session_free(struct fix_session *s)
 	if (s->out)
 		wipe(s->out, s->out_cap);
 	if (s->in)
-		wipe(s->in, s->in_cap); /* may hold an inbound 554 */
+		wipe(s->in, s->in_hw); /* may hold an inbound 554; beyond, never written */
 	free(s->in);
 	free(s->pool);
 	free(s->out);
@@ -1409,6 +1478,27 @@ static int cstr_ok(const char *v)
 	return v && value_ok(v, strlen(v));
 }
 
+int fix_session_app_tag_ok(uint32_t tag)
+{
+	switch (tag) {
+	case 0:
+	case 8:   /* BeginString */
+	case 9:   /* BodyLength */
+	case 10:  /* CheckSum */
+	case 34:  /* MsgSeqNum */
+	case 35:  /* MsgType */
+	case 43:  /* PossDupFlag */
+	case 49:  /* SenderCompID */
+	case 52:  /* SendingTime */
+	case 56:  /* TargetCompID */
+	case 97:  /* PossResend */
+	case 122: /* OrigSendingTime */
+		return 0;
+	default:
+		return tag <= 999999999; /* the codec reads at most 9 digits */
+	}
+}
+
 int fix_session_send(struct fix_session *s, const char *msg_type,
 		     const struct fix_out_field *fields, size_t nfields, int64_t now_ms)
 {
@@ -1419,7 +1509,8 @@ int fix_session_send(struct fix_session *s, const char *msg_type,
 		return FIX_SESSION_E_ARG;
 	size_t need = 0;
 	for (size_t i = 0; i < nfields; i++) {
-		if (!value_ok(fields[i].val, fields[i].len) || fields[i].tag == 0)
+		if (!value_ok(fields[i].val, fields[i].len) ||
+		    !fix_session_app_tag_ok(fields[i].tag))
 			return FIX_SESSION_E_ARG;
 		if (fields[i].len > s->max_body || need > s->max_body)
 			return FIX_SESSION_E_TOO_LARGE;

@@ -239,6 +239,11 @@ enum fix_session_state fix_session_state(const struct fix_session *s);
  * "logout_sent", "closed". */
 const char *fix_session_state_name(enum fix_session_state st);
 
+/* 1 if an application message may carry this tag: not 0, at most 9 digits,
+ * and not one the session writes itself (8, 9, 10, 34, 35, 43, 49, 52, 56,
+ * 97, 122). */
+int fix_session_app_tag_ok(uint32_t tag);
+
 /* Send an application message (ACTIVE only): header, then fields in the
  * given order. Admin MsgTypes (0-5, A) are refused. The frame is kept in the
  * store for resends. */

@@ -21,13 +21,20 @@ struct cq_node {
 	enum bt_event_kind kind;
 };
 
+/* One allocation per event: the name and the string values live in data[],
+ * which a drained event keeps (its name points there) until bt_event_clear. */
 struct user_event {
 	struct cq_node node;
 	uint64_t target;
-	char *name;
 	int n;
 	struct bt_value v[BT_MAX_VALUES];
+	char data[]; /* name, NUL, then each string value and a NUL */
 };
+
+static struct user_event *user_event_of(char *name)
+{
+	return (struct user_event *)(name - offsetof(struct user_event, data));
+}
 
 struct bt_cq {
 	atomic_int refs;
@@ -126,10 +133,7 @@ static void free_node(struct cq_node *nd)
 	if (nd->kind == BT_EVENT_OP) {
 		bt_op_unref((struct bt_op *)nd);
 	} else {
-		struct user_event *u = (struct user_event *)nd;
-		free(u->name);
-		free_values(u->v, u->n);
-		free(u);
+		free(nd);
 	}
 }
 
@@ -210,12 +214,15 @@ static int cq_push(struct bt_cq *cq, struct cq_node *nd)
 		return -EPIPE;
 	}
 	nd->next = NULL;
-	if (cq->tail)
+	if (cq->tail) {
+		/* already signalled: the eventfd stays readable until a drain empties
+		 * the queue, so one write per batch is enough */
 		cq->tail->next = nd;
-	else
+	} else {
 		cq->head = nd;
+		signal_fd(cq->efd);
+	}
 	cq->tail = nd;
-	signal_fd(cq->efd);
 	pthread_mutex_unlock(&cq->lock);
 	return 0;
 }
@@ -236,10 +243,9 @@ size_t bt_cq_drain(struct bt_cq *cq, struct bt_event *out, size_t max)
 		} else {
 			struct user_event *u = (struct user_event *)nd;
 			ev->id = u->target;
-			ev->name = u->name;
+			ev->name = u->data; /* the event now owns u */
 			ev->n = u->n;
 			memcpy(ev->v, u->v, sizeof ev->v);
-			free(u);
 		}
 	}
 	if (!cq->head) {
@@ -256,8 +262,8 @@ void bt_event_clear(struct bt_event *ev)
 {
 	if (ev->kind == BT_EVENT_OP)
 		bt_op_unref(ev->op);
-	free(ev->name);
-	free_values(ev->v, ev->kind == BT_EVENT_USER ? ev->n : 0);
+	else if (ev->kind == BT_EVENT_USER && ev->name)
+		free(user_event_of(ev->name)); /* its strings too */
 	memset(ev, 0, sizeof *ev);
 }
 
@@ -266,21 +272,41 @@ int bt_cq_post_event(struct bt_cq *cq, uint64_t target, const char *name, int n,
 {
 	if (!cq || !name || n < 0 || n > BT_MAX_VALUES || (n > 0 && !vals))
 		return -EINVAL;
-	struct user_event *u = calloc(1, sizeof *u);
+	size_t lens[BT_MAX_VALUES];
+	size_t nlen = strlen(name);
+	size_t size = sizeof(struct user_event) + nlen + 1;
+	for (int i = 0; i < n; i++) {
+		if (vals[i].type != BT_VAL_STR)
+			continue;
+		const char *str = vals[i].s ? vals[i].s : "";
+		lens[i] = vals[i].len == SIZE_MAX ? strlen(str) : vals[i].len;
+		if (lens[i] > SIZE_MAX / 2 - size)
+			return -ENOMEM;
+		size += lens[i] + 1;
+	}
+	struct user_event *u = malloc(size);
 	if (!u)
 		return -ENOMEM;
 	u->node.kind = BT_EVENT_USER;
 	u->target = target;
-	u->name = strdup(name);
-	if (!u->name || copy_values(u->v, n, vals) < 0) {
-		free(u->name);
-		free(u);
-		return -ENOMEM;
-	}
 	u->n = n;
+	char *p = u->data;
+	memcpy(p, name, nlen + 1);
+	p += nlen + 1;
+	for (int i = 0; i < BT_MAX_VALUES; i++) {
+		u->v[i] = i < n ? vals[i] : BT_VNIL;
+		if (i >= n || vals[i].type != BT_VAL_STR)
+			continue;
+		if (lens[i])
+			memcpy(p, vals[i].s, lens[i]);
+		p[lens[i]] = '\0';
+		u->v[i].s = p;
+		u->v[i].len = lens[i];
+		p += lens[i] + 1;
+	}
 	int rc = cq_push(cq, &u->node);
 	if (rc < 0)
-		free_node(&u->node);
+		free(u);
 	return rc;
 }
 

@@ -2,6 +2,7 @@
  * Argument shapes are checked here; option semantics were already checked
  * by config.lua, which is the only caller of core.client_new. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,9 +17,18 @@ struct lclient {
 	struct bt_auth *a; /* NULL once closed */
 };
 
+/* For methods, whose upvalue 1 is the metatable: fix:send runs this per order,
+ * and luaL_checkudata would look the metatable up by name each time. */
 static struct bt_auth *check_open(lua_State *L)
 {
-	struct lclient *c = luaL_checkudata(L, 1, CLIENT_MT);
+	struct lclient *c = lua_touserdata(L, 1);
+	int ok = 0;
+	if (c && lua_getmetatable(L, 1)) {
+		ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+		lua_pop(L, 1);
+	}
+	if (!ok)
+		c = luaL_checkudata(L, 1, CLIENT_MT);
 	if (!c->a)
 		luaL_error(L, "client is closed");
 	return c->a;
@@ -191,6 +201,25 @@ static int client_logout(lua_State *L)
 	return push_op(L, bt_auth_logout(check_open(L)));
 }
 
+/* Decimal digits of v into buf (at least 21 bytes), without snprintf's
+ * format parsing: this runs once per integer field of every order. */
+static size_t fmt_int(char *buf, lua_Integer v)
+{
+	char tmp[24];
+	size_t n = 0, k = 0;
+	/* unsigned, so that the most negative value has a magnitude too */
+	lua_Unsigned u = v < 0 ? (lua_Unsigned)0 - (lua_Unsigned)v : (lua_Unsigned)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[k++] = '-';
+	while (n)
+		buf[k++] = tmp[--n];
+	return k;
+}
+
 /* Field values on the wire: strings as they are, integers in decimal,
  * floats with up to 15 significant digits and no exponent, booleans Y/N. */
 static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, size_t buflen)
@@ -203,8 +232,7 @@ static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, si
 		return lua_toboolean(L, idx) ? "Y" : "N";
 	case LUA_TNUMBER:
 		if (lua_isinteger(L, idx)) {
-			*len = (size_t)snprintf(buf, buflen, LUA_INTEGER_FMT,
-						(LUAI_UACINT)lua_tointeger(L, idx));
+			*len = fmt_int(buf, lua_tointeger(L, idx));
 		} else {
 			lua_Number n = lua_tonumber(L, idx);
 			if (n != n || n > 1e15 || n < -1e15)
@@ -233,6 +261,24 @@ static int send_argerror(lua_State *L, const char *fmt, ...)
 	return lua_error(L);
 }
 
+/* t[i] as lua_geti gives it, but without the API's metamethod machinery when
+ * the slot is set (an __index is only consulted for absent keys anyway).
+ * *raw is cleared when a metamethod produced the value, which the table then
+ * does not anchor. */
+static int get_index(lua_State *L, int t, lua_Integer i, int *raw)
+{
+	int ty = lua_rawgeti(L, t, i);
+	if (ty != LUA_TNIL)
+		return ty;
+	lua_pop(L, 1);
+	*raw = 0;
+	return lua_geti(L, t, i);
+}
+
+/* Fields up to this count live on the C stack; longer messages use a userdata. */
+#define SEND_STACK_FIELDS 64
+#define NUM_BUF 32 /* bytes per formatted number */
+
 /* send(msg_type, { {tag, value}, ... }) -> true | nil, message, code */
 static int client_send(lua_State *L)
 {
@@ -241,26 +287,33 @@ static int client_send(lua_State *L)
 	luaL_checktype(L, 3, LUA_TTABLE);
 	lua_Integer n = luaL_len(L, 3);
 	luaL_argcheck(L, n <= FIX_SESSION_MAX_FIELDS, 3, "too many fields");
-	struct fix_out_field *f = lua_newuserdatauv(L, sizeof *f * (size_t)(n ? n : 1), 0);
-	/* numbers are formatted into one scratch block, 32 bytes per field */
-	char *scratch = lua_newuserdatauv(L, 32 * (size_t)(n ? n : 1), 0);
+	struct fix_out_field fbuf[SEND_STACK_FIELDS];
+	char sbuf[SEND_STACK_FIELDS * NUM_BUF];
+	struct fix_out_field *f = fbuf;
+	char *scratch = sbuf;
+	if (n > SEND_STACK_FIELDS) {
+		f = lua_newuserdatauv(L, sizeof *f * (size_t)n, 0);
+		scratch = lua_newuserdatauv(L, NUM_BUF * (size_t)n, 0);
+	}
+	int base = lua_gettop(L);
 	for (lua_Integer i = 1; i <= n; i++) {
-		if (lua_geti(L, 3, i) != LUA_TTABLE)
+		int raw = 1;
+		if (get_index(L, 3, i, &raw) != LUA_TTABLE)
 			return send_argerror(
 			    L, "bad argument #2 to 'send' (field %d: {tag, value} expected)",
 			    (int)i);
-		int pair = lua_gettop(L);
-		lua_geti(L, pair, 1);
+		int pair = base + 1;
+		get_index(L, pair, 1, &raw);
 		int isnum;
 		lua_Integer tag = lua_tointegerx(L, -1, &isnum);
 		if (!isnum || tag <= 0 || tag > 999999999)
-			return send_argerror(
-			    L,
-			    "bad argument #2 to 'send' (field %d: tag must be a positive integer)",
-			    (int)i);
-		lua_geti(L, pair, 2);
+			return send_argerror(L,
+					     "bad argument #2 to 'send' (field %d: tag must be an "
+					     "integer from 1 to 999999999)",
+					     (int)i);
+		get_index(L, pair, 2, &raw);
 		size_t len = 0;
-		const char *v = field_value(L, -1, &len, scratch + 32 * (i - 1), 32);
+		const char *v = field_value(L, -1, &len, scratch + NUM_BUF * (i - 1), NUM_BUF);
 		if (!v)
 			return send_argerror(L,
 					     "bad argument #2 to 'send' (field %d, tag %d: string, "
@@ -275,16 +328,26 @@ static int client_send(lua_State *L)
 		f[i - 1].tag = (uint32_t)tag;
 		f[i - 1].val = v;
 		f[i - 1].len = len;
-		/* keep the value string referenced: leave it on the stack */
-		lua_remove(L, -2);
-		lua_remove(L, pair);
+		if (raw) {
+			/* the list anchors the pair, the pair anchors the value */
+			lua_settop(L, base);
+		} else {
+			/* a metamethod made it: keep the value referenced on the stack */
+			lua_replace(L, pair);
+			lua_settop(L, pair);
+			base = pair;
+			luaL_checkstack(L, 3, "too many fields");
+		}
 	}
 	char err[160];
 	if (bt_auth_send(a, msg_type, f, (size_t)n, err, sizeof err) != 0) {
+		/* Not being Active is a state a script must handle; anything else
+		 * (a header tag, an oversized value) is misuse and raises. */
+		if (!strstr(err, "not Active"))
+			return luaL_error(L, "bad argument to 'send' (%s)", err);
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(L,
-			       strstr(err, "not Active") ? BT_E_INVALID_STATE : "invalid_argument");
+		lua_pushstring(L, BT_E_INVALID_STATE);
 		return 3;
 	}
 	lua_pushboolean(L, 1);
@@ -314,7 +377,9 @@ void btl_open_client(lua_State *L, int mod)
 	};
 	luaL_newmetatable(L, CLIENT_MT);
 	luaL_setfuncs(L, metameth, 0);
-	luaL_newlib(L, meth);
+	luaL_newlibtable(L, meth);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, meth, 1);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	lua_pushcfunction(L, client_new);

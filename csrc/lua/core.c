@@ -81,28 +81,34 @@ static int batch_gc(lua_State *L)
 	return 0;
 }
 
-static void push_event(lua_State *L, struct bt_event *ev)
+/* Appends one event to the flat list at index -1 from slot k + 1 on and
+ * returns the new last slot. A finished op is its id (an integer); a user
+ * event is name, target, n, then its n values (nil ones included), so a batch
+ * costs one table, not one per event. */
+static lua_Integer push_event(lua_State *L, lua_Integer k, struct bt_event *ev)
 {
 	if (ev->kind == BT_EVENT_OP) {
 		lua_pushinteger(L, (lua_Integer)ev->id);
-		return;
+		lua_rawseti(L, -2, ++k);
+		return k;
 	}
-	lua_createtable(L, ev->n, 3);
-	lua_pushinteger(L, (lua_Integer)ev->id);
-	lua_setfield(L, -2, "target");
 	lua_pushstring(L, ev->name);
-	lua_setfield(L, -2, "name");
+	lua_rawseti(L, -2, ++k);
+	lua_pushinteger(L, (lua_Integer)ev->id);
+	lua_rawseti(L, -2, ++k);
 	lua_pushinteger(L, ev->n);
-	lua_setfield(L, -2, "n");
+	lua_rawseti(L, -2, ++k);
 	for (int i = 0; i < ev->n; i++) {
 		btl_push_value(L, &ev->v[i]);
-		lua_rawseti(L, -2, i + 1);
+		lua_rawseti(L, -2, ++k);
 	}
+	return k;
 }
 
 /* core.step([timeout]) waits up to timeout seconds (nil: forever, 0: poll)
- * for events, then returns a list of everything queued: an integer per
- * finished op (its id), a table {target=, name=, n=, ...} per user event. */
+ * for events, then returns everything queued as one flat list and its last
+ * index: an integer per finished op (its id); per user event its name (a
+ * string), target, n and n values. */
 static int core_step(lua_State *L)
 {
 	struct state *s = lua_touserdata(L, lua_upvalueindex(1));
@@ -116,7 +122,6 @@ static int core_step(lua_State *L)
 	if (!s->cq)
 		return luaL_error(L, "betatrader.core is closed");
 	batch_flush(b);
-	lua_newtable(L);
 	lua_Integer k = 0;
 	size_t n = bt_cq_drain(s->cq, b->ev, BATCH_MAX);
 	if (n == 0 && ms != 0) {
@@ -125,18 +130,19 @@ static int core_step(lua_State *L)
 			return luaL_error(L, "step: poll: %s", strerror(-rc));
 		n = bt_cq_drain(s->cq, b->ev, BATCH_MAX);
 	}
+	lua_createtable(L, (int)n * 2, 0);
 	while (n > 0) {
 		b->n = n;
 		b->i = 0;
 		while (b->i < b->n) {
-			push_event(L, &b->ev[b->i]);
-			lua_rawseti(L, -2, ++k);
+			k = push_event(L, k, &b->ev[b->i]);
 			bt_event_clear(&b->ev[b->i++]);
 		}
 		n = n == BATCH_MAX ? bt_cq_drain(s->cq, b->ev, BATCH_MAX) : 0;
 	}
 	b->i = b->n = 0;
-	return 1;
+	lua_pushinteger(L, k);
+	return 2;
 }
 
 /* core.pollfd(): the queue's eventfd, readable while events wait. */

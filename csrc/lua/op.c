@@ -44,15 +44,33 @@ static int op_close(lua_State *L)
 	return 0;
 }
 
+/* Methods share upvalues: 1 the metatable, 2-5 the status names, so the
+ * hot calls neither look the metatable up by name nor intern a string. */
+#define UV_MT lua_upvalueindex(1)
+#define UV_STATUS(st) lua_upvalueindex(2 + (int)(st))
+
+/* btl_op_check through the upvalue; the slow path only to raise its error. */
+static struct bt_op *fast_check(lua_State *L)
+{
+	struct lop *u = lua_touserdata(L, 1);
+	if (u && lua_getmetatable(L, 1)) {
+		int same = lua_rawequal(L, -1, UV_MT);
+		lua_pop(L, 1);
+		if (same && u->op)
+			return u->op;
+	}
+	return btl_op_check(L, 1);
+}
+
 static int op_status(lua_State *L)
 {
-	lua_pushstring(L, status_names[bt_op_status(btl_op_check(L, 1))]);
+	lua_pushvalue(L, UV_STATUS(bt_op_status(fast_check(L))));
 	return 1;
 }
 
 static int op_done(lua_State *L)
 {
-	lua_pushboolean(L, bt_op_status(btl_op_check(L, 1)) != BT_OP_PENDING);
+	lua_pushboolean(L, bt_op_status(fast_check(L)) != BT_OP_PENDING);
 	return 1;
 }
 
@@ -288,7 +306,10 @@ void btl_open_op(lua_State *L, int mod)
 	luaL_newmetatable(L, OP_MT);
 	luaL_setfuncs(L, metameth, 0);
 	luaL_newlibtable(L, meth);
-	luaL_setfuncs(L, meth, 0);
+	lua_pushvalue(L, -2);
+	for (int i = 0; i < 4; i++)
+		lua_pushstring(L, status_names[i]);
+	luaL_setfuncs(L, meth, 5);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 

@@ -617,6 +617,16 @@ static void test_app_messages_both_ways(void)
 	T_EQ_INT(fix_session_send(s, "D", bad, 1, T0), FIX_SESSION_E_ARG);
 	struct fix_out_field empty[] = {{58, "", 0}};
 	T_EQ_INT(fix_session_send(s, "D", empty, 1, T0), FIX_SESSION_E_ARG);
+	/* Tags the session writes itself, or that no parser could read back,
+	 * would corrupt the frame (found by fuzz_session: 10=O1 in a body). */
+	static const uint32_t owned[] = {0, 8, 9, 10, 34, 35, 43, 49, 52, 56, 97, 122, 1000000000u};
+	for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) {
+		struct fix_out_field two[] = {{11, "c2", 2}, {owned[i], "X", 1}};
+		T_EQ_INT(fix_session_send(s, "D", two, 2, T0), FIX_SESSION_E_ARG);
+		T_EQ_INT(fix_session_app_tag_ok(owned[i]), 0);
+	}
+	T_EQ_INT(fix_session_app_tag_ok(11), 1);
+	T_EQ_INT(fix_session_app_tag_ok(999999999), 1);
 	EXPECT_NO_OUT(s);
 	T_EQ_INT(fix_session_next_out_seq(s), 3);
 	fix_session_free(s);

@@ -38,6 +38,8 @@ local coroutine, math, table = coroutine, math, table
 local error, type, select, setmetatable, tostring, ipairs, getmetatable =
 	error, type, select, setmetatable, tostring, ipairs, getmetatable
 local fmt = string.format
+local math_type = math.type
+local traceback = debug.traceback
 
 local M = {}
 
@@ -186,23 +188,67 @@ local function fire_timers(now)
 	end
 end
 
--- Wakes waiters, then calls event handlers. A failing handler must not lose
--- the rest of the batch (a lost completion would hang its waiter forever),
--- so the first error is raised only after every event was dispatched.
-local function dispatch(evs)
-	for _, ev in ipairs(evs) do
-		if math.type(ev) == "integer" then
-			wake_op(ev)
+-- core.step's flat list: an integer is a finished op's id; a string starts a
+-- user event: name, target, n, then n values.
+
+-- Calls the handlers of the user events in evs[1..last], from evs[0] on.
+-- evs[0] always names the event after the one running, so that after a
+-- handler error the caller resumes there; it lives in the list (not an
+-- upvalue) because a handler may dispatch again or yield.
+local function run_handlers(evs, last)
+	local i = evs[0]
+	while i <= last do
+		local name = evs[i]
+		if math_type(name) == "integer" then
+			i = i + 1
+		else
+			local j, cnt = i + 3, evs[i + 2]
+			local h = handlers[evs[i + 1]]
+			i = j + cnt
+			evs[0] = i
+			if h then
+				if cnt == 0 then
+					h(name)
+				elseif cnt == 1 then
+					h(name, evs[j])
+				elseif cnt == 2 then
+					h(name, evs[j], evs[j + 1])
+				elseif cnt == 3 then
+					h(name, evs[j], evs[j + 1], evs[j + 2])
+				else
+					h(name, table.unpack(evs, j, j + cnt - 1))
+				end
+			end
 		end
 	end
+	evs[0] = i
+end
+
+-- Wakes waiters, then calls event handlers. A failing handler must not lose
+-- the rest of the batch (a lost completion would hang its waiter forever),
+-- so the first error is raised only after every event was dispatched. One
+-- protected call covers the whole batch; an error costs one more.
+local function dispatch(evs, last)
+	local i, user = 1, false
+	while i <= last do
+		local ev = evs[i]
+		if math_type(ev) == "integer" then
+			wake_op(ev)
+			i = i + 1
+		else
+			user = true
+			i = i + 3 + evs[i + 2]
+		end
+	end
+	if not user then
+		return nil
+	end
 	local err
-	for _, ev in ipairs(evs) do
-		local h = math.type(ev) ~= "integer" and handlers[ev.target]
-		if h then
-			local ok, e = xpcall(h, debug.traceback, ev.name, table.unpack(ev, 1, ev.n))
-			if not ok and not err then
-				err = e
-			end
+	evs[0] = 1
+	while evs[0] <= last do
+		local ok, e = xpcall(run_handlers, traceback, evs, last)
+		if not ok and not err then
+			err = e
 		end
 	end
 	return err
@@ -330,6 +376,8 @@ local module_pollable = {
 -- yet handed to their handlers. The first time an await sees the op
 -- finished it drains the queue once, so on_state handlers always run before
 -- await returns; later awaits of the same op cost nothing extra.
+-- The outcome is then final, so it is kept (as a packed list in _fin) for
+-- the next await to return without asking the C side again.
 local function settle(self)
 	if not self._settled then
 		self._settled = true
@@ -338,13 +386,26 @@ local function settle(self)
 			error(err, 0)
 		end
 	end
-	return outcome(self)
+	local fin = table.pack(outcome(self))
+	self._fin = fin
+	return table.unpack(fin, 1, fin.n)
 end
 
 --- Waits for the operation; see the module comment for where it may run.
 function Op:await(timeout)
-	check_op(self, "await")
-	timeout = check_timeout(timeout, 1, "await")
+	if getmetatable(self) ~= Op then
+		check_op(self, "await")
+	end
+	if timeout ~= nil then
+		timeout = check_timeout(timeout, 1, "await")
+	end
+	local fin = self._fin
+	if fin then
+		if fin.n == 1 then
+			return fin[1]
+		end
+		return table.unpack(fin, 1, fin.n)
+	end
 	local c = self._c
 	if c:status() ~= "pending" then
 		return settle(self)
