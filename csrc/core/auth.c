@@ -685,8 +685,15 @@ static void start_logout(struct bt_reactor *r, void *ud)
 	pthread_mutex_lock(&a->mu);
 	struct bt_op *op = a->logout_op;
 	a->logout_op = NULL;
+	/* A login this logout() cancelled may still sit in its slot when its
+	 * cancel hook has not run yet: the client is idle only once it is out. */
+	struct bt_op *login = a->op;
+	a->op = NULL;
 	set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
 	pthread_mutex_unlock(&a->mu);
+	if (login)
+		bt_op_clear_cancel(login);
+	finish_fail(login, BT_E_CANCELLED, "login cancelled by logout()");
 	struct bt_value v = BT_VBOOL(1);
 	finish_ok(op, 1, &v);
 }

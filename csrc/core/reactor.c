@@ -164,7 +164,11 @@ int reactor_timer_start(struct bt_reactor *r, struct reactor_timer *t, int64_t d
 	}
 	if (delay_ms < 0)
 		delay_ms = 0;
+	/* now is truncated to the millisecond, so up to 1 ms of it has already
+	 * passed: one more keeps a timer from ever firing early. */
 	int64_t now = reactor_now_ms();
+	if (delay_ms > 0)
+		delay_ms++;
 	t->due_ms = delay_ms > INT64_MAX - now ? INT64_MAX : now + delay_ms;
 	t->seq = r->timer_seq++;
 	heap_set(r, r->heap_len++, t);
