@@ -43,6 +43,7 @@ build = {
 }
 test_dependencies = {
    "busted",
+   "cqueues",
 }
 test = {
    type = "busted",
