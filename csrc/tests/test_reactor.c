@@ -13,21 +13,8 @@
 
 #include "op.h"
 #include "reactor.h"
+#include "srv_util.h"
 #include "t.h"
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - (strcmp(path, "/proc/self/fd") == 0); /* the DIR's own fd */
-}
 
 static void sleep_ms(int ms)
 {
@@ -363,23 +350,23 @@ static void test_acquire_release_cycles(void)
 	/* A warm-up cycle first: ThreadSanitizer starts a helper thread of its
 	 * own on the first pthread_create. */
 	reactor_release(acquire());
-	int tasks0 = count_dir("/proc/self/task");
-	int fds0 = count_dir("/proc/self/fd");
+	int tasks0 = srv_count_dir("/proc/self/task");
+	int fds0 = srv_count_dir("/proc/self/fd");
 	for (int i = 0; i < 20; i++) {
 		struct bt_reactor *a = acquire();
 		struct bt_reactor *b = acquire();
 		T_OK(a == b);
-		T_EQ_INT(count_dir("/proc/self/task"), tasks0 + 1);
+		T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0 + 1);
 		reactor_release(a);
-		T_EQ_INT(count_dir("/proc/self/task"), tasks0 + 1);
+		T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0 + 1);
 		reactor_call(b, nothing, NULL);
 		reactor_release(b);
-		T_EQ_INT(count_dir("/proc/self/task"), tasks0);
+		T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0);
 	}
 #ifndef __SANITIZE_THREAD__
 	T_EQ_INT(tasks0, 1);
 #endif
-	T_EQ_INT(count_dir("/proc/self/fd"), fds0);
+	T_EQ_INT(srv_count_dir("/proc/self/fd"), fds0);
 }
 
 /* The last release may happen on the I/O thread itself (a callback dropping
@@ -393,16 +380,16 @@ static void release_here(struct bt_reactor *r, void *ud)
 static void test_release_on_io_thread(void)
 {
 	int efd = eventfd(0, EFD_CLOEXEC);
-	int tasks0 = count_dir("/proc/self/task");
-	int fds0 = count_dir("/proc/self/fd");
+	int tasks0 = srv_count_dir("/proc/self/task");
+	int fds0 = srv_count_dir("/proc/self/fd");
 	struct bt_reactor *r = acquire();
 	reactor_post(r, release_here, &efd);
 	T_OK(wait_fd(efd, 5000));
 	int i;
-	for (i = 0; i < 500 && count_dir("/proc/self/task") != tasks0; i++)
+	for (i = 0; i < 500 && srv_count_dir("/proc/self/task") != tasks0; i++)
 		sleep_ms(10);
-	T_EQ_INT(count_dir("/proc/self/task"), tasks0);
-	T_EQ_INT(count_dir("/proc/self/fd"), fds0);
+	T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0);
+	T_EQ_INT(srv_count_dir("/proc/self/fd"), fds0);
 	close(efd);
 }
 
@@ -616,7 +603,7 @@ static void test_op_without_cq(void)
 
 int main(void)
 {
-	int fds0 = count_dir("/proc/self/fd");
+	int fds0 = srv_count_dir("/proc/self/fd");
 	T_RUN(test_acquire_release_cycles);
 	T_RUN(test_timers_order);
 	T_RUN(test_timer_cancel_and_rearm);
@@ -630,8 +617,8 @@ int main(void)
 	T_RUN(test_op_race);
 	T_RUN(test_op_without_cq);
 	T_RUN(test_acquire_release_cycles);
-	if (count_dir("/proc/self/fd") != fds0) {
-		printf("FAIL fd leak: %d -> %d\n", fds0, count_dir("/proc/self/fd"));
+	if (srv_count_dir("/proc/self/fd") != fds0) {
+		printf("FAIL fd leak: %d -> %d\n", fds0, srv_count_dir("/proc/self/fd"));
 		return 1;
 	}
 	return T_END();

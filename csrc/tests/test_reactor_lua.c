@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 
+#include "srv_util.h"
 #include "t.h"
 
 /* Lua is loaded with dlopen (RTLD_GLOBAL, as the interpreter provides it to
@@ -37,20 +38,6 @@ static int load_lua(void)
 		       lua.settop && lua.close
 		   ? 0
 		   : -1;
-}
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - (strcmp(path, "/proc/self/fd") == 0);
 }
 
 static int run(lua_State *L, const char *chunk)
@@ -87,31 +74,31 @@ static const char *busy_chunk = "local bt = require('betatrader.async')\n"
 
 static void test_close_releases_reactor(void)
 {
-	int tasks0 = count_dir("/proc/self/task");
-	int fds0 = count_dir("/proc/self/fd");
+	int tasks0 = srv_count_dir("/proc/self/task");
+	int fds0 = srv_count_dir("/proc/self/fd");
 	for (int i = 0; i < 3; i++) {
 		lua_State *L = new_state();
 		if (run(L, busy_chunk) == 0)
-			T_EQ_INT(count_dir("/proc/self/task"), tasks0 + 1);
+			T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0 + 1);
 		lua.close(L);
-		T_EQ_INT(count_dir("/proc/self/task"), tasks0);
-		T_EQ_INT(count_dir("/proc/self/fd"), fds0);
+		T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0);
+		T_EQ_INT(srv_count_dir("/proc/self/fd"), fds0);
 	}
 }
 
 /* Two states share the one I/O thread; it stops with the last. */
 static void test_two_states_share_thread(void)
 {
-	int tasks0 = count_dir("/proc/self/task");
+	int tasks0 = srv_count_dir("/proc/self/task");
 	lua_State *a = new_state(), *b = new_state();
 	run(a, busy_chunk);
 	run(b, busy_chunk);
-	T_EQ_INT(count_dir("/proc/self/task"), tasks0 + 1);
+	T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0 + 1);
 	lua.close(a);
-	T_EQ_INT(count_dir("/proc/self/task"), tasks0 + 1);
+	T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0 + 1);
 	run(b, "assert(require('betatrader.async').sleep(0.001))");
 	lua.close(b);
-	T_EQ_INT(count_dir("/proc/self/task"), tasks0);
+	T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0);
 }
 
 int main(void)
