@@ -20,8 +20,31 @@
 #define HASH_LEN 32
 #define TOKEN_BYTES 24
 
+/* Statements prepared once at open: preparing costs more than running these
+ * one-row queries. Each is used only under mu and reset before mu is
+ * released, so no read transaction outlives a call. */
+enum {
+	ST_INSERT,
+	ST_SET_CLIENT_ID,
+	ST_BY_TOKEN,
+	ST_HAS_CLIENT,
+	ST_VERIFY,
+	ST_COUNT,
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_INSERT] = "INSERT INTO accounts(username, salt, hash, iterations, token,"
+		  " created_at) VALUES(?, ?, ?, ?, ?, ?)",
+    [ST_SET_CLIENT_ID] = "UPDATE accounts SET client_id = ? WHERE id = ?",
+    [ST_BY_TOKEN] = "SELECT client_id, username, token, created_at FROM accounts"
+		    " WHERE token = ?",
+    [ST_HAS_CLIENT] = "SELECT 1 FROM accounts WHERE client_id = ?",
+    [ST_VERIFY] = "SELECT salt, hash, iterations FROM accounts WHERE client_id = ?",
+};
+
 struct accounts {
 	sqlite3 *db;
+	sqlite3_stmt *st[ST_COUNT];
 	pthread_mutex_t mu;
 	int iterations;
 	char *tmp_path; /* set when the database is ours to delete */
@@ -80,6 +103,13 @@ struct accounts *accounts_open(const char *path, int iterations, char *err, size
 		sqlite3_free(msg);
 		goto fail;
 	}
+	for (int i = 0; i < ST_COUNT; i++) {
+		if (sqlite3_prepare_v3(a->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &a->st[i],
+				       NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "accounts: %s: %s", path, sqlite3_errmsg(a->db));
+			goto fail;
+		}
+	}
 	return a;
 fail:
 	accounts_close(a);
@@ -90,6 +120,8 @@ void accounts_close(struct accounts *a)
 {
 	if (!a)
 		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(a->st[i]);
 	sqlite3_close(a->db);
 	if (a->tmp_path) {
 		/* WAL mode leaves side files next to the database. */
@@ -112,6 +144,14 @@ static int hash_password(const char *pw, size_t pwlen, const unsigned char *salt
 				 out) == 1
 		   ? 0
 		   : -1;
+}
+
+/* Ready a cached statement for the next caller; the bound buffers are the
+ * caller's stack, so they must not stay attached. Call with mu held. */
+static void stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col)
@@ -142,16 +182,11 @@ int accounts_register(struct accounts *a, const char *username, const char *pass
 		return ACCT_ERROR;
 
 	int rc = ACCT_ERROR;
-	sqlite3_stmt *ins = NULL, *upd = NULL;
+	sqlite3_stmt *ins = a->st[ST_INSERT], *upd = a->st[ST_SET_CLIENT_ID];
 	int64_t now = (int64_t)time(NULL);
 	pthread_mutex_lock(&a->mu);
 	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto out;
-	if (sqlite3_prepare_v2(a->db,
-			       "INSERT INTO accounts(username, salt, hash, iterations, token,"
-			       " created_at) VALUES(?, ?, ?, ?, ?, ?)",
-			       -1, &ins, NULL) != SQLITE_OK)
-		goto rollback;
 	sqlite3_bind_text(ins, 1, username, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(ins, 2, salt, SALT_LEN, SQLITE_STATIC);
 	sqlite3_bind_blob(ins, 3, hash, HASH_LEN, SQLITE_STATIC);
@@ -168,9 +203,6 @@ int accounts_register(struct accounts *a, const char *username, const char *pass
 	int64_t id = sqlite3_last_insert_rowid(a->db);
 	/* The row id comes from AUTOINCREMENT, so ids are never reused. */
 	snprintf(out->client_id, sizeof(out->client_id), "CLIENT%04lld", (long long)id);
-	if (sqlite3_prepare_v2(a->db, "UPDATE accounts SET client_id = ? WHERE id = ?", -1, &upd,
-			       NULL) != SQLITE_OK)
-		goto rollback;
 	sqlite3_bind_text(upd, 1, out->client_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(upd, 2, id);
 	if (sqlite3_step(upd) != SQLITE_DONE)
@@ -185,8 +217,8 @@ int accounts_register(struct accounts *a, const char *username, const char *pass
 rollback:
 	sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 out:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(upd);
+	stmt_done(ins);
+	stmt_done(upd);
 	pthread_mutex_unlock(&a->mu);
 	OPENSSL_cleanse(hash, sizeof(hash));
 	return rc;
@@ -194,14 +226,10 @@ out:
 
 int accounts_by_token(struct accounts *a, const char *token, struct acct_info *out)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = a->st[ST_BY_TOKEN];
 	int rc = ACCT_ERROR;
 	pthread_mutex_lock(&a->mu);
-	if (sqlite3_prepare_v2(a->db,
-			       "SELECT client_id, username, token, created_at FROM accounts"
-			       " WHERE token = ?",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+	if (sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC) == SQLITE_OK) {
 		int step = sqlite3_step(st);
 		if (step == SQLITE_ROW) {
 			fill_info(st, out);
@@ -210,23 +238,21 @@ int accounts_by_token(struct accounts *a, const char *token, struct acct_info *o
 			rc = ACCT_NOT_FOUND;
 		}
 	}
-	sqlite3_finalize(st);
+	stmt_done(st);
 	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
 
 int accounts_has_client(struct accounts *a, const char *client_id)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = a->st[ST_HAS_CLIENT];
 	int rc = -1;
 	pthread_mutex_lock(&a->mu);
-	if (sqlite3_prepare_v2(a->db, "SELECT 1 FROM accounts WHERE client_id = ?", -1, &st,
-			       NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	if (sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC) == SQLITE_OK) {
 		int step = sqlite3_step(st);
 		rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
 	}
-	sqlite3_finalize(st);
+	stmt_done(st);
 	pthread_mutex_unlock(&a->mu);
 	return rc;
 }
@@ -234,14 +260,11 @@ int accounts_has_client(struct accounts *a, const char *client_id)
 int accounts_verify(struct accounts *a, const char *client_id, const char *password,
 		    size_t password_len)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = a->st[ST_VERIFY];
 	unsigned char salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
 	int iter = 0, rc = ACCT_ERROR;
 	pthread_mutex_lock(&a->mu);
-	if (sqlite3_prepare_v2(a->db,
-			       "SELECT salt, hash, iterations FROM accounts WHERE client_id = ?",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+	if (sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC) == SQLITE_OK) {
 		int step = sqlite3_step(st);
 		if (step == SQLITE_ROW && sqlite3_column_bytes(st, 0) == SALT_LEN &&
 		    sqlite3_column_bytes(st, 1) == HASH_LEN) {
@@ -253,7 +276,7 @@ int accounts_verify(struct accounts *a, const char *client_id, const char *passw
 			rc = ACCT_NOT_FOUND;
 		}
 	}
-	sqlite3_finalize(st);
+	stmt_done(st);
 	pthread_mutex_unlock(&a->mu);
 	if (rc != ACCT_OK)
 		return rc;

@@ -62,6 +62,10 @@ struct conn {
 	int dead;         /* closed; freed at the end of the loop iteration */
 	int inbound;      /* frames received (for the close-after fault) */
 	int user_logged_on;
+	/* accounts_has_client's answer for the first frame's SenderCompID, kept so that
+	 * the Logon handler does not ask the store again for the same frame. */
+	char checked_comp[FIX_SESSION_MAX_COMP_ID + 1];
+	int checked_known;
 	unsigned id;       /* connection number shown in the trace */
 	int napp;          /* application messages received */
 	int slow;          /* slow-bytes fault active on this connection */
@@ -446,7 +450,10 @@ static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t
 	const struct exch_faults *f = c->g->cfg.faults;
 	char comp[FIX_SESSION_MAX_COMP_ID + 1], text[256];
 	sv_copy(comp, sizeof(comp), ev->logon_request.sender_comp_id);
-	int known = accounts_has_client(c->g->cfg.accounts, comp);
+	int known = c->checked_comp[0] && strcmp(comp, c->checked_comp) == 0
+			? c->checked_known
+			: accounts_has_client(c->g->cfg.accounts, comp);
+	c->checked_comp[0] = 0;
 	if (known != 1) {
 		snprintf(text, sizeof(text),
 			 known < 0
@@ -802,7 +809,11 @@ static int conn_start_session(struct conn *c, int64_t now)
 			comp[vlen] = 0;
 		}
 	}
-	if (comp[0] && accounts_has_client(g->cfg.accounts, comp) == 1) {
+	if (comp[0]) {
+		c->checked_known = accounts_has_client(g->cfg.accounts, comp);
+		memcpy(c->checked_comp, comp, sizeof(comp));
+	}
+	if (comp[0] && c->checked_known == 1) {
 		struct comp_store *cs = store_get(g, comp);
 		/* A second connection for a CompID gets no store (its Logon is refused),
 		 * so it cannot disturb the live session's numbers. */
