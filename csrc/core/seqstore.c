@@ -427,26 +427,37 @@ static int truncate_tail(struct seqstore *s, int fd, const char *ext, uint64_t l
 	return 0;
 }
 
+/* Both files open the same way: a regular file at least as long as its
+ * header, the right magic, and a header CRC stored at crc_at (over the bytes
+ * before it). Returns 0 with the file size, or -1 with the error recorded. */
+static int read_header(struct seqstore *s, int fd, const char *ext, unsigned char *h,
+		       unsigned hdr_len, const char *magic, unsigned crc_at, uint64_t *size)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return fail(s, errno, ext, "fstat: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail(s, EINVAL, ext, "not a regular file");
+	*size = (uint64_t)st.st_size;
+	if (*size < hdr_len)
+		return fail(s, EINVAL, ext, "file shorter than its header (%llu of %u bytes)",
+			    (unsigned long long)*size, hdr_len);
+	if (read_full(fd, h, hdr_len, 0) != (ssize_t)hdr_len)
+		return fail(s, errno ? errno : EIO, ext, "cannot read the header");
+	if (memcmp(h, magic, 8) != 0)
+		return fail(s, EINVAL, ext, "bad magic (not a seqstore file)");
+	if (get32(h + crc_at) != crc32_update(0, h, crc_at))
+		return fail(s, EINVAL, ext, "header checksum mismatch");
+	return 0;
+}
+
 static int seq_load(struct seqstore *s)
 {
 	unsigned char h[SEQ_HDR], r[SEQ_REC];
-	struct stat st;
 	uint64_t size, nfull, good = 0;
 
-	if (fstat(s->seqfd, &st) < 0)
-		return fail(s, errno, ".seq", "fstat: %s", strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return fail(s, EINVAL, ".seq", "not a regular file");
-	size = (uint64_t)st.st_size;
-	if (size < SEQ_HDR)
-		return fail(s, EINVAL, ".seq", "file shorter than its header (%llu of %u bytes)",
-			    (unsigned long long)size, SEQ_HDR);
-	if (read_full(s->seqfd, h, SEQ_HDR, 0) != SEQ_HDR)
-		return fail(s, errno ? errno : EIO, ".seq", "cannot read the header");
-	if (memcmp(h, SEQ_MAGIC, 8) != 0)
-		return fail(s, EINVAL, ".seq", "bad magic (not a seqstore file)");
-	if (get32(h + 28) != crc32_update(0, h, 28))
-		return fail(s, EINVAL, ".seq", "header checksum mismatch");
+	if (read_header(s, s->seqfd, ".seq", h, SEQ_HDR, SEQ_MAGIC, 28, &size) < 0)
+		return -1;
 	if (get32(h + 8) != FORMAT_VERSION || get32(h + 12) != SEQ_REC)
 		return fail(s, EINVAL, ".seq", "unsupported format version %u", get32(h + 8));
 
@@ -622,24 +633,11 @@ static int msg_load(struct seqstore *s)
 {
 	unsigned char h[MSG_HDR], *buf = NULL;
 	size_t cap = 0;
-	struct stat st;
 	uint64_t size, off = MSG_HDR;
 	int rc = 0;
 
-	if (fstat(s->msgfd, &st) < 0)
-		return fail(s, errno, ".msgs", "fstat: %s", strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return fail(s, EINVAL, ".msgs", "not a regular file");
-	size = (uint64_t)st.st_size;
-	if (size < MSG_HDR)
-		return fail(s, EINVAL, ".msgs", "file shorter than its header (%llu of %u bytes)",
-			    (unsigned long long)size, MSG_HDR);
-	if (read_full(s->msgfd, h, MSG_HDR, 0) != MSG_HDR)
-		return fail(s, errno ? errno : EIO, ".msgs", "cannot read the header");
-	if (memcmp(h, MSG_MAGIC, 8) != 0)
-		return fail(s, EINVAL, ".msgs", "bad magic (not a seqstore file)");
-	if (get32(h + 12) != crc32_update(0, h, 12))
-		return fail(s, EINVAL, ".msgs", "header checksum mismatch");
+	if (read_header(s, s->msgfd, ".msgs", h, MSG_HDR, MSG_MAGIC, 12, &size) < 0)
+		return -1;
 	if (get32(h + 8) != FORMAT_VERSION)
 		return fail(s, EINVAL, ".msgs", "unsupported format version %u", get32(h + 8));
 
