@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct cmd {
 };
 
 struct bt_reactor {
+	unsigned gen; /* reactor_fork_generation() of the process that made it */
 	int epfd;
 	int wakefd;
 	pthread_t thread;
@@ -57,6 +59,44 @@ struct bt_reactor {
 /* The one global: the process-wide reactor and its reference count. */
 static pthread_mutex_t singleton_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bt_reactor *singleton;
+/* Bumped in a forked child: a reactor of another generation has no thread
+ * in this process (fork copies only the calling thread), so it is never
+ * used, waited for or freed here; the child's next acquire makes a new one. */
+static atomic_uint fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&singleton_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&singleton_lock);
+}
+
+static void atfork_child(void)
+{
+	singleton = NULL; /* the parent's: left alone, its memory leaked */
+	atomic_fetch_add(&fork_gen, 1);
+	pthread_mutex_unlock(&singleton_lock);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+unsigned reactor_fork_generation(void)
+{
+	return atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
+/* Made by the parent of this (forked) process: no I/O thread here. */
+static int inherited(const struct bt_reactor *r)
+{
+	return r->gen != reactor_fork_generation();
+}
 
 int64_t reactor_now_ms(void)
 {
@@ -356,6 +396,8 @@ static int enqueue(struct bt_reactor *r, struct cmd *c)
 
 int reactor_post(struct bt_reactor *r, reactor_fn fn, void *ud)
 {
+	if (inherited(r))
+		return -ESRCH;
 	struct cmd *c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
@@ -370,6 +412,8 @@ int reactor_call(struct bt_reactor *r, reactor_fn fn, void *ud)
 		fn(r, ud);
 		return 0;
 	}
+	if (inherited(r))
+		return -ESRCH; /* nobody would ever run it */
 	pthread_cond_t cond;
 	pthread_cond_init(&cond, NULL);
 	struct cmd c = {.fn = fn, .ud = ud, .sync = 1, .cond = &cond};
@@ -475,6 +519,7 @@ static struct bt_reactor *reactor_create(char *err, size_t errlen)
 		return NULL;
 	}
 	r->epfd = r->wakefd = -1;
+	r->gen = reactor_fork_generation();
 	pthread_mutex_init(&r->qlock, NULL);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0) {
@@ -517,6 +562,7 @@ struct bt_reactor *reactor_acquire(char *err, size_t errlen)
 		err = dummy;
 		errlen = sizeof dummy;
 	}
+	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&singleton_lock);
 	struct bt_reactor *r = singleton;
 	if (!r) {
@@ -531,7 +577,7 @@ struct bt_reactor *reactor_acquire(char *err, size_t errlen)
 
 void reactor_release(struct bt_reactor *r)
 {
-	if (!r)
+	if (!r || inherited(r))
 		return;
 	pthread_mutex_lock(&singleton_lock);
 	int last = --r->refs == 0;

@@ -58,6 +58,12 @@ struct bt_reactor *reactor_acquire(char *err, size_t errlen);
  * registered are dropped (their fds are not closed; they belong to the caller). */
 void reactor_release(struct bt_reactor *r);
 
+/* Fork: the parent's reactor is not touched in a forked child (post and call
+ * return -ESRCH there, release does nothing), and the child's first acquire
+ * starts a fresh one. The generation changes in every forked child, so
+ * handles made before the fork can tell they are inherited. */
+unsigned reactor_fork_generation(void);
+
 /* Milliseconds on CLOCK_MONOTONIC; the time base of every timer. */
 int64_t reactor_now_ms(void);
 

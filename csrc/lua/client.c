@@ -10,11 +10,13 @@
 #include "btl.h"
 #include "fix_session.h"
 #include "op.h"
+#include "reactor.h"
 
 #define CLIENT_MT "betatrader.client"
 
 struct lclient {
 	struct bt_auth *a; /* NULL once closed */
+	unsigned gen;      /* reactor_fork_generation() when made */
 };
 
 /* For methods, whose upvalue 1 is the metatable: fix:send runs this per order,
@@ -30,6 +32,9 @@ static struct bt_auth *check_client(lua_State *L)
 	}
 	if (!ok)
 		c = luaL_checkudata(L, 1, CLIENT_MT);
+	if (c->gen != reactor_fork_generation() && c->a)
+		luaL_error(L, "betatrader: this client was created before fork() in the parent "
+			      "process and cannot be used in the child: create a new client");
 	return c->a;
 }
 
@@ -120,6 +125,7 @@ static int client_new(lua_State *L)
 	 * bt_auth_new has copied them */
 	struct lclient *c = lua_newuserdatauv(L, sizeof *c, 0);
 	c->a = NULL;
+	c->gen = reactor_fork_generation();
 	luaL_setmetatable(L, CLIENT_MT);
 	char err[256];
 	c->a = bt_auth_new(btl_reactor(L), btl_cq(L), &cfg, err, sizeof err);
@@ -134,7 +140,9 @@ static int client_new(lua_State *L)
 static int client_close(lua_State *L)
 {
 	struct lclient *c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (c->a)
+	/* In a forked child the parent's client is forgotten, not freed: its
+	 * connection and I/O thread belong to the parent. */
+	if (c->a && c->gen == reactor_fork_generation())
 		bt_auth_free(c->a);
 	c->a = NULL;
 	return 0;

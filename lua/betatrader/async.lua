@@ -71,6 +71,20 @@ local function default_on_error(msg)
 end
 local on_error = default_on_error
 
+-- fork(): a child inherits this module's tables, full of the parent's tasks
+-- and handlers waiting on the parent's operations, which never finish here.
+-- The child starts with an empty scheduler instead.
+local generation = core.generation()
+local function check_fork()
+	if core.generation() == generation then
+		return
+	end
+	generation = core.generation()
+	tasks, ntasks, ready, ready_head, ready_tail = {}, 0, {}, 1, 0
+	waiting, timers, handlers, failures, reports = {}, {}, {}, {}, {}
+	current, run_depth = nil, 0
+end
+
 local function argerror(n, fname, msg, level)
 	error(fmt("bad argument #%d to '%s' (%s)", n, fname, msg), level + 1)
 end
@@ -305,6 +319,7 @@ end
 -- One turn: wait up to `timeout` seconds (nil: until something happens) for
 -- events, dispatch them, fire await deadlines, run ready tasks.
 local function pump(timeout)
+	check_fork()
 	run_ready()
 	local t = next_timeout()
 	if t and (timeout == nil or t < timeout) then
@@ -592,6 +607,7 @@ end
 --- fn's return values.
 function M.spawn(fn, ...)
 	check_callable(fn, "spawn")
+	check_fork()
 	local op = wrap(core.op())
 	local co = coroutine.create(function(...)
 		op:resolve(fn(...))
@@ -696,6 +712,7 @@ function M.on_event(target, fn)
 	if fn ~= nil and type(fn) ~= "function" then
 		argerror(2, "on_event", "function expected, got " .. type(fn), 2)
 	end
+	check_fork()
 	handlers[target] = fn
 end
 
