@@ -105,6 +105,7 @@ struct bt_auth {
 	int state_deferred;
 	enum bt_auth_state deferred_old;
 	struct sendq io_q; /* swapped with q when flushing */
+	struct reactor_failure_hook fail_hook;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -223,6 +224,45 @@ static void drop_conn(struct bt_auth *a)
 	fix_conn_free(a->conn);
 	a->conn = NULL;
 	bt_wipe_free_str(&a->password);
+}
+
+/* The I/O thread lost epoll (reactor.h): nothing this client waits for can
+ * come, so everything in flight ends now with the reason. */
+static void on_reactor_failed(struct bt_reactor *r, const char *reason, void *ud)
+{
+	struct bt_auth *a = ud;
+	char msg[REASON_MAX];
+	snprintf(msg, sizeof msg, "the I/O thread failed (%s)", reason);
+	if (a->req)
+		http_cancel(a->req);
+	a->req = NULL;
+	if (a->profile_req)
+		http_cancel(a->profile_req);
+	a->profile_req = NULL;
+	drop_conn(a);
+	pthread_mutex_lock(&a->mu);
+	int busy = a->st != BT_AUTH_DISCONNECTED && a->st != BT_AUTH_FAILED;
+	pthread_mutex_unlock(&a->mu);
+	if (busy)
+		fail_current(a, BT_E_DISCONNECTED, msg);
+	finish_fail(take_op(a, &a->op), BT_E_DISCONNECTED, msg);
+	finish_fail(take_op(a, &a->logout_op), BT_E_DISCONNECTED, msg);
+	finish_fail(take_op(a, &a->profile_op), BT_E_DISCONNECTED, msg);
+}
+
+static void add_fail_hook(struct bt_reactor *r, void *ud)
+{
+	struct bt_auth *a = ud;
+	reactor_on_failure(r, &a->fail_hook);
+}
+
+/* A failed op instead of a new attempt once the I/O thread lost epoll. */
+static struct bt_op *refuse_if_failed(struct bt_auth *a, const char *what)
+{
+	char why[160];
+	if (!reactor_failure(a->r, why, sizeof why))
+		return NULL;
+	return failed_op(a, BT_E_CONNECT_FAILED, "%s: the I/O thread failed (%s)", what, why);
 }
 
 /* ------------------------------------------------------- registration */
@@ -360,6 +400,9 @@ static int stale_conn(struct bt_auth *a)
 
 struct bt_op *bt_auth_register(struct bt_auth *a, const char *username, const char *password)
 {
+	struct bt_op *refused = refuse_if_failed(a, "register");
+	if (refused)
+		return refused;
 	struct reg_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return NULL;
@@ -685,6 +728,9 @@ static void start_login(struct bt_reactor *r, void *ud)
 
 struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char *password)
 {
+	struct bt_op *refused = refuse_if_failed(a, "login");
+	if (refused)
+		return refused;
 	struct login_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return NULL;
@@ -1083,6 +1129,8 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 	a->target = bt_cq_next_id(cq);
 	reactor_timer_init(&a->ur_timer, on_ur_timeout, a);
 	reactor_timer_init(&a->state_timer, on_state_timer, a);
+	a->fail_hook.fn = on_reactor_failed;
+	a->fail_hook.ud = a;
 
 	struct http_opts ho = {
 	    .base_url = a->cfg.api_url,
@@ -1108,6 +1156,8 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 		if (!a->tls)
 			goto fail;
 	}
+	/* Before anything else this client posts: commands run in order. */
+	reactor_post(r, add_fail_hook, a);
 	return a;
 fail:
 	bt_auth_free(a);
@@ -1117,6 +1167,7 @@ fail:
 static void teardown(struct bt_reactor *r, void *ud)
 {
 	struct bt_auth *a = ud;
+	reactor_failure_remove(r, &a->fail_hook);
 	if (a->req)
 		http_cancel(a->req);
 	a->req = NULL;

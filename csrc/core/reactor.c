@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -45,7 +46,8 @@ struct bt_reactor {
 	pthread_mutex_t qlock; /* protects the command queue and the flags below */
 	struct cmd *qhead, *qtail;
 	int stopping;
-	int detached; /* last release happened on the I/O thread itself */
+	int detached;      /* last release happened on the I/O thread itself */
+	char failure[160]; /* why epoll broke, "" while healthy */
 
 	/* I/O thread only from here on. */
 	struct watch **watches; /* indexed by fd */
@@ -54,6 +56,7 @@ struct bt_reactor {
 	struct reactor_timer **heap;
 	size_t heap_len, heap_cap;
 	uint64_t timer_seq;
+	struct reactor_failure_hook *hooks; /* told once if epoll breaks */
 };
 
 /* The one global: the process-wide reactor and its reference count. */
@@ -458,6 +461,83 @@ static int run_commands(struct bt_reactor *r)
 	}
 }
 
+/* ---- failure ---- */
+
+int reactor_failure(struct bt_reactor *r, char *reason, size_t len)
+{
+	pthread_mutex_lock(&r->qlock);
+	int failed = r->failure[0] != '\0';
+	if (reason && len)
+		snprintf(reason, len, "%s", r->failure);
+	pthread_mutex_unlock(&r->qlock);
+	return failed;
+}
+
+int reactor_on_failure(struct bt_reactor *r, struct reactor_failure_hook *h)
+{
+	if (!reactor_in_io_thread(r))
+		return -EPERM;
+	if (h->linked)
+		return 0;
+	h->prev = NULL;
+	h->next = r->hooks;
+	if (r->hooks)
+		r->hooks->prev = h;
+	r->hooks = h;
+	h->linked = 1;
+	return 0;
+}
+
+int reactor_failure_remove(struct bt_reactor *r, struct reactor_failure_hook *h)
+{
+	if (!reactor_in_io_thread(r))
+		return -EPERM;
+	if (!h->linked)
+		return 0;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		r->hooks = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	h->linked = 0;
+	return 0;
+}
+
+/* epoll itself broke (its fd closed or replaced under us): no fd event will
+ * ever come again. Say so to every hook (each ends its sessions with the
+ * reason), and leave the singleton slot, so that a later acquire gets a
+ * working reactor. The thread keeps running commands and timers, so calls,
+ * releases and teardowns still complete. */
+static void fail_reactor(struct bt_reactor *r, int err)
+{
+	char reason[sizeof r->failure];
+	snprintf(reason, sizeof reason, "epoll_wait: %s", strerror(err));
+	pthread_mutex_lock(&r->qlock);
+	snprintf(r->failure, sizeof r->failure, "%s", reason);
+	pthread_mutex_unlock(&r->qlock);
+	pthread_mutex_lock(&singleton_lock);
+	if (singleton == r)
+		singleton = NULL;
+	pthread_mutex_unlock(&singleton_lock);
+	while (r->hooks) {
+		struct reactor_failure_hook *h = r->hooks;
+		reactor_failure_remove(r, h);
+		h->fn(r, reason, h->ud); /* may remove other hooks */
+	}
+}
+
+/* What is left once epoll broke: wait on the wake-up eventfd alone. */
+static void degraded_wait(struct bt_reactor *r)
+{
+	struct pollfd p = {.fd = r->wakefd, .events = POLLIN};
+	if (poll(&p, 1, next_timeout(r)) < 0 && errno != EINTR) {
+		struct timespec ts = {0, 10 * 1000 * 1000}; /* never spin */
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* ---- the thread ---- */
 
 static void reactor_free(struct bt_reactor *r)
@@ -486,12 +566,20 @@ static void *io_thread(void *arg)
 	pthread_mutex_unlock(&r->qlock);
 
 	struct epoll_event evs[64];
+	int broken = 0;
 	for (;;) {
 		if (run_commands(r))
 			break;
-		int n = epoll_wait(r->epfd, evs, 64, next_timeout(r));
-		if (n < 0 && errno != EINTR)
-			break; /* epoll itself broken: nothing sane left to do */
+		int n = 0;
+		if (broken) {
+			degraded_wait(r);
+		} else {
+			n = epoll_wait(r->epfd, evs, 64, next_timeout(r));
+			if (n < 0 && errno != EINTR) {
+				broken = 1;
+				fail_reactor(r, errno);
+			}
+		}
 		for (int i = 0; i < n; i++) {
 			struct watch *w = evs[i].data.ptr;
 			if (!w)

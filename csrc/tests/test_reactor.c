@@ -361,6 +361,78 @@ static void test_watch_pipe(void)
 	reactor_release(r);
 }
 
+/* ---- epoll failure ---- */
+
+struct fctx {
+	struct reactor_failure_hook hook;
+	struct reactor_timer timer;
+	int hook_fd, timer_fd;
+	int calls;
+	char reason[160];
+	int ran;
+};
+
+static void on_fail(struct bt_reactor *r, const char *reason, void *ud)
+{
+	struct fctx *c = ud;
+	c->calls++;
+	snprintf(c->reason, sizeof c->reason, "%s", reason);
+	signal_fd(c->hook_fd);
+}
+
+static void add_hook(struct bt_reactor *r, void *ud)
+{
+	struct fctx *c = ud;
+	T_EQ_INT(reactor_on_failure(r, &c->hook), 0);
+}
+
+static void on_fail_timer(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	signal_fd(((struct fctx *)ud)->timer_fd);
+}
+
+static void start_fail_timer(struct bt_reactor *r, void *ud)
+{
+	struct fctx *c = ud;
+	c->ran++;
+	T_EQ_INT(reactor_timer_start(r, &c->timer, 10), 0);
+}
+
+/* Last: it breaks the process's epoll fds. */
+static void test_epoll_failure_is_reported_and_nothing_hangs(void)
+{
+	struct bt_reactor *r = acquire();
+	struct fctx c = {.hook_fd = eventfd(0, EFD_CLOEXEC), .timer_fd = eventfd(0, EFD_CLOEXEC)};
+	c.hook.fn = on_fail;
+	c.hook.ud = &c;
+	reactor_timer_init(&c.timer, on_fail_timer, &c);
+	reactor_call(r, add_hook, &c);
+	T_EQ_INT(reactor_failure(r, NULL, 0), 0);
+	T_OK(srv_break_epoll() >= 1);
+	reactor_call(r, nothing, NULL); /* wakes it: the next epoll_wait fails */
+	T_OK(wait_fd(c.hook_fd, 5000));
+	/* still serving commands and timers: calls return, timers fire */
+	reactor_call(r, start_fail_timer, &c);
+	T_EQ_INT(c.ran, 1);
+	T_OK(wait_fd(c.timer_fd, 5000));
+	reactor_call(r, nothing, NULL); /* orders the hook's writes before our reads */
+	T_EQ_INT(c.calls, 1);
+	T_OK(strstr(c.reason, "epoll_wait") != NULL);
+	char why[160];
+	T_EQ_INT(reactor_failure(r, why, sizeof why), 1);
+	T_EQ_STR(why, c.reason);
+	/* the next acquire starts a working reactor */
+	struct bt_reactor *r2 = acquire();
+	T_OK(r2 != r);
+	T_EQ_INT(reactor_failure(r2, NULL, 0), 0);
+	reactor_call(r2, start_fail_timer, &c);
+	T_OK(wait_fd(c.timer_fd, 5000));
+	reactor_release(r2);
+	reactor_release(r); /* joins: the thread is alive */
+	close(c.hook_fd);
+	close(c.timer_fd);
+}
+
 /* ---- lifecycle ---- */
 
 static void test_acquire_release_cycles(void)
@@ -635,6 +707,7 @@ int main(void)
 	T_RUN(test_op_race);
 	T_RUN(test_op_without_cq);
 	T_RUN(test_acquire_release_cycles);
+	T_RUN(test_epoll_failure_is_reported_and_nothing_hangs);
 	if (srv_count_dir("/proc/self/fd") != fds0) {
 		printf("FAIL fd leak: %d -> %d\n", fds0, srv_count_dir("/proc/self/fd"));
 		return 1;
