@@ -74,6 +74,28 @@ describe("betatrader module", function()
     assert.same({ nil, "client is closed", "invalid_state" }, { c.auth:logout():await() })
   end)
 
+  it("points API misuse errors at the caller's line, naming the right function", function()
+    local c <close> = bt.client{ store = false }
+    local here = debug.getinfo(1, "S").short_src
+    local cases = {
+      { function() c.fix:send("0", { { 58, "x" } }) end, "'send'" },
+      { function() c.fix:send("D", { { 0, "x" } }) end, "'send'" },
+      { function() c.fix:receive(-1) end, "'receive'" },
+      { function() c.auth:login(1, "x") end, "'login'" },
+      { function() c.auth:register("a", "") end, "'register'" },
+      { function() c.auth:on_state(1) end, "'on_state'" },
+      { function() bt.run(1) end, "'run'" },
+      { function() bt.spawn(1) end, "'spawn'" },
+      { function() bt.sleep(-1) end, "'sleep'" },
+    }
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(case[1])
+      assert.is_false(ok)
+      assert.equal(here, err:match("^(.-):%d+: "), err)
+      assert.matches(case[2], err, 1, true)
+    end
+  end)
+
   it("returns nothing global", function()
     for k in pairs(_G) do
       assert.is_not.matches("^betatrader", k)
