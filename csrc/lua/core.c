@@ -268,8 +268,10 @@ __attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
 	struct state *s = lua_touserdata(L, -1);
 	if (!s || !s->cq || s->gen != reactor_fork_generation()) {
 		lua_pop(L, 1);
-		if (s)
-			s->cq = NULL, s->r = NULL; /* the parent's (fork) or closed */
+		if (s) { /* the parent's (fork), or closed: never touched again */
+			s->cq = NULL;
+			s->r = NULL;
+		}
 		new_state(L);
 	}
 
