@@ -257,10 +257,13 @@ describe("betatrader.async", function()
 	end)
 
 	describe("user event handlers", function()
-		it("raise their errors without losing the rest of the batch", function()
+		it("report their errors with their traceback, never raising from step or await", function()
 			local target = bt.new_id()
 			local op = bt.new()
-			local got
+			local got, reported = nil, {}
+			local old = bt.on_error(function(msg)
+				reported[#reported + 1] = msg
+			end)
 			bt.on_event(target, function(_, v)
 				if v == "bad" then
 					error("handler failed")
@@ -271,11 +274,174 @@ describe("betatrader.async", function()
 			op:resolve(1)
 			core.emit(target, "x", "good")
 			local ok, err = pcall(bt.step, 0)
+			core.emit(target, "x", "bad")
+			local v = op:await(1)
 			bt.on_event(target, nil)
-			assert.is_false(ok)
-			assert.matches("handler failed", err)
+			bt.on_error(old)
+			assert.is_true(ok, err)
 			assert.equal("good", got)
-			assert.equal(1, op:await(1))
+			assert.equal(1, v)
+			assert.equal(2, #reported) -- the second "bad" was pumped by the await
+			assert.matches("handler failed", reported[1])
+			assert.matches("handler failed", reported[2])
+			assert.matches("stack traceback", reported[1])
+			assert.matches("async_spec%.lua", reported[1]) -- the handler's own frame
+		end)
+
+		it("are reported by whatever pumps, including an await in a task", function()
+			local target = bt.new_id()
+			local reported = {}
+			local old = bt.on_error(function(msg)
+				reported[#reported + 1] = msg
+			end)
+			bt.on_event(target, function()
+				error("late handler")
+			end)
+			local res
+			bt.run(function()
+				core.emit(target, "x")
+				res = table.pack(bt.sleep_op(0.001):await(5))
+			end)
+			bt.on_event(target, nil)
+			bt.on_error(old)
+			assert.same({ n = 1, true }, res)
+			assert.equal(1, #reported)
+			assert.matches("late handler", reported[1])
+		end)
+
+		it("may make handler errors fatal with on_error(error)", function()
+			local target = bt.new_id()
+			local old = bt.on_error(error)
+			bt.on_event(target, function()
+				error("fatal handler")
+			end)
+			core.emit(target, "x")
+			local ok, err = pcall(bt.step, 0)
+			bt.on_event(target, nil)
+			bt.on_error(old)
+			assert.is_false(ok)
+			assert.matches("fatal handler", err)
+			assert.has_error(function()
+				bt.on_error(1)
+			end, "bad argument #1 to 'on_error' (function expected, got number)")
+		end)
+
+		it("may await: it blocks there while the scheduler keeps running", function()
+			local target = bt.new_id()
+			local log = {}
+			bt.on_event(target, function(_, v)
+				log[#log + 1] = v .. ":start"
+				assert.is_true(bt.sleep_op(0.005):await(5))
+				log[#log + 1] = v .. ":end"
+			end)
+			-- pumped by a blocking await in plain code
+			core.emit(target, "x", "a")
+			assert.is_true(bt.sleep_op(0.001):await(5))
+			bt.step(0)
+			-- pumped by bt.run while a task waits
+			bt.run(function()
+				core.emit(target, "x", "b")
+				bt.sleep(0.02)
+			end)
+			bt.on_event(target, nil)
+			assert.same({ "a:start", "a:end", "b:start", "b:end" }, log)
+		end)
+	end)
+
+	describe("await in a plain coroutine inside a task", function()
+		it("works in a coroutine.wrap iterator while other tasks run", function()
+			local got, other = {}, 0
+			bt.run(function()
+				bt.spawn(function()
+					for _ = 1, 5 do
+						bt.sleep(0.001)
+						other = other + 1
+					end
+				end)
+				local iter = coroutine.wrap(function()
+					for i = 1, 3 do
+						assert.is_true(bt.sleep_op(0.002):await(5))
+						coroutine.yield(i)
+					end
+				end)
+				for v in iter do
+					got[#got + 1] = v
+				end
+			end)
+			assert.same({ 1, 2, 3 }, got)
+			assert.equal(5, other)
+		end)
+
+		it("leaves another task's error to the outer pump, not to the blocked task", function()
+			local inner
+			local a = bt.spawn(function()
+				local iter = coroutine.wrap(function()
+					coroutine.yield(bt.sleep_op(0.02):await(5))
+				end)
+				inner = iter()
+				return "a done"
+			end)
+			local b = bt.spawn(function()
+				bt.sleep(0.001)
+				error("b failed")
+			end)
+			local ok, err = pcall(bt.run)
+			if ok then -- the error may surface only once both are through
+				ok, err = pcall(bt.run)
+			end
+			assert.is_false(ok)
+			assert.matches("b failed", err)
+			bt.run()
+			assert.is_true(inner)
+			assert.equal("a done", a:await(5))
+			assert.equal("error", select(3, b:await()))
+		end)
+	end)
+
+	describe("after an error raised through run, step or await", function()
+		-- In a child process, so that a hang fails the spec instead of hanging it.
+		local function lua_child(code)
+			local path = os.tmpname()
+			local src = assert(io.open(path, "w"))
+			src:write(string.format("package.path = %q package.cpath = %q\n", package.path,
+				package.cpath), code)
+			src:close()
+			local f = assert(io.popen("timeout 20 lua5.4 " .. path .. " 2>&1; echo rc=$?"))
+			local out = f:read("a")
+			f:close()
+			os.remove(path)
+			return out
+		end
+
+		it("the next bt.run() works", function()
+			local out = lua_child([[
+				local bt = require("betatrader")
+				print("run", pcall(bt.run, function()
+					local it = coroutine.wrap(function()
+						bt.sleep(0.001)
+						coroutine.yield(1)
+						error("in iterator")
+					end)
+					for _ in it do end
+				end))
+				print("step", pcall(function()
+					bt.spawn(function() error("in task") end)
+					bt.step(0)
+				end))
+				print("await", pcall(function()
+					bt.spawn(function() error("task again") end)
+					bt.sleep(0.01)
+				end))
+				local t = {}
+				bt.run(function() bt.sleep(0.001); t[1] = "ok" end)
+				bt.run(function() bt.sleep(0.001); t[2] = "ok" end)
+				print("next", t[1], t[2])
+			]])
+			assert.matches("run\tfalse\t[^\n]*in iterator", out)
+			assert.matches("step\tfalse\t[^\n]*in task", out)
+			assert.matches("await\tfalse\t[^\n]*task again", out)
+			assert.matches("next\tok\tok", out)
+			assert.matches("rc=0", out)
 		end)
 	end)
 

@@ -30,6 +30,30 @@ describe("client options", function()
     assert.equal("https://x.example", config.check({ api_url = "https://x.example//" }).api_url)
   end)
 
+  it("accepts integral floats where an integer is asked", function()
+    local c = config.check({ heartbeat = 2.0, fix_port = 9878.0, max_message_size = 4096.0 })
+    assert.equal(2, c.heartbeat)
+    assert.equal("integer", math.type(c.heartbeat))
+    assert.equal("integer", math.type(c.fix_port))
+    assert.equal("integer", math.type(c.max_message_size))
+  end)
+
+  it("points misuse errors at the caller's line", function()
+    local bt = require("betatrader")
+    local here = debug.getinfo(1, "S").short_src
+    local bad = {
+      { heartbeat = "x" }, { heartbeat = 0 }, { heartbeat = 2.5 }, { timeout = -1 },
+      { fix_port = 0 }, { tls = { ca_file = 1 } }, { tls = { bogus = true } }, { tls = 3 },
+      { store = "" }, { fsync = 1 }, { api_url = "ftp://x" }, { fix_prot = 1 },
+      { logon_username = "a" }, { trace = 1 }, 5,
+    }
+    for _, opts in ipairs(bad) do
+      local ok, err = pcall(function() bt.client(opts) end)
+      assert.is_false(ok)
+      assert.equal(here, err:match("^(.-):%d+: "), err)
+    end
+  end)
+
   local function raises(opts, pattern)
     local ok, err = pcall(config.check, opts)
     assert.is_false(ok)

@@ -9,9 +9,53 @@ describe("betatrader module", function()
 
   it("lists exactly the six states and the stable codes", function()
     assert.same({ "Disconnected", "Registering", "Connecting", "Authenticating", "Active", "Failed" },
-      bt.states)
+      table.move(bt.states, 1, #bt.states, 1, {}))
     for _, c in ipairs(bt.codes) do
       assert.matches("^[a-z_]+$", c)
+    end
+  end)
+
+  it("answers states and codes by name too", function()
+    assert.equal("timeout", bt.codes.timeout)
+    assert.equal("store", bt.codes.store)
+    assert.equal("Active", bt.states.Active)
+    assert.is_nil(bt.codes.nope)
+    local n = 0
+    for k, v in pairs(bt.codes) do
+      n = n + 1
+      assert.equal(v, math.type(k) and bt.codes[v] or k)
+    end
+    assert.equal(2 * #bt.codes, n)
+  end)
+
+  it("has every code the C core and the Lua files can give in bt.codes and the README", function()
+    local function read(path)
+      local f = assert(io.open(path))
+      local s = f:read("a")
+      f:close()
+      return s
+    end
+    local from_code = { error = true } -- a task's error (async.lua)
+    for code in read("csrc/core/op.h"):gmatch('#define BT_E_[%u_]+ "([%l_]+)"') do
+      from_code[code] = true
+    end
+    for _, f in ipairs({ "csrc/core/fix_session.c", "csrc/core/auth.c", "csrc/core/fix_conn.c" }) do
+      for code in read(f):gmatch('close_session%(s, "([%l_]+)"') do
+        from_code[code] = true
+      end
+    end
+    from_code.logged_out = nil -- auth.c maps it to "disconnected"
+    local readme = read("README.md")
+    local section = assert(readme:match("### Error codes(.-)\n### "))
+    local documented = {}
+    for code in section:gmatch("\n| `([%l_]+)` |") do
+      documented[code] = true
+    end
+    for code in pairs(from_code) do
+      assert(bt.codes[code], "code '" .. code .. "' missing from bt.codes")
+    end
+    for _, code in ipairs(bt.codes) do
+      assert(documented[code], "code '" .. code .. "' missing from the README")
     end
   end)
 
@@ -22,11 +66,34 @@ describe("betatrader module", function()
     assert.is_nil(c.auth:last_error())
   end)
 
-  it("refuses use after close with a clear error", function()
+  it("answers after close: Disconnected, and ops fail 'client is closed'", function()
     local c = bt.client{ store = false }
     c:close()
     c:close() -- idempotent
-    assert.has_error(function() c.auth:state() end, "client is closed")
+    assert.equal("Disconnected", c.auth:state())
+    assert.same({ nil, "client is closed", "invalid_state" }, { c.auth:logout():await() })
+  end)
+
+  it("points API misuse errors at the caller's line, naming the right function", function()
+    local c <close> = bt.client{ store = false }
+    local here = debug.getinfo(1, "S").short_src
+    local cases = {
+      { function() c.fix:send("0", { { 58, "x" } }) end, "'send'" },
+      { function() c.fix:send("D", { { 0, "x" } }) end, "'send'" },
+      { function() c.fix:receive(-1) end, "'receive'" },
+      { function() c.auth:login(1, "x") end, "'login'" },
+      { function() c.auth:register("a", "") end, "'register'" },
+      { function() c.auth:on_state(1) end, "'on_state'" },
+      { function() bt.run(1) end, "'run'" },
+      { function() bt.spawn(1) end, "'spawn'" },
+      { function() bt.sleep(-1) end, "'sleep'" },
+    }
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(case[1])
+      assert.is_false(ok)
+      assert.equal(here, err:match("^(.-):%d+: "), err)
+      assert.matches(case[2], err, 1, true)
+    end
   end)
 
   it("returns nothing global", function()

@@ -76,11 +76,20 @@ describe("testing.exchange", function()
   end)
 
   it("fails instead of hanging when READY never comes", function()
-    local ok, err = pcall(testing.exchange, { exe = "/bin/sh", args = { "-c", "sleep 30" },
-      ready_timeout = 0.3 })
-    -- /bin/sh does not know --host: it exits early or never says READY
+    -- a stand-in that takes any argument and stays silent
+    local exe = os.tmpname()
+    local f = assert(io.open(exe, "w"))
+    f:write("#!/bin/sh\necho starting >&2\nexec sleep 30\n")
+    f:close()
+    finally(function() os.remove(exe) end)
+    assert(os.execute("chmod 700 " .. exe))
+    local t0 = os.time()
+    local ok, err = pcall(testing.exchange, { exe = exe, ready_timeout = 0.3 })
     assert.is_false(ok)
     assert.matches("betatrader%-exchange", err)
+    assert.matches("printed no READY line within 0.3 s", err, 1, true)
+    assert.matches("starting", err) -- with its stderr
+    assert.is_true(os.time() - t0 < 20) -- the stand-in was killed, not waited for
   end)
 
   it("reports a crash in stop() with the exchange's stderr", function()

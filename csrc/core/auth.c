@@ -95,6 +95,7 @@ struct bt_auth {
 	char *login_id;        /* client id of the login in flight */
 	int logout_sent;       /* our Logout is out on the current connection */
 	uint64_t conn_attempt; /* the claim that opened `conn` */
+	uint64_t req_attempt;  /* the claim that started `req` */
 	char logout_text[REASON_MAX];
 	uint64_t req_counter;
 	struct reactor_timer ur_timer; /* UserResponse deadline */
@@ -104,6 +105,7 @@ struct bt_auth {
 	int state_deferred;
 	enum bt_auth_state deferred_old;
 	struct sendq io_q; /* swapped with q when flushing */
+	struct reactor_failure_hook fail_hook;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -224,6 +226,45 @@ static void drop_conn(struct bt_auth *a)
 	bt_wipe_free_str(&a->password);
 }
 
+/* The I/O thread lost epoll (reactor.h): nothing this client waits for can
+ * come, so everything in flight ends now with the reason. */
+static void on_reactor_failed(struct bt_reactor *r, const char *reason, void *ud)
+{
+	struct bt_auth *a = ud;
+	char msg[REASON_MAX];
+	snprintf(msg, sizeof msg, "the I/O thread failed (%s)", reason);
+	if (a->req)
+		http_cancel(a->req);
+	a->req = NULL;
+	if (a->profile_req)
+		http_cancel(a->profile_req);
+	a->profile_req = NULL;
+	drop_conn(a);
+	pthread_mutex_lock(&a->mu);
+	int busy = a->st != BT_AUTH_DISCONNECTED && a->st != BT_AUTH_FAILED;
+	pthread_mutex_unlock(&a->mu);
+	if (busy)
+		fail_current(a, BT_E_DISCONNECTED, msg);
+	finish_fail(take_op(a, &a->op), BT_E_DISCONNECTED, msg);
+	finish_fail(take_op(a, &a->logout_op), BT_E_DISCONNECTED, msg);
+	finish_fail(take_op(a, &a->profile_op), BT_E_DISCONNECTED, msg);
+}
+
+static void add_fail_hook(struct bt_reactor *r, void *ud)
+{
+	struct bt_auth *a = ud;
+	reactor_on_failure(r, &a->fail_hook);
+}
+
+/* A failed op instead of a new attempt once the I/O thread lost epoll. */
+static struct bt_op *refuse_if_failed(struct bt_auth *a, const char *what)
+{
+	char why[160];
+	if (!reactor_failure(a->r, why, sizeof why))
+		return NULL;
+	return failed_op(a, BT_E_CONNECT_FAILED, "%s: the I/O thread failed (%s)", what, why);
+}
+
 /* ------------------------------------------------------- registration */
 
 struct reg_job {
@@ -245,6 +286,11 @@ static void on_register_done(void *arg, const struct http_result *res)
 {
 	struct bt_auth *a = arg;
 	a->req = NULL;
+	pthread_mutex_lock(&a->mu);
+	int stale = a->attempt != a->req_attempt;
+	pthread_mutex_unlock(&a->mu);
+	if (stale)
+		return; /* a cancelled register() whose place a new claim took */
 	if (res->code) {
 		fail_current(a, res->code, res->message ? res->message : "registration failed");
 		return;
@@ -265,8 +311,14 @@ static void start_register(struct bt_reactor *r, void *ud)
 	struct bt_auth *a = j->a;
 	pthread_mutex_lock(&a->mu);
 	int current = a->op == j->op;
+	uint64_t attempt = a->attempt;
 	pthread_mutex_unlock(&a->mu);
 	if (current) {
+		/* what a cancelled attempt may have left */
+		if (a->req)
+			http_cancel(a->req);
+		drop_conn(a);
+		a->req_attempt = attempt;
 		a->req = http_register(a->http, j->username, j->password, on_register_done, a);
 		if (!a->req)
 			fail_current(a, BT_E_NOMEM, "register: could not start the HTTP request");
@@ -315,14 +367,42 @@ static struct bt_op *claim(struct bt_auth *a, enum bt_auth_state next)
 	return op;
 }
 
+/* A register/login whose op was cancelled is over for the caller, even
+ * though its cancel hook has not run yet on the I/O thread: a new claim takes
+ * its place at once (through Disconnected). The old attempt's connection or
+ * request is dropped by the new attempt's start (FIFO after the hook), and
+ * its late events are stale (see stale_conn). mu held. */
+static void drop_cancelled_locked(struct bt_auth *a)
+{
+	if (!a->op || a->logout_op || bt_op_status(a->op) != BT_OP_CANCELLED)
+		return;
+	bt_op_unref(a->op); /* the hook holds its own reference */
+	a->op = NULL;
+	if (a->st != BT_AUTH_FAILED)
+		set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
+}
+
 static int idle_locked(struct bt_auth *a)
 {
+	drop_cancelled_locked(a);
 	return (a->st == BT_AUTH_DISCONNECTED || a->st == BT_AUTH_FAILED) && !a->op &&
 	       !a->logout_op;
 }
 
+/* The connection belongs to an attempt that a later claim replaced. */
+static int stale_conn(struct bt_auth *a)
+{
+	pthread_mutex_lock(&a->mu);
+	int stale = a->attempt != a->conn_attempt;
+	pthread_mutex_unlock(&a->mu);
+	return stale;
+}
+
 struct bt_op *bt_auth_register(struct bt_auth *a, const char *username, const char *password)
 {
+	struct bt_op *refused = refuse_if_failed(a, "register");
+	if (refused)
+		return refused;
 	struct reg_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return NULL;
@@ -395,6 +475,8 @@ static const char *user_status_text(int status)
 static void on_ur_timeout(struct bt_reactor *r, struct reactor_timer *t, void *ud)
 {
 	struct bt_auth *a = ud;
+	if (stale_conn(a))
+		return;
 	char msg[128];
 	snprintf(msg, sizeof msg, "no UserResponse within %.3g s",
 		 (double)a->cfg.timeout_ms / 1000.0);
@@ -417,6 +499,8 @@ static void on_state_timer(struct bt_reactor *r, struct reactor_timer *t, void *
 static void on_connected(void *arg)
 {
 	struct bt_auth *a = arg;
+	if (stale_conn(a))
+		return;
 	pthread_mutex_lock(&a->mu);
 	enum bt_auth_state old = a->st;
 	if (old != BT_AUTH_AUTHENTICATING) {
@@ -446,6 +530,8 @@ static void on_event(void *arg, const struct fix_event *ev)
 	struct bt_auth *a = arg;
 	switch (ev->type) {
 	case FIX_EV_LOGON: {
+		if (stale_conn(a))
+			break; /* a cancelled login's: dropped by the next start */
 		char req_id[96];
 		snprintf(req_id, sizeof req_id, "%s-%" PRIu64, a->login_id, ++a->req_counter);
 		int rc = fix_conn_user_request(a->conn, req_id, 1, a->login_id, a->password);
@@ -464,7 +550,10 @@ static void on_event(void *arg, const struct fix_event *ev)
 	case FIX_EV_USER_RESPONSE: {
 		pthread_mutex_lock(&a->mu);
 		int waiting = a->st == BT_AUTH_AUTHENTICATING;
+		int stale = a->attempt != a->conn_attempt;
 		pthread_mutex_unlock(&a->mu);
+		if (stale)
+			break;
 		if (!waiting) {
 			post_message(a, ev->msg); /* e.g. the answer to a later 924=2 */
 			break;
@@ -556,6 +645,15 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	}
 	if (st == BT_AUTH_FAILED || st == BT_AUTH_DISCONNECTED)
 		return; /* already decided (a refused login being logged out) */
+	if (strstr(why, "MsgSeqNum too low") && !a->cfg.reset_on_logon) {
+		/* Most often the store of another run (a relative `store` seen from
+		 * another working directory): say where ours is and what helps. */
+		size_t n = strlen(why);
+		snprintf(why + n, sizeof why - n,
+			 " (sequence numbers come from the store '%s'; use the store of the "
+			 "previous session or reset_on_logon = true)",
+			 a->cfg.store_dir ? a->cfg.store_dir : "(none)");
+	}
 	fail_current(a, closed_code(what), why);
 }
 
@@ -581,6 +679,10 @@ static void start_login(struct bt_reactor *r, void *ud)
 		return;
 	}
 	drop_conn(a); /* a refused login may still be logging out */
+	if (a->req) {
+		http_cancel(a->req); /* a cancelled register() */
+		a->req = NULL;
+	}
 	free(a->login_id);
 	a->login_id = j->client_id;
 	j->client_id = NULL;
@@ -626,6 +728,9 @@ static void start_login(struct bt_reactor *r, void *ud)
 
 struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char *password)
 {
+	struct bt_op *refused = refuse_if_failed(a, "login");
+	if (refused)
+		return refused;
 	struct login_job *j = calloc(1, sizeof *j);
 	if (!j)
 		return NULL;
@@ -1024,6 +1129,8 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 	a->target = bt_cq_next_id(cq);
 	reactor_timer_init(&a->ur_timer, on_ur_timeout, a);
 	reactor_timer_init(&a->state_timer, on_state_timer, a);
+	a->fail_hook.fn = on_reactor_failed;
+	a->fail_hook.ud = a;
 
 	struct http_opts ho = {
 	    .base_url = a->cfg.api_url,
@@ -1049,6 +1156,8 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 		if (!a->tls)
 			goto fail;
 	}
+	/* Before anything else this client posts: commands run in order. */
+	reactor_post(r, add_fail_hook, a);
 	return a;
 fail:
 	bt_auth_free(a);
@@ -1058,6 +1167,7 @@ fail:
 static void teardown(struct bt_reactor *r, void *ud)
 {
 	struct bt_auth *a = ud;
+	reactor_failure_remove(r, &a->fail_hook);
 	if (a->req)
 		http_cancel(a->req);
 	a->req = NULL;

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ struct cmd {
 };
 
 struct bt_reactor {
+	unsigned gen; /* reactor_fork_generation() of the process that made it */
 	int epfd;
 	int wakefd;
 	pthread_t thread;
@@ -43,7 +46,8 @@ struct bt_reactor {
 	pthread_mutex_t qlock; /* protects the command queue and the flags below */
 	struct cmd *qhead, *qtail;
 	int stopping;
-	int detached; /* last release happened on the I/O thread itself */
+	int detached;      /* last release happened on the I/O thread itself */
+	char failure[160]; /* why epoll broke, "" while healthy */
 
 	/* I/O thread only from here on. */
 	struct watch **watches; /* indexed by fd */
@@ -52,11 +56,50 @@ struct bt_reactor {
 	struct reactor_timer **heap;
 	size_t heap_len, heap_cap;
 	uint64_t timer_seq;
+	struct reactor_failure_hook *hooks; /* told once if epoll breaks */
 };
 
 /* The one global: the process-wide reactor and its reference count. */
 static pthread_mutex_t singleton_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct bt_reactor *singleton;
+/* Bumped in a forked child: a reactor of another generation has no thread
+ * in this process (fork copies only the calling thread), so it is never
+ * used, waited for or freed here; the child's next acquire makes a new one. */
+static atomic_uint fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&singleton_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&singleton_lock);
+}
+
+static void atfork_child(void)
+{
+	singleton = NULL; /* the parent's: left alone, its memory leaked */
+	atomic_fetch_add(&fork_gen, 1);
+	pthread_mutex_unlock(&singleton_lock);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+unsigned reactor_fork_generation(void)
+{
+	return atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
+/* Made by the parent of this (forked) process: no I/O thread here. */
+static int inherited(const struct bt_reactor *r)
+{
+	return r->gen != reactor_fork_generation();
+}
 
 int64_t reactor_now_ms(void)
 {
@@ -356,6 +399,8 @@ static int enqueue(struct bt_reactor *r, struct cmd *c)
 
 int reactor_post(struct bt_reactor *r, reactor_fn fn, void *ud)
 {
+	if (inherited(r))
+		return -ESRCH;
 	struct cmd *c = calloc(1, sizeof *c);
 	if (!c)
 		return -ENOMEM;
@@ -370,6 +415,8 @@ int reactor_call(struct bt_reactor *r, reactor_fn fn, void *ud)
 		fn(r, ud);
 		return 0;
 	}
+	if (inherited(r))
+		return -ESRCH; /* nobody would ever run it */
 	pthread_cond_t cond;
 	pthread_cond_init(&cond, NULL);
 	struct cmd c = {.fn = fn, .ud = ud, .sync = 1, .cond = &cond};
@@ -414,6 +461,83 @@ static int run_commands(struct bt_reactor *r)
 	}
 }
 
+/* ---- failure ---- */
+
+int reactor_failure(struct bt_reactor *r, char *reason, size_t len)
+{
+	pthread_mutex_lock(&r->qlock);
+	int failed = r->failure[0] != '\0';
+	if (reason && len)
+		snprintf(reason, len, "%s", r->failure);
+	pthread_mutex_unlock(&r->qlock);
+	return failed;
+}
+
+int reactor_on_failure(struct bt_reactor *r, struct reactor_failure_hook *h)
+{
+	if (!reactor_in_io_thread(r))
+		return -EPERM;
+	if (h->linked)
+		return 0;
+	h->prev = NULL;
+	h->next = r->hooks;
+	if (r->hooks)
+		r->hooks->prev = h;
+	r->hooks = h;
+	h->linked = 1;
+	return 0;
+}
+
+int reactor_failure_remove(struct bt_reactor *r, struct reactor_failure_hook *h)
+{
+	if (!reactor_in_io_thread(r))
+		return -EPERM;
+	if (!h->linked)
+		return 0;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		r->hooks = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	h->linked = 0;
+	return 0;
+}
+
+/* epoll itself broke (its fd closed or replaced under us): no fd event will
+ * ever come again. Say so to every hook (each ends its sessions with the
+ * reason), and leave the singleton slot, so that a later acquire gets a
+ * working reactor. The thread keeps running commands and timers, so calls,
+ * releases and teardowns still complete. */
+static void fail_reactor(struct bt_reactor *r, int err)
+{
+	char reason[sizeof r->failure];
+	snprintf(reason, sizeof reason, "epoll_wait: %s", strerror(err));
+	pthread_mutex_lock(&r->qlock);
+	snprintf(r->failure, sizeof r->failure, "%s", reason);
+	pthread_mutex_unlock(&r->qlock);
+	pthread_mutex_lock(&singleton_lock);
+	if (singleton == r)
+		singleton = NULL;
+	pthread_mutex_unlock(&singleton_lock);
+	while (r->hooks) {
+		struct reactor_failure_hook *h = r->hooks;
+		reactor_failure_remove(r, h);
+		h->fn(r, reason, h->ud); /* may remove other hooks */
+	}
+}
+
+/* What is left once epoll broke: wait on the wake-up eventfd alone. */
+static void degraded_wait(struct bt_reactor *r)
+{
+	struct pollfd p = {.fd = r->wakefd, .events = POLLIN};
+	if (poll(&p, 1, next_timeout(r)) < 0 && errno != EINTR) {
+		struct timespec ts = {0, 10 * 1000 * 1000}; /* never spin */
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* ---- the thread ---- */
 
 static void reactor_free(struct bt_reactor *r)
@@ -442,12 +566,20 @@ static void *io_thread(void *arg)
 	pthread_mutex_unlock(&r->qlock);
 
 	struct epoll_event evs[64];
+	int broken = 0;
 	for (;;) {
 		if (run_commands(r))
 			break;
-		int n = epoll_wait(r->epfd, evs, 64, next_timeout(r));
-		if (n < 0 && errno != EINTR)
-			break; /* epoll itself broken: nothing sane left to do */
+		int n = 0;
+		if (broken) {
+			degraded_wait(r);
+		} else {
+			n = epoll_wait(r->epfd, evs, 64, next_timeout(r));
+			if (n < 0 && errno != EINTR) {
+				broken = 1;
+				fail_reactor(r, errno);
+			}
+		}
 		for (int i = 0; i < n; i++) {
 			struct watch *w = evs[i].data.ptr;
 			if (!w)
@@ -475,6 +607,7 @@ static struct bt_reactor *reactor_create(char *err, size_t errlen)
 		return NULL;
 	}
 	r->epfd = r->wakefd = -1;
+	r->gen = reactor_fork_generation();
 	pthread_mutex_init(&r->qlock, NULL);
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0) {
@@ -517,6 +650,7 @@ struct bt_reactor *reactor_acquire(char *err, size_t errlen)
 		err = dummy;
 		errlen = sizeof dummy;
 	}
+	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&singleton_lock);
 	struct bt_reactor *r = singleton;
 	if (!r) {
@@ -531,7 +665,7 @@ struct bt_reactor *reactor_acquire(char *err, size_t errlen)
 
 void reactor_release(struct bt_reactor *r)
 {
-	if (!r)
+	if (!r || inherited(r))
 		return;
 	pthread_mutex_lock(&singleton_lock);
 	int last = --r->refs == 0;

@@ -58,6 +58,12 @@ struct bt_reactor *reactor_acquire(char *err, size_t errlen);
  * registered are dropped (their fds are not closed; they belong to the caller). */
 void reactor_release(struct bt_reactor *r);
 
+/* Fork: the parent's reactor is not touched in a forked child (post and call
+ * return -ESRCH there, release does nothing), and the child's first acquire
+ * starts a fresh one. The generation changes in every forked child, so
+ * handles made before the fork can tell they are inherited. */
+unsigned reactor_fork_generation(void);
+
 /* Milliseconds on CLOCK_MONOTONIC; the time base of every timer. */
 int64_t reactor_now_ms(void);
 
@@ -82,6 +88,26 @@ int reactor_modify(struct bt_reactor *r, int fd, unsigned events);
 /* Stops watching fd; its callback is not called again, even for events already
  * collected in this loop iteration. Call it before close(fd). */
 int reactor_unwatch(struct bt_reactor *r, int fd);
+
+/* If epoll itself fails (its fd closed or replaced by a bug elsewhere), no
+ * fd event can come again: the reactor tells each hook once, on the I/O
+ * thread, with the reason (each ends its sessions), leaves the process-wide
+ * slot so that the next acquire starts a fresh reactor, and keeps running
+ * posted functions and timers, so reactor_call and release never hang. */
+struct reactor_failure_hook {
+	void (*fn)(struct bt_reactor *r, const char *reason, void *ud);
+	void *ud;
+	struct reactor_failure_hook *prev, *next; /* private */
+	int linked;                               /* private */
+};
+
+/* Adds / removes a hook (embedded in the caller's struct, zeroed but for fn
+ * and ud). I/O thread only; removing an unlinked hook is a no-op. */
+int reactor_on_failure(struct bt_reactor *r, struct reactor_failure_hook *h);
+int reactor_failure_remove(struct bt_reactor *r, struct reactor_failure_hook *h);
+
+/* Non-zero once epoll failed, with the reason copied. Any thread. */
+int reactor_failure(struct bt_reactor *r, char *reason, size_t len);
 
 /* Prepares a stopped timer; safe to call again on a stopped timer. */
 void reactor_timer_init(struct reactor_timer *t, reactor_timer_cb cb, void *ud);

@@ -10,16 +10,19 @@
 #include "btl.h"
 #include "fix_session.h"
 #include "op.h"
+#include "reactor.h"
 
 #define CLIENT_MT "betatrader.client"
 
 struct lclient {
 	struct bt_auth *a; /* NULL once closed */
+	unsigned gen;      /* reactor_fork_generation() when made */
 };
 
 /* For methods, whose upvalue 1 is the metatable: fix:send runs this per order,
- * and luaL_checkudata would look the metatable up by name each time. */
-static struct bt_auth *check_open(lua_State *L)
+ * and luaL_checkudata would look the metatable up by name each time. NULL
+ * once closed: every method has an answer for a closed client (see below). */
+static struct bt_auth *check_client(lua_State *L)
 {
 	struct lclient *c = lua_touserdata(L, 1);
 	int ok = 0;
@@ -29,9 +32,32 @@ static struct bt_auth *check_open(lua_State *L)
 	}
 	if (!ok)
 		c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (!c->a)
-		luaL_error(L, "client is closed");
+	if (c->gen != reactor_fork_generation() && c->a)
+		luaL_error(L, "betatrader: this client was created before fork() in the parent "
+			      "process and cannot be used in the child: create a new client");
 	return c->a;
+}
+
+static struct bt_auth *check_open(lua_State *L)
+{
+	struct bt_auth *a = check_client(L);
+	if (!a)
+		luaL_error(L, "client is closed");
+	return a;
+}
+
+#define CLOSED_MSG "client is closed"
+
+/* An op already failed, for a call on a closed client. */
+static int push_closed_op(lua_State *L)
+{
+	struct bt_op *op = bt_op_new(btl_cq(L));
+	if (!op)
+		return luaL_error(L, "out of memory");
+	bt_op_fail(op, BT_E_INVALID_STATE, CLOSED_MSG);
+	btl_op_push(L, op);
+	bt_op_unref(op);
+	return 1;
 }
 
 static const char *opt_string(lua_State *L, int t, const char *k)
@@ -99,6 +125,7 @@ static int client_new(lua_State *L)
 	 * bt_auth_new has copied them */
 	struct lclient *c = lua_newuserdatauv(L, sizeof *c, 0);
 	c->a = NULL;
+	c->gen = reactor_fork_generation();
 	luaL_setmetatable(L, CLIENT_MT);
 	char err[256];
 	c->a = bt_auth_new(btl_reactor(L), btl_cq(L), &cfg, err, sizeof err);
@@ -113,7 +140,9 @@ static int client_new(lua_State *L)
 static int client_close(lua_State *L)
 {
 	struct lclient *c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (c->a)
+	/* In a forked child the parent's client is forgotten, not freed: its
+	 * connection and I/O thread belong to the parent. */
+	if (c->a && c->gen == reactor_fork_generation())
 		bt_auth_free(c->a);
 	c->a = NULL;
 	return 0;
@@ -122,7 +151,11 @@ static int client_close(lua_State *L)
 /* state() -> name, reason|nil, code|nil (the reason only while Failed). */
 static int client_state(lua_State *L)
 {
-	struct bt_auth *a = check_open(L);
+	struct bt_auth *a = check_client(L);
+	if (!a) {
+		lua_pushstring(L, bt_auth_state_name(BT_AUTH_DISCONNECTED));
+		return 1;
+	}
 	char reason[512], code[32];
 	enum bt_auth_state st = bt_auth_state(a, reason, sizeof reason, code, sizeof code);
 	lua_pushstring(L, bt_auth_state_name(st));
@@ -136,9 +169,10 @@ static int client_state(lua_State *L)
 /* last_error() -> reason, code of the last failure, or nil. */
 static int client_last_error(lua_State *L)
 {
-	struct bt_auth *a = check_open(L);
-	char reason[512], code[32];
-	bt_auth_state(a, reason, sizeof reason, code, sizeof code);
+	struct bt_auth *a = check_client(L);
+	char reason[512] = "", code[32] = "";
+	if (a)
+		bt_auth_state(a, reason, sizeof reason, code, sizeof code);
 	if (!reason[0]) {
 		lua_pushnil(L);
 		return 1;
@@ -150,9 +184,10 @@ static int client_last_error(lua_State *L)
 
 static int client_sender_comp_id(lua_State *L)
 {
-	struct bt_auth *a = check_open(L);
-	char id[80];
-	bt_auth_sender_comp_id(a, id, sizeof id);
+	struct bt_auth *a = check_client(L);
+	char id[80] = "";
+	if (a)
+		bt_auth_sender_comp_id(a, id, sizeof id);
 	if (id[0])
 		lua_pushstring(L, id);
 	else
@@ -177,28 +212,36 @@ static int push_op(lua_State *L, struct bt_op *op)
 
 static int client_register(lua_State *L)
 {
-	struct bt_auth *a = check_open(L);
+	struct bt_auth *a = check_client(L);
 	const char *u = luaL_checkstring(L, 2);
 	const char *p = luaL_checkstring(L, 3);
-	return push_op(L, bt_auth_register(a, u, p));
+	return a ? push_op(L, bt_auth_register(a, u, p)) : push_closed_op(L);
 }
 
 static int client_login(lua_State *L)
 {
-	struct bt_auth *a = check_open(L);
+	struct bt_auth *a = check_client(L);
 	const char *id = luaL_checkstring(L, 2);
 	const char *p = luaL_checkstring(L, 3);
-	return push_op(L, bt_auth_login(a, id, p));
+	return a ? push_op(L, bt_auth_login(a, id, p)) : push_closed_op(L);
 }
 
 static int client_profile(lua_State *L)
 {
-	return push_op(L, bt_auth_profile(check_open(L)));
+	struct bt_auth *a = check_client(L);
+	return a ? push_op(L, bt_auth_profile(a)) : push_closed_op(L);
 }
 
 static int client_logout(lua_State *L)
 {
-	return push_op(L, bt_auth_logout(check_open(L)));
+	struct bt_auth *a = check_client(L);
+	return a ? push_op(L, bt_auth_logout(a)) : push_closed_op(L);
+}
+
+static int client_closed(lua_State *L)
+{
+	lua_pushboolean(L, check_client(L) == NULL);
+	return 1;
 }
 
 /* Decimal digits of v into buf (at least 21 bytes), without snprintf's
@@ -282,9 +325,15 @@ static int get_index(lua_State *L, int t, lua_Integer i, int *raw)
 /* send(msg_type, { {tag, value}, ... }) -> true | nil, message, code */
 static int client_send(lua_State *L)
 {
-	struct bt_auth *a = check_open(L);
+	struct bt_auth *a = check_client(L);
 	const char *msg_type = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
+	if (!a) {
+		luaL_pushfail(L);
+		lua_pushliteral(L, CLOSED_MSG);
+		lua_pushliteral(L, BT_E_INVALID_STATE);
+		return 3;
+	}
 	lua_Integer n = luaL_len(L, 3);
 	luaL_argcheck(L, n <= FIX_SESSION_MAX_FIELDS, 3, "too many fields");
 	struct fix_out_field fbuf[SEND_STACK_FIELDS];
@@ -344,7 +393,7 @@ static int client_send(lua_State *L)
 		/* Not being Active is a state a script must handle; anything else
 		 * (a header tag, an oversized value) is misuse and raises. */
 		if (!strstr(err, "not Active"))
-			return luaL_error(L, "bad argument to 'send' (%s)", err);
+			return send_argerror(L, "bad argument to 'send' (%s)", err);
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
 		lua_pushstring(L, BT_E_INVALID_STATE);
@@ -367,6 +416,7 @@ void btl_open_client(lua_State *L, int mod)
 	    {"profile", client_profile},
 	    {"send", client_send},
 	    {"close", client_close},
+	    {"closed", client_closed},
 	    {NULL, NULL},
 	};
 	static const luaL_Reg metameth[] = {

@@ -25,6 +25,7 @@ static const char state_key = 's';
 struct state {
 	struct bt_reactor *r; /* one reference, released on close */
 	struct bt_cq *cq;
+	unsigned gen; /* reactor_fork_generation() when made */
 };
 
 /* Events drained but not yet handed to Lua; kept in a userdata so that a
@@ -37,6 +38,11 @@ struct batch {
 static int state_close(lua_State *L)
 {
 	struct state *s = luaL_checkudata(L, 1, STATE_MT);
+	if (s->gen != reactor_fork_generation()) {
+		/* the parent's, in a forked child: not ours to close */
+		s->cq = NULL;
+		s->r = NULL;
+	}
 	/* The queue goes first: it cancels pending ops, whose hooks the reactor
 	 * still runs before its thread exits. */
 	if (s->cq)
@@ -48,11 +54,21 @@ static int state_close(lua_State *L)
 	return 0;
 }
 
+static struct state *new_state(lua_State *L);
+
 static struct state *get_state(lua_State *L)
 {
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key);
 	struct state *s = lua_touserdata(L, -1);
 	lua_pop(L, 1);
+	if (s && s->cq && s->gen != reactor_fork_generation()) {
+		/* A forked child: the parent's queue and reactor stay untouched
+		 * (its eventfd is shared with the parent); new work gets its own. */
+		s->cq = NULL;
+		s->r = NULL;
+		s = new_state(L);
+		lua_pop(L, 1);
+	}
 	if (!s || !s->cq)
 		luaL_error(L, "betatrader.core is closed");
 	return s;
@@ -111,16 +127,14 @@ static lua_Integer push_event(lua_State *L, lua_Integer k, struct bt_event *ev)
  * string), target, n and n values. */
 static int core_step(lua_State *L)
 {
-	struct state *s = lua_touserdata(L, lua_upvalueindex(1));
-	struct batch *b = lua_touserdata(L, lua_upvalueindex(2));
+	struct state *s = get_state(L); /* not cached: a forked child gets a new one */
+	struct batch *b = lua_touserdata(L, lua_upvalueindex(1));
 	int ms = -1;
 	if (!lua_isnoneornil(L, 1)) {
 		lua_Number t = luaL_checknumber(L, 1);
 		luaL_argcheck(L, t >= 0 && !isnan(t), 1, "non-negative number expected");
 		ms = t * 1000.0 >= (lua_Number)INT_MAX ? INT_MAX : (int)ceil(t * 1000.0);
 	}
-	if (!s->cq)
-		return luaL_error(L, "betatrader.core is closed");
 	batch_flush(b);
 	lua_Integer k = 0;
 	size_t n = bt_cq_drain(s->cq, b->ev, BATCH_MAX);
@@ -143,6 +157,13 @@ static int core_step(lua_State *L)
 	b->i = b->n = 0;
 	lua_pushinteger(L, k);
 	return 2;
+}
+
+/* core.generation(): changes in a forked child (see reactor.h). */
+static int core_generation(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)reactor_fork_generation());
+	return 1;
 }
 
 /* core.pollfd(): the queue's eventfd, readable while events wait. */
@@ -206,41 +227,53 @@ static int core_emit(lua_State *L)
 	return 0;
 }
 
-LUA_API int luaopen_betatrader_core(lua_State *L);
-__attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
+/* Pushes a new state userdata and makes it this lua_State's (registry). */
+static struct state *new_state(lua_State *L)
 {
 	static const luaL_Reg state_mm[] = {
 	    {"__gc", state_close},
 	    {"__close", state_close},
 	    {NULL, NULL},
 	};
+	struct state *s = lua_newuserdatauv(L, sizeof *s, 0);
+	s->r = NULL;
+	s->cq = NULL;
+	s->gen = reactor_fork_generation();
+	if (luaL_newmetatable(L, STATE_MT))
+		luaL_setfuncs(L, state_mm, 0);
+	lua_setmetatable(L, -2);
+	char err[256] = "";
+	s->r = reactor_acquire(err, sizeof err);
+	if (!s->r)
+		luaL_error(L, "betatrader.core: %s", err);
+	s->cq = bt_cq_new(s->r, err, sizeof err);
+	if (!s->cq)
+		luaL_error(L, "betatrader.core: %s", err);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
+	return s;
+}
+
+LUA_API int luaopen_betatrader_core(lua_State *L);
+__attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
+{
 	static const luaL_Reg funcs[] = {
-	    {"pollfd", core_pollfd}, {"now", core_now}, {"new_id", core_new_id},
-	    {"emit", core_emit},     {NULL, NULL},
+	    {"pollfd", core_pollfd},         {"now", core_now},
+	    {"new_id", core_new_id},         {"emit", core_emit},
+	    {"generation", core_generation}, {NULL, NULL},
 	};
 
 	/* One state per lua_State, even if the module is loaded again. */
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &state_key);
 	struct state *s = lua_touserdata(L, -1);
-	if (!s || !s->cq) {
+	if (!s || !s->cq || s->gen != reactor_fork_generation()) {
 		lua_pop(L, 1);
-		s = lua_newuserdatauv(L, sizeof *s, 0);
-		s->r = NULL;
-		s->cq = NULL;
-		if (luaL_newmetatable(L, STATE_MT))
-			luaL_setfuncs(L, state_mm, 0);
-		lua_setmetatable(L, -2);
-		char err[256] = "";
-		s->r = reactor_acquire(err, sizeof err);
-		if (!s->r)
-			return luaL_error(L, "betatrader.core: %s", err);
-		s->cq = bt_cq_new(s->r, err, sizeof err);
-		if (!s->cq)
-			return luaL_error(L, "betatrader.core: %s", err);
-		lua_pushvalue(L, -1);
-		lua_rawsetp(L, LUA_REGISTRYINDEX, &state_key);
+		if (s) { /* the parent's (fork), or closed: never touched again */
+			s->cq = NULL;
+			s->r = NULL;
+		}
+		new_state(L);
 	}
-	int st = lua_gettop(L);
 
 	lua_newtable(L);
 	int mod = lua_gettop(L);
@@ -248,7 +281,6 @@ __attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
 	lua_pushliteral(L, BT_VERSION);
 	lua_setfield(L, mod, "version");
 
-	lua_pushvalue(L, st);
 	struct batch *b = lua_newuserdatauv(L, sizeof *b, 0);
 	b->i = b->n = 0;
 	if (luaL_newmetatable(L, BATCH_MT)) {
@@ -256,7 +288,7 @@ __attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_setmetatable(L, -2);
-	lua_pushcclosure(L, core_step, 2);
+	lua_pushcclosure(L, core_step, 1);
 	lua_setfield(L, mod, "step");
 
 	btl_open_op(L, mod);

@@ -15,7 +15,16 @@
 
 struct lop {
 	struct bt_op *op; /* NULL once closed */
+	unsigned gen;     /* reactor_fork_generation() when made */
 };
+
+/* An op made before fork(), used in the child: its queue and I/O thread are
+ * the parent's, so it would never finish here. */
+static int inherited_error(lua_State *L)
+{
+	return luaL_error(L, "betatrader: this operation was created before fork() in the "
+			     "parent process and cannot be used in the child");
+}
 
 static const char *const status_names[] = {"pending", "done", "failed", "cancelled"};
 
@@ -24,6 +33,7 @@ void btl_op_push(lua_State *L, struct bt_op *op)
 {
 	struct lop *u = lua_newuserdatauv(L, sizeof *u, 0);
 	u->op = NULL; /* closed until the metatable is set, so an error leaks nothing */
+	u->gen = reactor_fork_generation();
 	luaL_setmetatable(L, OP_MT);
 	u->op = bt_op_ref(op);
 }
@@ -33,12 +43,16 @@ struct bt_op *btl_op_check(lua_State *L, int idx)
 	struct lop *u = luaL_checkudata(L, idx, OP_MT);
 	if (!u->op)
 		luaL_argerror(L, idx, "operation is closed");
+	if (u->gen != reactor_fork_generation())
+		inherited_error(L);
 	return u->op;
 }
 
 static int op_close(lua_State *L)
 {
 	struct lop *u = luaL_checkudata(L, 1, OP_MT);
+	if (u->gen != reactor_fork_generation())
+		u->op = NULL; /* the parent's: its locks may be held by a thread that is not here */
 	bt_op_unref(u->op);
 	u->op = NULL;
 	return 0;
@@ -56,7 +70,7 @@ static struct bt_op *fast_check(lua_State *L)
 	if (u && lua_getmetatable(L, 1)) {
 		int same = lua_rawequal(L, -1, UV_MT);
 		lua_pop(L, 1);
-		if (same && u->op)
+		if (same && u->op && u->gen == reactor_fork_generation())
 			return u->op;
 	}
 	return btl_op_check(L, 1);
@@ -210,6 +224,7 @@ static struct bt_op *new_op(lua_State *L, const char *what)
 {
 	struct lop *u = lua_newuserdatauv(L, sizeof *u, 0);
 	u->op = NULL;
+	u->gen = reactor_fork_generation();
 	luaL_setmetatable(L, OP_MT);
 	u->op = bt_op_new(btl_cq(L));
 	if (!u->op)

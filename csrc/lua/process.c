@@ -393,6 +393,34 @@ static int l_tostring(lua_State *L)
 	return 1;
 }
 
+/* core.fork() -> pid (0 in the child): for the specs of fork() safety. */
+static int l_fork(lua_State *L)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return luaL_error(L, "fork: %s", strerror(errno));
+	lua_pushinteger(L, pid);
+	return 1;
+}
+
+/* core.waitpid(pid) -> exit status, or nil and the signal number. */
+static int l_waitpid(lua_State *L)
+{
+	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return luaL_error(L, "waitpid: %s", strerror(errno));
+	}
+	if (WIFEXITED(st)) {
+		lua_pushinteger(L, WEXITSTATUS(st));
+		return 1;
+	}
+	luaL_pushfail(L);
+	lua_pushinteger(L, WTERMSIG(st));
+	return 2;
+}
+
 static const luaL_Reg meth[] = {{"read_line", l_read_line}, {"stderr", l_stderr}, {"kill", l_kill},
 				{"wait", l_wait},           {"pid", l_pid},       {NULL, NULL}};
 
@@ -410,4 +438,8 @@ void btl_open_process(lua_State *L, int mod)
 	lua_pop(L, 1);
 	lua_pushcfunction(L, l_spawn);
 	lua_setfield(L, mod, "spawn");
+	lua_pushcfunction(L, l_fork);
+	lua_setfield(L, mod, "fork");
+	lua_pushcfunction(L, l_waitpid);
+	lua_setfield(L, mod, "waitpid");
 }

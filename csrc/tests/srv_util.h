@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -69,6 +70,33 @@ static inline int srv_count_fds(void)
 static inline int srv_count_threads(void)
 {
 	return srv_count_dir("/proc/self/task");
+}
+
+/* Replaces every epoll fd of the process with /dev/null, the way a bug that
+ * closes or dup2()s over a random fd would: the reactor's next epoll_wait
+ * fails (EINVAL). Returns how many were replaced. */
+static inline int srv_break_epoll(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[300], link[64];
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		ssize_t len = readlink(path, link, sizeof link - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (strcmp(link, "anon_inode:[eventpoll]") == 0 &&
+		    dup3(null, atoi(e->d_name), O_CLOEXEC) >= 0)
+			n++;
+	}
+	closedir(d);
+	close(null);
+	return n;
 }
 
 static inline void srv_sleep_ms(int ms)

@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "op.h"
 #include "reactor.h"
+#include "srv_util.h"
 #include "t.h"
 #include "test_exchange_util.h"
 
@@ -285,6 +286,34 @@ static void test_state_reads_from_other_threads(void)
 	}
 }
 
+/* Last: it breaks the reactor's epoll fd. A session Active when the I/O
+ * thread loses epoll ends Failed with the reason; a new login is refused at
+ * once; freeing the client does not hang. */
+static void test_io_thread_failure_ends_sessions(void)
+{
+	struct bt_auth *a = new_client(ex.fix_port);
+	char id[64], reason[512], code[32];
+	register_user(a, "iofail", id, sizeof id);
+	T_EQ_INT(finish(bt_auth_login(a, id, "pw-123456"), NULL, NULL, 0, NULL, 0), BT_OP_DONE);
+	T_EQ_INT(bt_auth_state(a, NULL, 0, NULL, 0), BT_AUTH_ACTIVE);
+	T_OK(srv_break_epoll() >= 1);
+	/* a logout wakes the I/O thread, whose next epoll_wait fails: the
+	 * logout and the session end with the reason instead of hanging */
+	char msg[512];
+	T_EQ_INT(finish(bt_auth_logout(a), NULL, msg, sizeof msg, code, sizeof code), BT_OP_FAILED);
+	T_EQ_STR(code, "disconnected");
+	T_OK(strstr(msg, "I/O thread failed") != NULL);
+	T_EQ_INT(bt_auth_state(a, reason, sizeof reason, code, sizeof code), BT_AUTH_FAILED);
+	T_OK(strstr(reason, "I/O thread failed (epoll_wait: ") != NULL);
+	T_EQ_STR(code, "disconnected");
+	T_EQ_INT(
+	    finish(bt_auth_login(a, id, "pw-123456"), NULL, msg, sizeof msg, code, sizeof code),
+	    BT_OP_FAILED);
+	T_EQ_STR(code, "connect_failed");
+	T_OK(strstr(msg, "I/O thread failed") != NULL);
+	bt_auth_free(a);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -305,6 +334,7 @@ int main(void)
 	T_RUN(test_refused_names_the_address);
 	T_RUN(test_logout_cancels_a_login);
 	T_RUN(test_state_reads_from_other_threads);
+	T_RUN(test_io_thread_failure_ends_sessions);
 	bt_cq_close(CQ);
 	reactor_release(R);
 	ex_stop(&ex);

@@ -277,8 +277,11 @@ static void test_post_from_threads(void)
 struct wctx {
 	int p1[2], p2[2];
 	int got1, got2;
+	int p2_unwatched;       /* on_p1 removed p2's watch */
+	int got2_after_unwatch; /* must stay 0: the dead-watch guard */
 	char buf[16];
 	int done_fd;
+	int gate_fd; /* holds the I/O thread until both pipes are readable */
 	int eperm;
 };
 
@@ -286,8 +289,16 @@ static void on_p2(struct bt_reactor *r, int fd, unsigned ev, void *ud)
 {
 	struct wctx *c = ud;
 	char b;
+	if (c->p2_unwatched)
+		c->got2_after_unwatch++;
 	if (read(fd, &b, 1) == 1)
 		c->got2++;
+}
+
+static void wait_gate(struct bt_reactor *r, void *ud)
+{
+	struct wctx *c = ud;
+	T_OK(wait_fd(c->gate_fd, 5000));
 }
 
 static void on_p1(struct bt_reactor *r, int fd, unsigned ev, void *ud)
@@ -300,6 +311,7 @@ static void on_p1(struct bt_reactor *r, int fd, unsigned ev, void *ud)
 	/* Remove our own watch and the other one, possibly in the same batch. */
 	T_EQ_INT(reactor_unwatch(r, fd), 0);
 	T_EQ_INT(reactor_unwatch(r, c->p2[0]), 0);
+	c->p2_unwatched = 1;
 	signal_fd(c->done_fd);
 }
 
@@ -317,18 +329,23 @@ static void watch_both(struct bt_reactor *r, void *ud)
 static void test_watch_pipe(void)
 {
 	struct bt_reactor *r = acquire();
-	struct wctx c = {.done_fd = eventfd(0, EFD_CLOEXEC)};
+	struct wctx c = {.done_fd = eventfd(0, EFD_CLOEXEC), .gate_fd = eventfd(0, EFD_CLOEXEC)};
 	T_EQ_INT(pipe2(c.p1, O_CLOEXEC | O_NONBLOCK), 0);
 	T_EQ_INT(pipe2(c.p2, O_CLOEXEC | O_NONBLOCK), 0);
 	T_EQ_INT(reactor_watch(r, c.p1[0], REACTOR_READ, on_p1, &c), -EPERM);
 	reactor_call(r, watch_both, &c);
-	/* Both readable before the thread looks: likely one epoll batch. */
-	T_EQ_INT(write(c.p2[1], "y", 1), 1);
+	/* Both readable before the thread looks (it waits for the gate), p1
+	 * first: one epoll batch, in which on_p1 removes p2's watch before p2's
+	 * event is handled. Its callback must not run. */
+	T_EQ_INT(reactor_post(r, wait_gate, &c), 0);
 	T_EQ_INT(write(c.p1[1], "hello", 5), 5);
+	T_EQ_INT(write(c.p2[1], "y", 1), 1);
+	signal_fd(c.gate_fd);
 	T_OK(wait_fd(c.done_fd, 5000));
 	reactor_call(r, nothing, NULL);
 	T_EQ_INT(c.got1, 1);
-	T_OK(c.got2 <= 1);
+	T_EQ_INT(c.got2, 0);
+	T_EQ_INT(c.got2_after_unwatch, 0);
 	T_EQ_STR(c.buf, "hello");
 	/* Unwatched: more data calls nobody. */
 	T_EQ_INT(write(c.p1[1], "x", 1), 1);
@@ -340,7 +357,80 @@ static void test_watch_pipe(void)
 		close(c.p2[i]);
 	}
 	close(c.done_fd);
+	close(c.gate_fd);
 	reactor_release(r);
+}
+
+/* ---- epoll failure ---- */
+
+struct fctx {
+	struct reactor_failure_hook hook;
+	struct reactor_timer timer;
+	int hook_fd, timer_fd;
+	int calls;
+	char reason[160];
+	int ran;
+};
+
+static void on_fail(struct bt_reactor *r, const char *reason, void *ud)
+{
+	struct fctx *c = ud;
+	c->calls++;
+	snprintf(c->reason, sizeof c->reason, "%s", reason);
+	signal_fd(c->hook_fd);
+}
+
+static void add_hook(struct bt_reactor *r, void *ud)
+{
+	struct fctx *c = ud;
+	T_EQ_INT(reactor_on_failure(r, &c->hook), 0);
+}
+
+static void on_fail_timer(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	signal_fd(((struct fctx *)ud)->timer_fd);
+}
+
+static void start_fail_timer(struct bt_reactor *r, void *ud)
+{
+	struct fctx *c = ud;
+	c->ran++;
+	T_EQ_INT(reactor_timer_start(r, &c->timer, 10), 0);
+}
+
+/* Last: it breaks the process's epoll fds. */
+static void test_epoll_failure_is_reported_and_nothing_hangs(void)
+{
+	struct bt_reactor *r = acquire();
+	struct fctx c = {.hook_fd = eventfd(0, EFD_CLOEXEC), .timer_fd = eventfd(0, EFD_CLOEXEC)};
+	c.hook.fn = on_fail;
+	c.hook.ud = &c;
+	reactor_timer_init(&c.timer, on_fail_timer, &c);
+	reactor_call(r, add_hook, &c);
+	T_EQ_INT(reactor_failure(r, NULL, 0), 0);
+	T_OK(srv_break_epoll() >= 1);
+	reactor_call(r, nothing, NULL); /* wakes it: the next epoll_wait fails */
+	T_OK(wait_fd(c.hook_fd, 5000));
+	/* still serving commands and timers: calls return, timers fire */
+	reactor_call(r, start_fail_timer, &c);
+	T_EQ_INT(c.ran, 1);
+	T_OK(wait_fd(c.timer_fd, 5000));
+	reactor_call(r, nothing, NULL); /* orders the hook's writes before our reads */
+	T_EQ_INT(c.calls, 1);
+	T_OK(strstr(c.reason, "epoll_wait") != NULL);
+	char why[160];
+	T_EQ_INT(reactor_failure(r, why, sizeof why), 1);
+	T_EQ_STR(why, c.reason);
+	/* the next acquire starts a working reactor */
+	struct bt_reactor *r2 = acquire();
+	T_OK(r2 != r);
+	T_EQ_INT(reactor_failure(r2, NULL, 0), 0);
+	reactor_call(r2, start_fail_timer, &c);
+	T_OK(wait_fd(c.timer_fd, 5000));
+	reactor_release(r2);
+	reactor_release(r); /* joins: the thread is alive */
+	close(c.hook_fd);
+	close(c.timer_fd);
 }
 
 /* ---- lifecycle ---- */
@@ -617,6 +707,7 @@ int main(void)
 	T_RUN(test_op_race);
 	T_RUN(test_op_without_cq);
 	T_RUN(test_acquire_release_cycles);
+	T_RUN(test_epoll_failure_is_reported_and_nothing_hangs);
 	if (srv_count_dir("/proc/self/fd") != fds0) {
 		printf("FAIL fd leak: %d -> %d\n", fds0, srv_count_dir("/proc/self/fd"));
 		return 1;

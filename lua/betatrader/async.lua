@@ -31,7 +31,14 @@
 -- Errors raised inside a spawned task are never swallowed: the task's op
 -- fails with the traceback (code "error") and the same traceback is raised
 -- by whatever was pumping the scheduler (async.run, async.step, or a
--- blocking await).
+-- blocking await) outside any task; a pump running inside a task (an await
+-- in a plain coroutine nested in a task) leaves it to the outer one, so one
+-- task's error never surfaces inside another.
+--
+-- Errors raised by event handlers (on_state, trace) belong to no operation:
+-- each is passed, with the handler's traceback, to the error handler set by
+-- async.on_error (default: written to stderr), after the rest of the batch
+-- was dispatched. They never fail or interrupt an unrelated await.
 local core = require("betatrader.core")
 
 local coroutine, math, table = coroutine, math, table
@@ -53,6 +60,30 @@ local ready_head, ready_tail = 1, 0
 local waiting = {} -- op id -> list of wait entries
 local timers = {} -- binary min-heap of wait entries by deadline
 local handlers = {} -- user-event target id -> function(name, ...)
+local current = nil -- the task being resumed (innermost), nil outside tasks
+local run_depth = 0 -- nesting of run_ready (an await blocking inside a task)
+local failures = {} -- FIFO of task tracebacks not yet raised
+local reports = {} -- handler errors not yet handed to the error handler
+
+-- Handler errors go here; a function(message) set by async.on_error.
+local function default_on_error(msg)
+	io.stderr:write("betatrader: error in an event handler: ", tostring(msg), "\n")
+end
+local on_error = default_on_error
+
+-- fork(): a child inherits this module's tables, full of the parent's tasks
+-- and handlers waiting on the parent's operations, which never finish here.
+-- The child starts with an empty scheduler instead.
+local generation = core.generation()
+local function check_fork()
+	if core.generation() == generation then
+		return
+	end
+	generation = core.generation()
+	tasks, ntasks, ready, ready_head, ready_tail = {}, 0, {}, 1, 0
+	waiting, timers, handlers, failures, reports = {}, {}, {}, {}, {}
+	current, run_depth = nil, 0
+end
 
 local function argerror(n, fname, msg, level)
 	error(fmt("bad argument #%d to '%s' (%s)", n, fname, msg), level + 1)
@@ -137,15 +168,19 @@ local resume_task -- forward
 
 local function run_ready()
 	-- Only what is ready now: tasks made ready meanwhile wait for the next
-	-- turn, so a task that keeps yielding cannot starve I/O.
+	-- turn, so a task that keeps yielding cannot starve I/O. A task may block
+	-- in a nested coroutine and run this again from inside the loop, so the
+	-- queue's indices are shared, and reset only by the outermost run.
 	local last = ready_tail
+	run_depth = run_depth + 1
 	while ready_head <= last do
 		local item = ready[ready_head]
 		ready[ready_head] = nil
 		ready_head = ready_head + 1
 		resume_task(item[1], table.unpack(item, 2, item.n))
 	end
-	if ready_head > ready_tail then
+	run_depth = run_depth - 1
+	if run_depth == 0 and ready_head > ready_tail then
 		ready_head, ready_tail = 1, 0
 	end
 end
@@ -224,10 +259,25 @@ local function run_handlers(evs, last)
 	evs[0] = i
 end
 
+-- Hands handler errors to the error handler, oldest first. The handler may
+-- raise (to make handler errors fatal): the rest stay queued for the next.
+local function flush_reports()
+	while reports[1] do
+		on_error(table.remove(reports, 1))
+	end
+end
+
+--- Reports an event handler's error (message with its traceback) through
+--- the error handler, once the current batch was dispatched.
+function M.report_error(msg)
+	reports[#reports + 1] = msg
+end
+
 -- Wakes waiters, then calls event handlers. A failing handler must not lose
 -- the rest of the batch (a lost completion would hang its waiter forever),
--- so the first error is raised only after every event was dispatched. One
--- protected call covers the whole batch; an error costs one more.
+-- so its error is reported (flush_reports) only after every event was
+-- dispatched. One protected call covers the whole batch; an error costs one
+-- more.
 local function dispatch(evs, last)
 	local i, user = 1, false
 	while i <= last do
@@ -240,18 +290,18 @@ local function dispatch(evs, last)
 			i = i + 3 + evs[i + 2]
 		end
 	end
-	if not user then
-		return nil
-	end
-	local err
-	evs[0] = 1
-	while evs[0] <= last do
-		local ok, e = xpcall(run_handlers, traceback, evs, last)
-		if not ok and not err then
-			err = e
+	if user then
+		evs[0] = 1
+		while evs[0] <= last do
+			local ok, e = xpcall(run_handlers, traceback, evs, last)
+			if not ok then
+				reports[#reports + 1] = e
+			end
 		end
 	end
-	return err
+	if reports[1] then
+		flush_reports()
+	end
 end
 
 -- Seconds until the scheduler has something to do, or nil for "nothing".
@@ -269,17 +319,19 @@ end
 -- One turn: wait up to `timeout` seconds (nil: until something happens) for
 -- events, dispatch them, fire await deadlines, run ready tasks.
 local function pump(timeout)
+	check_fork()
 	run_ready()
 	local t = next_timeout()
 	if t and (timeout == nil or t < timeout) then
 		timeout = t
 	end
-	local err = dispatch(core.step(timeout))
+	dispatch(core.step(timeout))
 	fire_timers(core.now())
-	if err then
-		error(err, 0)
-	end
 	run_ready()
+	-- A task's error surfaces outside every task (see the module comment).
+	if current == nil and failures[1] then
+		error(table.remove(failures, 1), 0)
+	end
 end
 
 ---------------------------------------------------------------------------
@@ -381,10 +433,7 @@ local module_pollable = {
 local function settle(self)
 	if not self._settled then
 		self._settled = true
-		local err = dispatch(core.step(0))
-		if err then
-			error(err, 0)
-		end
+		dispatch(core.step(0))
 	end
 	local fin = table.pack(outcome(self))
 	self._fin = fin
@@ -522,8 +571,13 @@ end
 ---------------------------------------------------------------------------
 -- tasks
 
+-- Never raises: a failed task's traceback is queued in `failures` for the
+-- outermost pump, so the scheduler's state is whole whatever happens.
 function resume_task(co, ...)
+	local outer = current
+	current = co
 	local ok, res = coroutine.resume(co, ...)
+	current = outer
 	if coroutine.status(co) == "dead" then
 		local op = tasks[co]
 		tasks[co] = nil
@@ -533,7 +587,8 @@ function resume_task(co, ...)
 		end
 		local tb = debug.traceback(co, tostring(res))
 		op:reject(tb, "error")
-		error(tb, 0)
+		failures[#failures + 1] = tb
+		return
 	end
 	if ok and res ~= WAIT then
 		-- A bare coroutine.yield() in a task: let the others run, then go on.
@@ -541,13 +596,18 @@ function resume_task(co, ...)
 	end
 end
 
+local function check_callable(fn, fname)
+	local mt = getmetatable(fn)
+	if type(fn) ~= "function" and not (mt and mt.__call) then
+		argerror(1, fname, "function expected, got " .. type(fn), 3)
+	end
+end
+
 --- Runs fn(...) as a task of the scheduler; returns an Op resolving to
 --- fn's return values.
 function M.spawn(fn, ...)
-	local mt = getmetatable(fn)
-	if type(fn) ~= "function" and not (mt and mt.__call) then
-		argerror(1, "spawn", "function expected, got " .. type(fn), 2)
-	end
+	check_callable(fn, "spawn")
+	check_fork()
 	local op = wrap(core.op())
 	local co = coroutine.create(function(...)
 		op:resolve(fn(...))
@@ -562,6 +622,7 @@ end
 --- first. Re-raises (with the traceback) an error from any task.
 function M.run(fn, ...)
 	if fn ~= nil then
+		check_callable(fn, "run")
 		M.spawn(fn, ...)
 	end
 	while ntasks > 0 do
@@ -651,7 +712,20 @@ function M.on_event(target, fn)
 	if fn ~= nil and type(fn) ~= "function" then
 		argerror(2, "on_event", "function expected, got " .. type(fn), 2)
 	end
+	check_fork()
 	handlers[target] = fn
+end
+
+--- Sets the function called with the message (and traceback) of every
+--- error an event handler raises; nil restores the default (stderr).
+--- Returns the previous one.
+function M.on_error(fn)
+	if fn ~= nil and type(fn) ~= "function" then
+		argerror(1, "on_error", "function expected, got " .. type(fn), 2)
+	end
+	local old = on_error
+	on_error = fn or default_on_error
+	return old
 end
 
 M.new_id = core.new_id

@@ -38,10 +38,22 @@ function Auth.new(core_client)
   return self
 end
 
--- Called by the client's event hook for every "state" event.
+-- An Op of this client: it keeps the client alive while it is referenced.
+local function own(self, cop)
+  local op = async.wrap(cop)
+  op._client = self._client
+  return op
+end
+
+-- Called by the client's event hook for every "state" event. A failing
+-- handler is reported through bt.on_error with its traceback and does not
+-- keep the others from seeing the event.
 function Auth:_on_state(new, old, reason, code)
   for _, fn in ipairs(self._handlers) do
-    fn(new, old, reason, code)
+    local ok, err = xpcall(fn, debug.traceback, new, old, reason, code)
+    if not ok then
+      async.report_error(err)
+    end
   end
 end
 
@@ -49,7 +61,7 @@ end
 function Auth:register(username, password)
   check_text(username, 1, "register", "username", 64)
   check_text(password, 2, "register", "password", 256)
-  return async.wrap(self._c:register(username, password))
+  return own(self, self._c:register(username, password))
 end
 
 --- Logon (35=A) then UserRequest (35=BE). Resolves to true once Active.
@@ -59,12 +71,12 @@ function Auth:login(client_id, password)
     argerror(1, "login", "client_id contains '=', '|' or spaces")
   end
   check_text(password, 2, "login", "password", 256)
-  return async.wrap(self._c:login(client_id, password))
+  return own(self, self._c:login(client_id, password))
 end
 
 --- Logout exchange when Active; cancels a login in progress. Resolves to true.
 function Auth:logout()
-  return async.wrap(self._c:logout())
+  return own(self, self._c:logout())
 end
 
 --- GET /api/profile with the token of the last register(). Resolves to
@@ -72,6 +84,7 @@ end
 function Auth:profile()
   local raw = async.wrap(self._c:profile())
   local op = async.new()
+  op._client = self._client
   async.spawn(function()
     local body, err, code = raw:await()
     if not body then

@@ -24,6 +24,10 @@ function Client.new(opts)
     auth = Auth.new(c),
     fix = Fix.new(c),
   }, Client)
+  -- auth, fix and every op they return keep the client alive (`_client`):
+  -- GC closes a client only once nothing of it is reachable.
+  self.auth._client = self
+  self.fix._client = self
   -- The event hook must not keep the client alive: it reaches it weakly,
   -- and the client's __gc removes the hook.
   local ref = setmetatable({ self }, { __mode = "v" })

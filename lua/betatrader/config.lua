@@ -32,7 +32,12 @@ local function check_number(name, v, lo, hi, level, integer)
     fail(level, "bad option '%s' (number expected, got %s)", name, type(v))
   end
   if integer and math.type(v) ~= "integer" then
-    fail(level, "bad option '%s' (integer expected, got %s)", name, tostring(v))
+    -- 2.0 is as good as 2 (what arithmetic or JSON gives): only a fraction is wrong
+    local i = math.tointeger(v)
+    if not i then
+      fail(level, "bad option '%s' (integer expected, got %s)", name, tostring(v))
+    end
+    v = i
   end
   if v ~= v or v < lo or v > hi then
     fail(level, "bad option '%s' (%s out of range %s..%s)", name, tostring(v), lo, hi)
@@ -83,7 +88,9 @@ local function check_tls(v, level)
   return out
 end
 
--- name -> checker(value, level) returning the normalised value.
+-- name -> checker(value, level) returning the normalised value. A checker
+-- that returns check_x(...) passes its own level: a tail call replaces its
+-- stack frame, so error() counts one level less.
 local checkers = {
   api_url = function(v, level)
     check_string("api_url", v, level + 1)
@@ -93,13 +100,13 @@ local checkers = {
     return (v:gsub("/+$", ""))
   end,
   fix_host = function(v, level)
-    return check_string("fix_host", v, level + 1, { max = 253 })
+    return check_string("fix_host", v, level, { max = 253 })
   end,
   fix_port = function(v, level)
-    return check_number("fix_port", v, 1, 65535, level + 1, true)
+    return check_number("fix_port", v, 1, 65535, level, true)
   end,
   tls = function(v, level)
-    return check_tls(v, level + 1)
+    return check_tls(v, level)
   end,
   target_comp_id = function(v, level)
     check_string("target_comp_id", v, level + 1, { max = 64 })
@@ -109,40 +116,40 @@ local checkers = {
     return v
   end,
   heartbeat = function(v, level)
-    return check_number("heartbeat", v, 1, 3600, level + 1, true)
+    return check_number("heartbeat", v, 1, 3600, level, true)
   end,
   timeout = function(v, level)
-    return check_number("timeout", v, 0.001, 3600, level + 1)
+    return check_number("timeout", v, 0.001, 3600, level)
   end,
   connect_timeout = function(v, level)
-    return check_number("connect_timeout", v, 0.001, 3600, level + 1)
+    return check_number("connect_timeout", v, 0.001, 3600, level)
   end,
   logon_timeout = function(v, level)
-    return check_number("logon_timeout", v, 0.001, 3600, level + 1)
+    return check_number("logon_timeout", v, 0.001, 3600, level)
   end,
   logout_timeout = function(v, level)
-    return check_number("logout_timeout", v, 0.001, 3600, level + 1)
+    return check_number("logout_timeout", v, 0.001, 3600, level)
   end,
   store = function(v, level)
     if v == false then
       return false
     end
-    return check_string("store", v, level + 1, { max = 4096 })
+    return check_string("store", v, level, { max = 4096 })
   end,
   fsync = function(v, level)
-    return check_boolean("fsync", v, level + 1)
+    return check_boolean("fsync", v, level)
   end,
   reset_on_logon = function(v, level)
-    return check_boolean("reset_on_logon", v, level + 1)
+    return check_boolean("reset_on_logon", v, level)
   end,
   logon_username = function(v, level)
-    return check_string("logon_username", v, level + 1, { max = 256 })
+    return check_string("logon_username", v, level, { max = 256 })
   end,
   logon_password = function(v, level)
-    return check_string("logon_password", v, level + 1, { max = 256 })
+    return check_string("logon_password", v, level, { max = 256 })
   end,
   max_message_size = function(v, level)
-    return check_number("max_message_size", v, 256, 16 * 1024 * 1024, level + 1, true)
+    return check_number("max_message_size", v, 256, 16 * 1024 * 1024, level, true)
   end,
   trace = function(v, level)
     local mt = getmetatable(v)
@@ -152,7 +159,7 @@ local checkers = {
     return v
   end,
   max_response_size = function(v, level)
-    return check_number("max_response_size", v, 256, 64 * 1024 * 1024, level + 1, true)
+    return check_number("max_response_size", v, 256, 64 * 1024 * 1024, level, true)
   end,
 }
 

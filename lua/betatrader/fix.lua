@@ -73,7 +73,11 @@ function Fix:receive(timeout)
     self._head = self._head + 1
     return async.resolved(msg)
   end
+  if self._c:closed() then
+    return async.failed("client is closed", "invalid_state")
+  end
   local op = async.new()
+  op._client = self._client -- keeps the client alive while the op is referenced
   self._waiters[#self._waiters + 1] = op
   if timeout and timeout ~= math.huge then
     -- The timer is cancelled when a message comes first, so a finished

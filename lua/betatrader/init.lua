@@ -17,13 +17,24 @@ local M = {
   timeout = async.timeout,
   now = async.now,
   is_op = async.is_op,
-  --- The six states, in the order of a successful session.
-  states = { "Disconnected", "Registering", "Connecting", "Authenticating", "Active", "Failed" },
-  --- The stable error codes (third value of a failed await).
-  codes = {
-    "timeout", "refused", "connect_failed", "tls_failed", "http_status", "bad_response",
-    "rejected", "disconnected", "protocol", "invalid_state", "cancelled", "store",
-  },
+  on_error = async.on_error,
+}
+
+-- A list that also answers by name: t[1] == "timeout" and t.timeout == "timeout".
+local function names(list)
+  for _, v in ipairs(list) do
+    list[v] = v
+  end
+  return list
+end
+
+--- The six states, in the order of a successful session.
+M.states = names{ "Disconnected", "Registering", "Connecting", "Authenticating", "Active", "Failed" }
+--- Every code the third value of a failed await can be: the session's, "nomem"
+--- (an allocation failed while finishing an op) and "error" (a task raised).
+M.codes = names{
+  "timeout", "refused", "connect_failed", "tls_failed", "http_status", "bad_response",
+  "rejected", "disconnected", "protocol", "invalid_state", "cancelled", "store", "nomem", "error",
 }
 
 return M

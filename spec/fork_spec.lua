@@ -1,0 +1,58 @@
+-- fork(): the parent is unaffected by the child; in the child, objects from
+-- the parent raise a clear error and new ones work (a fresh reactor). Run in
+-- a child Lua process under `timeout`, so that a hang fails instead of hanging.
+local function lua_child(code)
+	local path = os.tmpname()
+	local src = assert(io.open(path, "w"))
+	src:write(string.format("package.path = %q package.cpath = %q\n", package.path, package.cpath),
+		code)
+	src:close()
+	local f = assert(io.popen("timeout 30 lua5.4 " .. path .. " 2>&1; echo rc=$?"))
+	local out = f:read("a")
+	f:close()
+	os.remove(path)
+	return out
+end
+
+describe("fork()", function()
+	it("leaves the parent alone and gives the child clear errors and a fresh reactor", function()
+		local out = lua_child([[
+			local bt = require("betatrader")
+			local async = require("betatrader.async")
+			local core = require("betatrader.core")
+			local c = bt.client{ store = false }
+			local op = async.sleep_op(0.2)
+			local pid = core.fork()
+			if pid == 0 then
+				local ok, err = pcall(c.auth.state, c.auth)
+				print("child state", ok, err)
+				ok, err = pcall(op.await, op)
+				print("child op", ok, err)
+				-- the child pumps while the parent sleeps: no shared wake-up fd
+				local t0 = bt.now()
+				while bt.now() - t0 < 0.3 do bt.step(0.01) end
+				local n = bt.client{ store = false }
+				print("child new", n.auth:state(), n.auth:logout():await(5), bt.sleep(0.01))
+				c:close() -- forgets the parent's client, touches nothing
+				c, op = nil, nil
+				collectgarbage()
+				collectgarbage()
+				n:close()
+				os.exit(0)
+			end
+			print("parent sleep", bt.sleep(0.5))
+			print("parent op", op:await(5))
+			print("parent child exit", core.waitpid(pid))
+			print("parent client", c.auth:state(), c.auth:logout():await(5))
+			c:close()
+		]])
+		assert.matches("child state\tfalse\t[^\n]*created before fork%(%) in the parent", out)
+		assert.matches("child op\tfalse\t[^\n]*created before fork%(%) in the parent", out)
+		assert.matches("child new\tDisconnected\ttrue\ttrue", out)
+		assert.matches("parent sleep\ttrue", out)
+		assert.matches("parent op\ttrue", out)
+		assert.matches("parent child exit\t0", out)
+		assert.matches("parent client\tDisconnected\ttrue", out)
+		assert.matches("rc=0", out)
+	end)
+end)
