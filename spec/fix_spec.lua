@@ -32,6 +32,27 @@ local function order(clordid)
 	}
 end
 
+-- fields holds the body only, in wire order; the header and the trailer
+-- are apart, and msg[tag] sees all three.
+local header_tags = { [8] = true, [9] = true, [35] = true, [49] = true, [56] = true, [34] = true,
+	[52] = true, [43] = true, [97] = true, [122] = true }
+local function assert_split(msg, msg_type)
+	assert.same({ 8, "FIX.4.4" }, msg.header[1])
+	assert.same({ 35, msg_type }, msg.header[3])
+	for _, f in ipairs(msg.header) do
+		assert.is_true(header_tags[f[1]], "header tag " .. f[1])
+	end
+	assert.equal(1, #msg.trailer)
+	assert.equal(10, msg.trailer[1][1])
+	assert.matches("^%d%d%d$", msg[10])
+	assert.is_true(#msg.fields > 0)
+	for _, f in ipairs(msg.fields) do
+		assert.is_nil(header_tags[f[1]], "body tag " .. f[1])
+		assert.not_equal(10, f[1])
+	end
+	assert.equal(tostring(msg.seq_num), msg[34])
+end
+
 -- The local exchange acknowledges a NewOrderSingle with an ExecutionReport
 -- (New) echoing the order, and answers any other application message with a
 -- BusinessMessageReject (35=j, 380=3) naming our MsgSeqNum and type.
@@ -51,9 +72,7 @@ local function assert_new_order_ack(msg, clordid)
 	assert.matches("^X%d+$", msg[17])
 	assert.equal("BETA_EXCHANGE", msg[49])
 	assert.is_true(math.type(msg.seq_num) == "integer" and msg.seq_num >= 2)
-	-- fields keep the wire order, the header first
-	assert.same({ 8, "FIX.4.4" }, msg.fields[1])
-	assert.same({ 35, "8" }, msg.fields[3])
+	assert_split(msg, "8")
 end
 
 local function assert_reject_of(msg, msg_type)
@@ -65,9 +84,7 @@ local function assert_reject_of(msg, msg_type)
 	assert.matches("^%d+$", msg[45])
 	assert.is_true(math.type(msg.seq_num) == "integer" and msg.seq_num >= 2)
 	assert.equal("BETA_EXCHANGE", msg[49])
-	-- fields keep the wire order, the header first
-	assert.same({ 8, "FIX.4.4" }, msg.fields[1])
-	assert.same({ 35, "j" }, msg.fields[3])
+	assert_split(msg, "j")
 end
 
 describe("client.fix", function()
@@ -143,9 +160,17 @@ describe("client.fix", function()
 				.. "integer from 1 to 999999999%)$", function()
 					c.fix:send("D", { { 0, "x" } })
 				end)
-			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1, tag 11: value is "
-				.. "empty or contains SOH%)$", function()
+			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1, tag 11: value "
+				.. "contains SOH%)$", function()
 					c.fix:send("D", { { 11, "a\1b" } })
+				end)
+			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 2, tag 58: value "
+				.. "contains a NUL byte%)$", function()
+					c.fix:send("D", { { 11, "X" }, { 58, "a\0b" } })
+				end)
+			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1, tag 58: empty "
+				.. "value%)$", function()
+					c.fix:send("D", { { 58, "" } })
 				end)
 			raises("bad argument #2 to 'send' %(table expected, got nil%)", function()
 				c.fix:send("D")
@@ -171,9 +196,14 @@ describe("client.fix", function()
 			raises("bad argument #1 to 'receive'", function()
 				c.fix:receive(-1)
 			end)
-			raises("bad argument to 'send' %(bad MsgType 'A=B'%)", function()
-				c.fix:send("A=B", {})
-			end)
+			for _, t in ipairs({ "A=B", "ZZ", "BZ", "", "DD" }) do
+				-- what the session would not encode is refused at the call
+				raises("^spec/fix_spec%.lua:%d+: bad argument to 'send' %(bad MsgType '"
+					.. t:gsub("%p", "%%%0") .. "' %(FIX 4.4 application types and "
+					.. "user%-defined 'U%.%.%.' types only%)%)$", function()
+					c.fix:send(t, { { 11, "X" } })
+				end)
+			end
 			raises("bad argument to 'send' %(MsgType 'A' is a session message: the session sends it%)",
 				function()
 					c.fix:send("A", {})

@@ -217,6 +217,13 @@ static int admin_type(const char *t, size_t n)
 	return n == 1 && strchr("012345A", t[0]) != NULL;
 }
 
+int fix_session_app_msg_type_ok(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+	return n && valid_msg_type(t, n) && !admin_type(t, n) && !memchr(t, FIX_SOH, n) &&
+	       !strchr(t, '=');
+}
+
 /* --------------------------------------------------------------- events */
 
 static size_t ev_free(const struct fix_session *s)
