@@ -4,7 +4,7 @@ local bt = require("betatrader")
 local testing = require("betatrader.testing")
 
 local names = 0
-local function active_client(ex)
+local function active_client(ex, trace)
 	local c = bt.client({
 		api_url = ex.api_url,
 		fix_host = ex.fix_host,
@@ -12,6 +12,7 @@ local function active_client(ex)
 		store = false,
 		timeout = 1,
 		logon_timeout = 1,
+		trace = trace,
 	})
 	names = names + 1
 	local id = assert(c.auth:register(("trader%d"):format(names), "s3cret"):await())
@@ -215,11 +216,20 @@ describe("client.fix", function()
 	end)
 
 	describe("session faults do not break an Active session", function()
-		local function survives(faults)
+		-- seen(dir, frame) is told every frame; it returns true once the
+		-- fault's frames were handled.
+		local function survives(faults, seen)
 			local ex = testing.exchange({ faults = faults })
 			local ok, err = pcall(function()
-				local c <close> = active_client(ex)
-				bt.sleep(0.1) -- let the fault's frames arrive and be handled
+				local done = false
+				local c <close> = active_client(ex, function(dir, frame)
+					done = done or seen(dir, frame)
+				end)
+				local deadline = bt.now() + 10
+				while not done and bt.now() < deadline do
+					bt.sleep(0.01)
+				end
+				assert.is_true(done, "the fault's frames never arrived")
 				assert.equal("Active", c.auth:state())
 				assert.is_true(c.fix:send("D", order("AFTER")))
 				local msg, why, code = c.fix:receive(2):await()
@@ -233,11 +243,17 @@ describe("client.fix", function()
 		end
 
 		it("a garbled frame (bad CheckSum) is dropped", function()
-			survives({ "garbled-frame" })
+			survives({ "garbled-frame" }, function(dir, frame)
+				-- the exchange's bad CheckSum reached the client and was dropped
+				return dir == "garbled" and frame:find("^8=FIX%.4%.4\0019=") ~= nil
+			end)
 		end)
 
 		it("a sequence gap is filled", function()
-			survives({ ["seq-gap"] = 3 })
+			survives({ ["seq-gap"] = 3 }, function(dir, frame)
+				-- the gap was seen: our ResendRequest went out
+				return dir == "out" and frame:find("\00135=2\001", 1, true) ~= nil
+			end)
 		end)
 	end)
 end)

@@ -79,15 +79,19 @@ struct bt_auth {
 	char reason[REASON_MAX];
 	char code[CODE_MAX];
 	char comp_id[COMP_ID_MAX];
-	struct bt_op *op;              /* register/login in flight (a reference) */
-	struct bt_op *logout_op;       /* logout in flight (a reference) */
-	uint64_t attempt;              /* bumped by every register/login claim */
-	struct bt_op *profile_op;      /* profile request in flight (a reference) */
-	struct sendq q;                /* filled by bt_auth_send */
-	size_t q_msgs;                 /* messages in q */
-	int q_posted;                  /* a flush is already posted */
-	size_t io_bytes, io_msgs;      /* taken from q, not yet taken by the socket */
-	int drain_wanted;              /* post "drained" once nothing is queued */
+	struct bt_op *op;         /* register/login in flight (a reference) */
+	struct bt_op *logout_op;  /* logout in flight (a reference) */
+	uint64_t attempt;         /* bumped by every register/login claim */
+	struct bt_op *profile_op; /* profile request in flight (a reference) */
+	struct sendq q;           /* filled by bt_auth_send */
+	int q_posted;             /* a flush is already posted */
+	/* The send queue's size as queued() tells it, under mu too: q holds
+	 * q_msgs messages of at most q_wire bytes on the wire; io_* what the
+	 * I/O thread took from q and the socket has not taken yet. */
+	size_t q_msgs, q_wire;
+	size_t io_bytes, io_msgs;
+	int drain_wanted; /* post "drained" once nothing is queued */
+
 	atomic_uint_fast64_t received; /* "message" events posted */
 
 	/* I/O thread only. */
@@ -884,9 +888,10 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 	a->io_q = tmp;
 	a->q_posted = 0;
 	/* still queued until publish_io counts what the socket has not taken */
-	a->io_bytes += tmp.len;
+	a->io_bytes += a->q_wire;
 	a->io_msgs += a->q_msgs;
 	a->q_msgs = 0;
+	a->q_wire = 0;
 	pthread_mutex_unlock(&a->mu);
 
 	struct sendq *q = &a->io_q;
@@ -1008,7 +1013,7 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 			 body, a->cfg.max_body);
 		return BT_AUTH_SEND_MISUSE;
 	}
-	size_t queued = a->q.len + a->io_bytes;
+	size_t queued = a->q_wire + a->io_bytes;
 	if (queued >= a->cfg.max_send_queue) {
 		pthread_mutex_unlock(&a->mu);
 		snprintf(err, errlen, "send queue full (%zu bytes queued)", queued);
@@ -1031,6 +1036,8 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 		q_put(&a->q, fields[i].val, fields[i].len);
 	}
 	a->q_msgs++;
+	/* 8=FIX.4.4|9=<digits>| before the body, 10=nnn| after it */
+	a->q_wire += body + 12 + dec_digits(body) + 7;
 	int post = !a->q_posted;
 	a->q_posted = 1;
 	pthread_mutex_unlock(&a->mu);
@@ -1044,7 +1051,7 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 void bt_auth_queued(struct bt_auth *a, size_t *bytes, size_t *msgs)
 {
 	pthread_mutex_lock(&a->mu);
-	*bytes = a->q.len + a->io_bytes;
+	*bytes = a->q_wire + a->io_bytes;
 	*msgs = a->q_msgs + a->io_msgs;
 	pthread_mutex_unlock(&a->mu);
 }

@@ -233,14 +233,18 @@ static size_t fmt_decimal(char *buf, double x)
 {
 	if (x == 0)
 		return (size_t)snprintf(buf, DEC_MAX, "0");
-	/* Most prices round-trip in 15 digits and print without an exponent. */
+	/* Most prices round-trip in 15 digits and print without an exponent;
+	 * then no shorter form reads back as x either (15 digits are finer
+	 * than any double's spacing, so rounding x to them gives the shortest). */
 	int w = snprintf(buf, DEC_MAX, "%.15g", x);
-	if (strtod(buf, NULL) == x && !strchr(buf, 'e'))
+	int exp_form = strchr(buf, 'e') != NULL;
+	if (!exp_form && strtod(buf, NULL) == x)
 		return (size_t)w;
-	/* The shortest of 15, 16, 17 significant digits that reads back as x
-	 * (17 always does), as digits and an exponent, laid out by hand. */
+	/* Otherwise the fewest significant digits that read back as x (17
+	 * always do; subnormals may need only one), as digits and an exponent,
+	 * laid out by hand. */
 	char e[40];
-	int prec = 15;
+	int prec = exp_form ? 1 : 16;
 	for (; prec < 17; prec++) {
 		snprintf(e, sizeof e, "%.*e", prec - 1, x);
 		if (strtod(e, NULL) == x)
