@@ -353,13 +353,16 @@ describe("fix:send decimals", function()
 
 	it("raises on NaN and infinities, naming the field", function()
 		local c <close> = active_client(ex)
-		for _, case in ipairs({ { 0 / 0, "NaN" }, { math.huge, "an infinite number" }, { -math.huge, "an infinite number" } }) do
+		local cases = { { 0 / 0, "NaN" }, { math.huge, "an infinite number" },
+			{ -math.huge, "an infinite number" } }
+		for _, case in ipairs(cases) do
 			local line = debug.getinfo(1, "l").currentline + 2
 			local ok, e = pcall(function()
 				c.fix:send("D", { { 11, "X" }, { 44, case[1] } })
 			end)
 			assert.is_false(ok)
-			assert.equal("spec/fix_flow_spec.lua:" .. line .. ": bad argument #2 to 'send' (field 2, tag 44: " .. case[2] .. " is not a FIX value)", e)
+			assert.equal("spec/fix_flow_spec.lua:" .. line .. ": bad argument #2 to 'send' (field 2, tag 44: "
+				.. case[2] .. " is not a FIX value)", e)
 		end
 		assert.equal("timeout", select(3, c.fix:receive(0.2):await()))
 	end)
