@@ -291,6 +291,16 @@ describe("fix:send limits", function()
 			assert.equal("8", msg.msg_type)
 		end
 		assert.equal(accepted - 860 + 1, out)
+		-- many short fields: 100 x "2xxxx=v" and the header fit in 1024 bytes
+		local many = order("MANY")
+		for tag = 20001, 20100 - #many do
+			many[#many + 1] = { tag, "v" }
+		end
+		assert.is_true(c.fix:send("D", many))
+		local msg, err, code = c.fix:receive(10):await()
+		assert.is_nil(err, code)
+		assert.equal("MANY", msg[11])
+		assert.equal(accepted - 860 + 2, out)
 		assert.equal("Active", c.auth:state())
 	end)
 end)

@@ -1519,7 +1519,11 @@ int fix_session_send(struct fix_session *s, const char *msg_type,
 		if (!value_ok(fields[i].val, fields[i].len) ||
 		    !fix_session_app_tag_ok(fields[i].tag))
 			return FIX_SESSION_E_ARG;
-		if (fields[i].len > s->max_body || need > s->max_body)
+		/* need reserves 12 bytes per field for its tag; only the values
+		 * alone (need - 12 * i) are surely too large here: finish_msg
+		 * checks the exact body, so a message of many short fields that
+		 * fits is not refused. */
+		if (fields[i].len > s->max_body || need - 12 * i > s->max_body)
 			return FIX_SESSION_E_TOO_LARGE;
 		need += fields[i].len + 12;
 	}
