@@ -389,6 +389,13 @@ describe("fix:send decimals", function()
 end)
 
 describe("fix send queue", function()
+	it("max_send_queue is checked like every option", function()
+		local ok, e = pcall(bt.client, { max_send_queue = 10 })
+		assert.is_false(ok)
+		assert.matches("bad option 'max_send_queue' %(10 out of range 1024%.%.1073741824%)", e)
+		assert.equal(8 * 1024 * 1024, require("betatrader.config").defaults.max_send_queue)
+	end)
+
 	it("is bounded: busy past max_send_queue, flat memory, everything accepted arrives", function()
 		local ex = testing.exchange({})
 		local ok, e = pcall(function()
