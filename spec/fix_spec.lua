@@ -4,7 +4,7 @@ local bt = require("betatrader")
 local testing = require("betatrader.testing")
 
 local names = 0
-local function active_client(ex)
+local function active_client(ex, trace)
 	local c = bt.client({
 		api_url = ex.api_url,
 		fix_host = ex.fix_host,
@@ -12,6 +12,7 @@ local function active_client(ex)
 		store = false,
 		timeout = 1,
 		logon_timeout = 1,
+		trace = trace,
 	})
 	names = names + 1
 	local id = assert(c.auth:register(("trader%d"):format(names), "s3cret"):await())
@@ -30,6 +31,27 @@ local function order(clordid)
 		{ 44, 1.2345 },
 		{ 60, "20240102-03:04:05.678" },
 	}
+end
+
+-- fields holds the body only, in wire order; the header and the trailer
+-- are apart, and msg[tag] sees all three.
+local header_tags = { [8] = true, [9] = true, [35] = true, [49] = true, [56] = true, [34] = true,
+	[52] = true, [43] = true, [97] = true, [122] = true }
+local function assert_split(msg, msg_type)
+	assert.same({ 8, "FIX.4.4" }, msg.header[1])
+	assert.same({ 35, msg_type }, msg.header[3])
+	for _, f in ipairs(msg.header) do
+		assert.is_true(header_tags[f[1]], "header tag " .. f[1])
+	end
+	assert.equal(1, #msg.trailer)
+	assert.equal(10, msg.trailer[1][1])
+	assert.matches("^%d%d%d$", msg[10])
+	assert.is_true(#msg.fields > 0)
+	for _, f in ipairs(msg.fields) do
+		assert.is_nil(header_tags[f[1]], "body tag " .. f[1])
+		assert.not_equal(10, f[1])
+	end
+	assert.equal(tostring(msg.seq_num), msg[34])
 end
 
 -- The local exchange acknowledges a NewOrderSingle with an ExecutionReport
@@ -51,9 +73,7 @@ local function assert_new_order_ack(msg, clordid)
 	assert.matches("^X%d+$", msg[17])
 	assert.equal("BETA_EXCHANGE", msg[49])
 	assert.is_true(math.type(msg.seq_num) == "integer" and msg.seq_num >= 2)
-	-- fields keep the wire order, the header first
-	assert.same({ 8, "FIX.4.4" }, msg.fields[1])
-	assert.same({ 35, "8" }, msg.fields[3])
+	assert_split(msg, "8")
 end
 
 local function assert_reject_of(msg, msg_type)
@@ -65,9 +85,7 @@ local function assert_reject_of(msg, msg_type)
 	assert.matches("^%d+$", msg[45])
 	assert.is_true(math.type(msg.seq_num) == "integer" and msg.seq_num >= 2)
 	assert.equal("BETA_EXCHANGE", msg[49])
-	-- fields keep the wire order, the header first
-	assert.same({ 8, "FIX.4.4" }, msg.fields[1])
-	assert.same({ 35, "j" }, msg.fields[3])
+	assert_split(msg, "j")
 end
 
 describe("client.fix", function()
@@ -143,9 +161,17 @@ describe("client.fix", function()
 				.. "integer from 1 to 999999999%)$", function()
 					c.fix:send("D", { { 0, "x" } })
 				end)
-			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1, tag 11: value is "
-				.. "empty or contains SOH%)$", function()
+			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1, tag 11: value "
+				.. "contains SOH%)$", function()
 					c.fix:send("D", { { 11, "a\1b" } })
+				end)
+			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 2, tag 58: value "
+				.. "contains a NUL byte%)$", function()
+					c.fix:send("D", { { 11, "X" }, { 58, "a\0b" } })
+				end)
+			raises("^spec/fix_spec%.lua:%d+: bad argument #2 to 'send' %(field 1, tag 58: empty "
+				.. "value%)$", function()
+					c.fix:send("D", { { 58, "" } })
 				end)
 			raises("bad argument #2 to 'send' %(table expected, got nil%)", function()
 				c.fix:send("D")
@@ -171,9 +197,14 @@ describe("client.fix", function()
 			raises("bad argument #1 to 'receive'", function()
 				c.fix:receive(-1)
 			end)
-			raises("bad argument to 'send' %(bad MsgType 'A=B'%)", function()
-				c.fix:send("A=B", {})
-			end)
+			for _, t in ipairs({ "A=B", "ZZ", "BZ", "", "DD" }) do
+				-- what the session would not encode is refused at the call
+				raises("^spec/fix_spec%.lua:%d+: bad argument to 'send' %(bad MsgType '"
+					.. t:gsub("%p", "%%%0") .. "' %(FIX 4.4 application types and "
+					.. "user%-defined 'U%.%.%.' types only%)%)$", function()
+					c.fix:send(t, { { 11, "X" } })
+				end)
+			end
 			raises("bad argument to 'send' %(MsgType 'A' is a session message: the session sends it%)",
 				function()
 					c.fix:send("A", {})
@@ -185,11 +216,20 @@ describe("client.fix", function()
 	end)
 
 	describe("session faults do not break an Active session", function()
-		local function survives(faults)
+		-- seen(dir, frame) is told every frame; it returns true once the
+		-- fault's frames were handled.
+		local function survives(faults, seen)
 			local ex = testing.exchange({ faults = faults })
 			local ok, err = pcall(function()
-				local c <close> = active_client(ex)
-				bt.sleep(0.1) -- let the fault's frames arrive and be handled
+				local done = false
+				local c <close> = active_client(ex, function(dir, frame)
+					done = done or seen(dir, frame)
+				end)
+				local deadline = bt.now() + 10
+				while not done and bt.now() < deadline do
+					bt.sleep(0.01)
+				end
+				assert.is_true(done, "the fault's frames never arrived")
 				assert.equal("Active", c.auth:state())
 				assert.is_true(c.fix:send("D", order("AFTER")))
 				local msg, why, code = c.fix:receive(2):await()
@@ -203,11 +243,17 @@ describe("client.fix", function()
 		end
 
 		it("a garbled frame (bad CheckSum) is dropped", function()
-			survives({ "garbled-frame" })
+			survives({ "garbled-frame" }, function(dir, frame)
+				-- the exchange's bad CheckSum reached the client and was dropped
+				return dir == "garbled" and frame:find("^8=FIX%.4%.4\0019=") ~= nil
+			end)
 		end)
 
 		it("a sequence gap is filled", function()
-			survives({ ["seq-gap"] = 3 })
+			survives({ ["seq-gap"] = 3 }, function(dir, frame)
+				-- the gap was seen: our ResendRequest went out
+				return dir == "out" and frame:find("\00135=2\001", 1, true) ~= nil
+			end)
 		end)
 	end)
 end)

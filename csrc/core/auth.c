@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 	cfg->target_comp_id = "BETA_EXCHANGE";
 	cfg->heartbeat_s = 30;
 	cfg->max_body = FIX_DEFAULT_MAX_BODY;
+	cfg->max_send_queue = BT_AUTH_DEFAULT_SEND_QUEUE;
 	cfg->timeout_ms = 10000;
 	cfg->connect_timeout_ms = 10000;
 	cfg->logon_timeout_ms = 10000;
@@ -83,6 +85,14 @@ struct bt_auth {
 	struct bt_op *profile_op; /* profile request in flight (a reference) */
 	struct sendq q;           /* filled by bt_auth_send */
 	int q_posted;             /* a flush is already posted */
+	/* The send queue's size as queued() tells it, under mu too: q holds
+	 * q_msgs messages of at most q_wire bytes on the wire; io_* what the
+	 * I/O thread took from q and the socket has not taken yet. */
+	size_t q_msgs, q_wire;
+	size_t io_bytes, io_msgs;
+	int drain_wanted; /* post "drained" once nothing is queued */
+
+	atomic_uint_fast64_t received; /* "message" events posted */
 
 	/* I/O thread only. */
 	struct http_client *http;
@@ -106,7 +116,15 @@ struct bt_auth {
 	enum bt_auth_state deferred_old;
 	struct sendq io_q; /* swapped with q when flushing */
 	struct reactor_failure_hook fail_hook;
+	/* Where each sent application message ends in the connection's output
+	 * (fix_conn_out_stats' "produced"), oldest first: a ring. */
+	uint64_t *ends;
+	size_t ends_head, ends_len, ends_cap;
 };
+
+_Static_assert(BT_AUTH_MAX_FIELDS + 10 == FIX_SESSION_MAX_FIELDS,
+	       "an application message plus the largest header and trailer must fit the "
+	       "session's inbound field limit");
 
 /* ------------------------------------------------------------ helpers */
 
@@ -213,6 +231,61 @@ static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *
 	return op;
 }
 
+/* Recounts what waits between q and the socket (I/O thread) and posts
+ * "drained" when it is nothing and somebody asked. Without a connection the
+ * count is zero but nothing was drained: the state event tells the loss. */
+static void publish_io(struct bt_auth *a)
+{
+	uint64_t produced = 0;
+	size_t unsent = 0;
+	if (a->conn) {
+		fix_conn_out_stats(a->conn, &produced, &unsent);
+		uint64_t sent = produced > unsent ? produced - unsent : 0;
+		while (a->ends_len && a->ends[a->ends_head] <= sent) {
+			a->ends_head = (a->ends_head + 1) % a->ends_cap;
+			a->ends_len--;
+		}
+	} else {
+		a->ends_head = a->ends_len = 0;
+	}
+	pthread_mutex_lock(&a->mu);
+	a->io_bytes = unsent;
+	a->io_msgs = a->ends_len;
+	if (a->conn && a->drain_wanted && !a->q.len && !unsent && !a->ends_len) {
+		a->drain_wanted = 0;
+		bt_cq_post_event(a->cq, a->target, "drained", 0, NULL);
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void on_written(void *arg)
+{
+	publish_io(arg);
+}
+
+/* Remembers where a message just queued on the connection ends. */
+static int push_end(struct bt_auth *a)
+{
+	uint64_t produced;
+	size_t unsent;
+	fix_conn_out_stats(a->conn, &produced, &unsent);
+	if (a->ends_len == a->ends_cap) {
+		size_t cap = a->ends_cap ? a->ends_cap * 2 : 64;
+		uint64_t *p = malloc(cap * sizeof *p);
+		if (!p)
+			return -1;
+		for (size_t i = 0; i < a->ends_len; i++)
+			p[i] = a->ends[(a->ends_head + i) % a->ends_cap];
+		free(a->ends);
+		a->ends = p;
+		a->ends_cap = cap;
+		a->ends_head = 0;
+	}
+	a->ends[(a->ends_head + a->ends_len) % a->ends_cap] = produced;
+	a->ends_len++;
+	return 0;
+}
+
 static void drop_conn(struct bt_auth *a)
 {
 	a->logout_sent = 0;
@@ -224,6 +297,7 @@ static void drop_conn(struct bt_auth *a)
 	fix_conn_free(a->conn);
 	a->conn = NULL;
 	bt_wipe_free_str(&a->password);
+	publish_io(a);
 }
 
 /* The I/O thread lost epoll (reactor.h): nothing this client waits for can
@@ -522,7 +596,10 @@ static void post_message(struct bt_auth *a, const struct fix_msg *m)
 	if (!m)
 		return;
 	struct bt_value v = BT_VLSTR(m->buf, m->len);
-	bt_cq_post_event(a->cq, a->target, "message", 1, &v);
+	/* counted first, so the owner never sees more events than the count */
+	atomic_fetch_add(&a->received, 1);
+	if (bt_cq_post_event(a->cq, a->target, "message", 1, &v) != 0)
+		atomic_fetch_sub(&a->received, 1);
 }
 
 static void on_event(void *arg, const struct fix_event *ev)
@@ -621,6 +698,7 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	a->conn = NULL;
 	a->logout_sent = 0;
 	bt_wipe_free_str(&a->password);
+	publish_io(a);
 
 	pthread_mutex_lock(&a->mu);
 	/* A refused login's connection may end only after the next register()
@@ -716,7 +794,7 @@ static void start_login(struct bt_reactor *r, void *ud)
 	}
 	o.store_dir = a->cfg.store_dir;
 	o.store_flags = a->cfg.store_fsync ? SEQSTORE_FSYNC : 0;
-	static const struct fix_conn_cbs cbs = {on_connected, on_event, on_closed};
+	static const struct fix_conn_cbs cbs = {on_connected, on_event, on_closed, on_written};
 	char err[256];
 	a->conn = fix_conn_open(a->r, &o, &cbs, a, err, sizeof err);
 	if (!a->conn) {
@@ -894,6 +972,17 @@ static void q_put(struct sendq *q, const void *p, size_t n)
 	q->len += n;
 }
 
+/* The session ends when a message it accepted cannot go out: a send that
+ * returned true must reach the wire or be explained by a state change. */
+static void send_failed(struct bt_auth *a, const char *msg_type, int rc)
+{
+	char msg[160];
+	snprintf(msg, sizeof msg, "could not send a 35=%s message: %s", msg_type,
+		 rc == -1 ? "out of memory" : fix_session_strerror(rc));
+	drop_conn(a);
+	fail_current(a, rc == FIX_SESSION_E_NOMEM || rc == -1 ? BT_E_NOMEM : BT_E_PROTOCOL, msg);
+}
+
 static void flush_sends(struct bt_reactor *r, void *ud)
 {
 	struct bt_auth *a = ud;
@@ -903,10 +992,15 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 	a->q.len = 0;
 	a->io_q = tmp;
 	a->q_posted = 0;
+	/* still queued until publish_io counts what the socket has not taken */
+	a->io_bytes += a->q_wire;
+	a->io_msgs += a->q_msgs;
+	a->q_msgs = 0;
+	a->q_wire = 0;
 	pthread_mutex_unlock(&a->mu);
 
 	struct sendq *q = &a->io_q;
-	struct fix_out_field fields[FIX_SESSION_MAX_FIELDS];
+	struct fix_out_field fields[BT_AUTH_MAX_FIELDS];
 	size_t off = 0;
 	while (off < q->len) {
 		uint16_t tlen;
@@ -931,51 +1025,81 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 		}
 		/* A message queued while Active but overtaken by a disconnect is
 		 * dropped here: the state change already told the owner. */
-		if (a->conn)
-			fix_conn_send(a->conn, msg_type, fields, n);
+		if (!a->conn)
+			continue;
+		int rc = fix_conn_send(a->conn, msg_type, fields, n);
+		if (rc == 0 && push_end(a) != 0)
+			rc = -1;
+		/* FIX_SESSION_E_STATE: the session is closing (a peer Logout,
+		 * a store failure) and on_closed will say why. */
+		if (rc != 0 && rc != FIX_SESSION_E_STATE && a->conn)
+			send_failed(a, msg_type, rc);
 	}
 	q->len = 0;
+	publish_io(a);
+}
+
+static size_t dec_digits(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
+/* The header the session writes before the fields: 35, 49, 56, 34 (at most
+ * 20 digits) and 52 (YYYYMMDD-HH:MM:SS.sss), each tag=value SOH. */
+static size_t header_len(size_t type_len, size_t sender_len, size_t target_len)
+{
+	return (4 + type_len) + (4 + sender_len) + (4 + target_len) + (4 + 20) + (4 + 21);
 }
 
 int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,
 		 size_t nfields, char *err, size_t errlen)
 {
 	size_t tlen = strlen(msg_type);
-	if (tlen == 0 || tlen > 31 || strpbrk(msg_type, "\x01=")) {
-		snprintf(err, errlen, "bad MsgType '%s'", msg_type);
-		return -1;
-	}
 	if (tlen == 1 && strchr("012345A", msg_type[0])) {
 		bt_set_err(err, errlen, "MsgType '%s' is a session message: the session sends it",
 			   msg_type);
-		return -1;
+		return BT_AUTH_SEND_MISUSE;
 	}
-	if (nfields > FIX_SESSION_MAX_FIELDS) {
+	if (tlen > 31 || !fix_session_app_msg_type_ok(msg_type)) {
+		bt_set_err(err, errlen,
+			   "bad MsgType '%.40s' (FIX 4.4 application types and user-defined "
+			   "'U...' types only)",
+			   msg_type);
+		return BT_AUTH_SEND_MISUSE;
+	}
+	if (nfields > BT_AUTH_MAX_FIELDS) {
 		snprintf(err, errlen, "too many fields (%zu, at most %d)", nfields,
-			 FIX_SESSION_MAX_FIELDS);
-		return -1;
+			 BT_AUTH_MAX_FIELDS);
+		return BT_AUTH_SEND_MISUSE;
 	}
-	size_t need = 2 + tlen + 4;
+	size_t need = 2 + tlen + 4, body = 0;
 	for (size_t i = 0; i < nfields; i++) {
-		if (!fix_session_app_tag_ok(fields[i].tag)) {
+		uint32_t tag = fields[i].tag;
+		if (!fix_session_app_tag_ok(tag)) {
 			bt_set_err(err, errlen, "tag %u is not allowed in an application message%s",
-				   (unsigned)fields[i].tag,
-				   fields[i].tag && fields[i].tag <= 999999999
-				       ? " (the session writes it)"
-				       : "");
-			return -1;
+				   (unsigned)tag,
+				   tag && tag <= 999999999 ? " (the session writes it)" : "");
+			return BT_AUTH_SEND_MISUSE;
 		}
-		if (fields[i].len > a->cfg.max_body) {
-			snprintf(err, errlen, "value of tag %u longer than max_message_size",
-				 (unsigned)fields[i].tag);
-			return -1;
+		size_t len = fields[i].len;
+		if (!len || !fields[i].val || memchr(fields[i].val, '\x01', len) ||
+		    memchr(fields[i].val, '\0', len)) {
+			bt_set_err(err, errlen, "value of tag %u is empty or contains SOH or NUL",
+				   (unsigned)tag);
+			return BT_AUTH_SEND_MISUSE;
 		}
-		need += 8 + fields[i].len;
-	}
-	if (need > a->cfg.max_body + 64 * (size_t)nfields + 64) {
-		snprintf(err, errlen, "message larger than max_message_size (%zu bytes)",
-			 a->cfg.max_body);
-		return -1;
+		if (len > a->cfg.max_body) {
+			snprintf(err, errlen, "value of tag %u longer than max_message_size (%zu)",
+				 (unsigned)tag, a->cfg.max_body);
+			return BT_AUTH_SEND_MISUSE;
+		}
+		body += dec_digits(tag) + 2 + len;
+		need += 8 + len;
 	}
 	pthread_mutex_lock(&a->mu);
 	if (a->st != BT_AUTH_ACTIVE || a->logout_op) {
@@ -983,12 +1107,27 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 		pthread_mutex_unlock(&a->mu);
 		snprintf(err, errlen, "send() while %s: the session is not Active",
 			 a->logout_op ? "logging out" : state_names[st]);
-		return -1;
+		return BT_AUTH_SEND_STATE;
+	}
+	body += header_len(tlen, strlen(a->comp_id), strlen(a->cfg.target_comp_id));
+	if (body > a->cfg.max_body) {
+		pthread_mutex_unlock(&a->mu);
+		snprintf(err, errlen,
+			 "message body of up to %zu bytes (header included) over max_message_size "
+			 "(%zu)",
+			 body, a->cfg.max_body);
+		return BT_AUTH_SEND_MISUSE;
+	}
+	size_t queued = a->q_wire + a->io_bytes;
+	if (queued >= a->cfg.max_send_queue) {
+		pthread_mutex_unlock(&a->mu);
+		snprintf(err, errlen, "send queue full (%zu bytes queued)", queued);
+		return BT_AUTH_SEND_BUSY;
 	}
 	if (q_reserve(&a->q, need) < 0) {
 		pthread_mutex_unlock(&a->mu);
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return BT_AUTH_SEND_NOMEM;
 	}
 	uint16_t t16 = (uint16_t)tlen;
 	uint32_t n32 = (uint32_t)nfields;
@@ -1001,14 +1140,40 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 		q_put(&a->q, &len, 4);
 		q_put(&a->q, fields[i].val, fields[i].len);
 	}
+	a->q_msgs++;
+	/* 8=FIX.4.4|9=<digits>| before the body, 10=nnn| after it */
+	a->q_wire += body + 12 + dec_digits(body) + 7;
 	int post = !a->q_posted;
 	a->q_posted = 1;
 	pthread_mutex_unlock(&a->mu);
 	if (post && reactor_post(a->r, flush_sends, a) < 0) {
 		snprintf(err, errlen, "could not reach the I/O thread");
-		return -1;
+		return BT_AUTH_SEND_NOMEM;
 	}
-	return 0;
+	return BT_AUTH_SEND_OK;
+}
+
+void bt_auth_queued(struct bt_auth *a, size_t *bytes, size_t *msgs)
+{
+	pthread_mutex_lock(&a->mu);
+	*bytes = a->q_wire + a->io_bytes;
+	*msgs = a->q_msgs + a->io_msgs;
+	pthread_mutex_unlock(&a->mu);
+}
+
+int bt_auth_flush_request(struct bt_auth *a)
+{
+	pthread_mutex_lock(&a->mu);
+	int empty = !a->q.len && !a->io_bytes && !a->io_msgs;
+	if (!empty)
+		a->drain_wanted = 1;
+	pthread_mutex_unlock(&a->mu);
+	return empty;
+}
+
+uint64_t bt_auth_received(struct bt_auth *a)
+{
+	return atomic_load(&a->received);
 }
 
 /* ------------------------------------------------------------ profile */
@@ -1182,6 +1347,9 @@ static void teardown(struct bt_reactor *r, void *ud)
 	finish_fail(take_op(a, &a->profile_op), BT_E_CANCELLED, "client closed");
 	free(a->io_q.buf);
 	a->io_q.buf = NULL;
+	free(a->ends);
+	a->ends = NULL;
+	a->ends_len = a->ends_cap = 0;
 }
 
 void bt_auth_free(struct bt_auth *a)

@@ -54,7 +54,8 @@ struct bt_auth_cfg {
 	int reset_on_logon;
 	const char *logon_username; /* optional 553/554 in the Logon */
 	const char *logon_password;
-	size_t max_body;
+	size_t max_body;       /* largest BodyLength accepted, inbound and outbound */
+	size_t max_send_queue; /* bytes bt_auth_send may queue before "busy" */
 	const char *store_dir; /* NULL: no persistence (numbers from 1 each logon) */
 	int store_fsync;
 	/* Deadlines, ms */
@@ -96,7 +97,9 @@ void bt_auth_sender_comp_id(struct bt_auth *a, char *out, size_t len);
 /* The completion-queue target of this client's user events:
  *   "state"   (new, old, reason-or-nil)       on every transition, in order
  *   "message" (raw FIX frame)                  per inbound application message
- *   "trace"   ("in"|"out"|"garbled", frame)    per frame, when cfg.trace is set */
+ *   "trace"   ("in"|"out"|"garbled", frame)    per frame, when cfg.trace is set
+ *   "drained" ()                               once the send queue is empty, after
+ *                                              bt_auth_flush_request returned 0 */
 uint64_t bt_auth_event_target(const struct bt_auth *a);
 
 /* POST /api/register. The op resolves to (client_id, token) or fails.
@@ -117,10 +120,39 @@ struct bt_op *bt_auth_logout(struct bt_auth *a);
  * at a time. The op resolves to the JSON text of the profile. */
 struct bt_op *bt_auth_profile(struct bt_auth *a);
 
-/* Active only: send an application message (fields in wire order). 0, or
- * -1 with a reason in err ("not active", "bad MsgType"). */
+/* Most fields bt_auth_send takes: what the session's inbound limit
+ * (FIX_SESSION_MAX_FIELDS, the local exchange's too) leaves once the largest
+ * header and trailer the session writes around them are counted (a resend:
+ * 8, 9, 35, 49, 56, 34, 52, 43, 122 and 10). */
+#define BT_AUTH_MAX_FIELDS 1014
+#define BT_AUTH_DEFAULT_SEND_QUEUE (8u * 1024u * 1024u)
+
+enum bt_auth_send_rc {
+	BT_AUTH_SEND_OK = 0,
+	BT_AUTH_SEND_MISUSE = -1, /* the message itself is wrong: reason in err */
+	BT_AUTH_SEND_STATE = -2,  /* not Active (or logging out) */
+	BT_AUTH_SEND_BUSY = -3,   /* max_send_queue bytes already queued */
+	BT_AUTH_SEND_NOMEM = -4,
+};
+
+/* Active only: queue an application message (fields in wire order) for the
+ * I/O thread. Everything the session or the peer would refuse is refused
+ * here (MsgType, tags, values, field count, the body against max_body), so
+ * an accepted message reaches the wire, or the session ends with a reason. */
 struct fix_out_field;
 int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,
 		 size_t nfields, char *err, size_t errlen);
+
+/* Bytes and messages accepted by bt_auth_send and not yet handed to the
+ * socket (the bytes include the session's own frames waiting with them). */
+void bt_auth_queued(struct bt_auth *a, size_t *bytes, size_t *msgs);
+
+/* 1 if nothing is queued; otherwise 0, and a "drained" event follows once
+ * everything queued now or later was handed to the socket (none if the
+ * connection ends first: the "state" event says why). */
+int bt_auth_flush_request(struct bt_auth *a);
+
+/* Inbound application messages posted as "message" events so far. */
+uint64_t bt_auth_received(struct bt_auth *a);
 
 #endif

@@ -36,6 +36,7 @@ struct fix_conn {
 	int pumping; /* inside pump(): nested calls only queue output */
 	int tcode;   /* transport failure, if any */
 	char treason[REASON_MAX];
+	uint64_t handed; /* bytes given to the transport so far */
 };
 
 /* UTC ms for the session (it writes SendingTime), never going backwards. */
@@ -87,8 +88,10 @@ static void write_out(struct fix_conn *c)
 {
 	size_t len;
 	const char *p = c->s ? fix_session_out(c->s, &len) : NULL;
-	if (p && len && c->t && transport_write(c->t, p, len) == 0)
+	if (p && len && c->t && transport_write(c->t, p, len) == 0) {
 		fix_session_out_consume(c->s, len);
+		c->handed += len;
+	}
 }
 
 static void finish(struct fix_conn *c, const char *code, const char *reason)
@@ -202,6 +205,15 @@ static void t_error(void *arg, int code, const char *msg)
 	leave(c);
 }
 
+static void t_written(void *arg)
+{
+	struct fix_conn *c = arg;
+	enter(c);
+	if (live(c) && c->cbs.on_written)
+		c->cbs.on_written(c->arg);
+	leave(c);
+}
+
 static void timer_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 {
 	struct fix_conn *c = ud;
@@ -279,7 +291,7 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 	    .tls = opts->tls,
 	    .server_name = opts->server_name,
 	};
-	static const struct transport_cbs tcbs = {t_open, t_data, t_error};
+	static const struct transport_cbs tcbs = {t_open, t_data, t_error, t_written};
 	c->t = transport_open(r, &to, &tcbs, c, err, errlen);
 	if (!c->t)
 		goto fail;
@@ -329,6 +341,15 @@ int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out
 	int rc = fix_session_send(c->s, msg_type, fields, nfields, now_ms(c));
 	after_call(c);
 	return rc;
+}
+
+void fix_conn_out_stats(struct fix_conn *c, uint64_t *produced, size_t *unsent)
+{
+	size_t len = 0;
+	if (c && c->s)
+		fix_session_out(c->s, &len);
+	*produced = c ? c->handed + len : 0;
+	*unsent = len + (c ? transport_pending(c->t) : 0);
 }
 
 int fix_conn_user_request(struct fix_conn *c, const char *req_id, int type, const char *username,

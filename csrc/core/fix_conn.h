@@ -46,6 +46,8 @@ struct fix_conn_cbs {
 	 * one ("timeout", "rejected", "protocol", "logged_out", "store"). The
 	 * owner must still call fix_conn_free. */
 	void (*on_closed)(void *arg, const char *code, const char *reason);
+	/* The socket took some of the queued output. Optional. */
+	void (*on_written)(void *arg);
 };
 
 /* Start connecting. NULL with the reason in err for a bad configuration,
@@ -65,6 +67,11 @@ struct fix_session *fix_conn_session(struct fix_conn *c);
 /* Send an application message (ACTIVE only). Returns a fix_session_err. */
 int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out_field *fields,
 		  size_t nfields);
+
+/* Output so far: *produced counts every byte the session queued since the
+ * connection opened, *unsent those not yet taken by the socket (for TLS the
+ * encrypted bytes waiting count too, so it errs towards "not yet"). */
+void fix_conn_out_stats(struct fix_conn *c, uint64_t *produced, size_t *unsent);
 
 /* 35=BE after the Logon ack: type 1 log on, 2 log off. The caller wipes its
  * own password; the bytes queued for the wire are wiped as they are sent. */

@@ -217,6 +217,13 @@ static int admin_type(const char *t, size_t n)
 	return n == 1 && strchr("012345A", t[0]) != NULL;
 }
 
+int fix_session_app_msg_type_ok(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+	return n && valid_msg_type(t, n) && !admin_type(t, n) && !memchr(t, FIX_SOH, n) &&
+	       !strchr(t, '=');
+}
+
 /* --------------------------------------------------------------- events */
 
 static size_t ev_free(const struct fix_session *s)
@@ -1512,7 +1519,11 @@ int fix_session_send(struct fix_session *s, const char *msg_type,
 		if (!value_ok(fields[i].val, fields[i].len) ||
 		    !fix_session_app_tag_ok(fields[i].tag))
 			return FIX_SESSION_E_ARG;
-		if (fields[i].len > s->max_body || need > s->max_body)
+		/* need reserves 12 bytes per field for its tag; only the values
+		 * alone (need - 12 * i) are surely too large here: finish_msg
+		 * checks the exact body, so a message of many short fields that
+		 * fits is not refused. */
+		if (fields[i].len > s->max_body || need - 12 * i > s->max_body)
 			return FIX_SESSION_E_TOO_LARGE;
 		need += fields[i].len + 12;
 	}

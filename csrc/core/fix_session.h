@@ -244,6 +244,10 @@ const char *fix_session_state_name(enum fix_session_state st);
  * 97, 122). */
 int fix_session_app_tag_ok(uint32_t tag);
 
+/* 1 if fix_session_send takes this MsgType: one of the FIX 4.4 dictionary
+ * (or a user-defined "U..." type) that is not a session message. */
+int fix_session_app_msg_type_ok(const char *msg_type);
+
 /* Send an application message (ACTIVE only): header, then fields in the
  * given order. Admin MsgTypes (0-5, A) are refused. The frame is kept in the
  * store for resends. */

@@ -378,10 +378,12 @@ static int drain_wbio(struct transport *t)
 static void send_out(struct transport *t)
 {
 	size_t n = bytes_avail(&t->out);
+	int progress = 0;
 	if (n) {
 		ssize_t k = send(t->fd, t->out.p + t->out.off, n, MSG_NOSIGNAL);
 		if (k > 0) {
 			bytes_consume(&t->out, (size_t)k);
+			progress = 1;
 		} else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			fail(t, TRANSPORT_DISCONNECTED, "connection to %s lost: %s", t->where,
 			     strerror(errno));
@@ -389,6 +391,8 @@ static void send_out(struct transport *t)
 		}
 	}
 	set_interest(t, REACTOR_READ | (bytes_avail(&t->out) ? REACTOR_WRITE : 0));
+	if (progress && live(t) && t->cbs.on_written)
+		t->cbs.on_written(t->arg);
 }
 
 static void flush_now(struct transport *t)

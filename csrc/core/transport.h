@@ -57,6 +57,9 @@ struct transport_cbs {
 	 * after transport_close(). The transport must still be closed by the
 	 * owner (transport_close) to free it; msg is valid during the call. */
 	void (*on_error)(void *arg, int code, const char *msg);
+	/* The kernel took some of the buffered bytes (transport_pending fell).
+	 * Optional; may run inside transport_flush. */
+	void (*on_written)(void *arg);
 };
 
 struct transport_opts {

@@ -1,6 +1,7 @@
 /* betatrader.client userdata: a thin handle on the AuthCoordinator (auth.h).
  * Argument shapes are checked here; option semantics were already checked
  * by config.lua, which is the only caller of core.client_new. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ static int client_new(lua_State *L)
 	cfg.logon_username = opt_string(L, 1, "logon_username");
 	cfg.logon_password = opt_string(L, 1, "logon_password");
 	cfg.max_body = (size_t)opt_number(L, 1, "max_message_size", 65536);
+	cfg.max_send_queue = (size_t)opt_number(L, 1, "max_send_queue", BT_AUTH_DEFAULT_SEND_QUEUE);
 	cfg.max_response = (size_t)opt_number(L, 1, "max_response_size", 1 << 20);
 	cfg.store_dir = opt_string(L, 1, "store");
 	cfg.store_fsync = opt_bool(L, 1, "fsync");
@@ -263,34 +265,75 @@ static size_t fmt_int(char *buf, lua_Integer v)
 	return k;
 }
 
-/* Field values on the wire: strings as they are, integers in decimal,
- * floats with up to 15 significant digits and no exponent, booleans Y/N. */
-static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, size_t buflen)
+/* The longest plain decimal of a double: DBL_MAX has 309 integer digits,
+ * the smallest subnormal 323 zeros after "0." before its digit. */
+#define DEC_MAX 340
+
+/* x as the shortest plain decimal that reads back as the same double, with no
+ * exponent (FIX has none): 1e-05 -> "0.00001", 1e15 -> "1000000000000000",
+ * -0.0 -> "0". x is finite; buf holds DEC_MAX bytes. */
+static size_t fmt_decimal(char *buf, double x)
 {
-	switch (lua_type(L, idx)) {
-	case LUA_TSTRING:
-		return lua_tolstring(L, idx, len);
-	case LUA_TBOOLEAN:
-		*len = 1;
-		return lua_toboolean(L, idx) ? "Y" : "N";
-	case LUA_TNUMBER:
-		if (lua_isinteger(L, idx)) {
-			*len = fmt_int(buf, lua_tointeger(L, idx));
-		} else {
-			lua_Number n = lua_tonumber(L, idx);
-			if (n != n || n > 1e15 || n < -1e15)
-				return NULL;
-			int w = snprintf(buf, buflen, "%.15g", (double)n);
-			if (strchr(buf, 'e'))
-				return NULL;
-			*len = (size_t)w;
-		}
-		return buf;
-	default:
-		return NULL;
+	if (x == 0)
+		return (size_t)snprintf(buf, DEC_MAX, "0");
+	/* Most prices round-trip in 15 digits and print without an exponent;
+	 * then no shorter form reads back as x either (15 digits are finer
+	 * than any double's spacing, so rounding x to them gives the shortest). */
+	int w = snprintf(buf, DEC_MAX, "%.15g", x);
+	int exp_form = strchr(buf, 'e') != NULL;
+	if (!exp_form && strtod(buf, NULL) == x)
+		return (size_t)w;
+	/* Otherwise the fewest significant digits that read back as x (17
+	 * always do; subnormals may need only one), as digits and an exponent,
+	 * laid out by hand. */
+	char e[40];
+	int prec = exp_form ? 1 : 16;
+	for (; prec < 17; prec++) {
+		snprintf(e, sizeof e, "%.*e", prec - 1, x);
+		if (strtod(e, NULL) == x)
+			break;
 	}
+	snprintf(e, sizeof e, "%.*e", prec - 1, x);
+	char digits[20];
+	size_t nd = 0;
+	const char *p = e;
+	int neg = *p == '-';
+	if (neg)
+		p++;
+	for (; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			digits[nd++] = *p;
+	int exp10 = atoi(p + 1); /* the first digit is worth 10^exp10 */
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	size_t k = 0;
+	if (neg)
+		buf[k++] = '-';
+	if (exp10 < 0) {
+		buf[k++] = '0';
+		buf[k++] = '.';
+		for (int i = -1; i > exp10; i--)
+			buf[k++] = '0';
+		memcpy(buf + k, digits, nd);
+		k += nd;
+	} else {
+		for (int i = 0; i <= exp10 || (size_t)i < nd; i++) {
+			if (i == exp10 + 1)
+				buf[k++] = '.';
+			buf[k++] = (size_t)i < nd ? digits[i] : '0';
+		}
+	}
+	buf[k] = '\0';
+	return k;
 }
 
+/* Field values on the wire: strings as they are, integers in decimal,
+ * floats as plain decimals (fmt_decimal), booleans Y/N. NULL for another
+ * type; a float that is not finite raises, naming the field. A decimal too
+ * long for buf (NUM_BUF bytes) replaces the number on the stack with its
+ * string, which *anchored is cleared to say. */
+static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, size_t buflen,
+			       int *anchored, int field, lua_Integer tag);
 /* A bad field raises at the user's call of fix:send (level 2: fix.lua's
  * wrapper is level 1), as Lua's own argument errors do. */
 static int send_argerror(lua_State *L, const char *fmt, ...)
@@ -302,6 +345,43 @@ static int send_argerror(lua_State *L, const char *fmt, ...)
 	va_end(ap);
 	lua_concat(L, 2);
 	return lua_error(L);
+}
+
+static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, size_t buflen,
+			       int *anchored, int field, lua_Integer tag)
+{
+	switch (lua_type(L, idx)) {
+	case LUA_TSTRING:
+		return lua_tolstring(L, idx, len);
+	case LUA_TBOOLEAN:
+		*len = 1;
+		return lua_toboolean(L, idx) ? "Y" : "N";
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx)) {
+			*len = fmt_int(buf, lua_tointeger(L, idx));
+			return buf;
+		} else {
+			lua_Number n = lua_tonumber(L, idx);
+			if (!isfinite(n))
+				send_argerror(
+				    L,
+				    "bad argument #2 to 'send' (field %d, tag %d: %s is not "
+				    "a FIX value)",
+				    field, (int)tag, n != n ? "NaN" : "an infinite number");
+			char dec[DEC_MAX];
+			*len = fmt_decimal(dec, (double)n);
+			if (*len < buflen) {
+				memcpy(buf, dec, *len + 1);
+				return buf;
+			}
+			lua_pushlstring(L, dec, *len);
+			lua_replace(L, idx);
+			*anchored = 0;
+			return lua_tolstring(L, idx, len);
+		}
+	default:
+		return NULL;
+	}
 }
 
 /* t[i] as lua_geti gives it, but without the API's metamethod machinery when
@@ -335,7 +415,9 @@ static int client_send(lua_State *L)
 		return 3;
 	}
 	lua_Integer n = luaL_len(L, 3);
-	luaL_argcheck(L, n <= FIX_SESSION_MAX_FIELDS, 3, "too many fields");
+	if (n > BT_AUTH_MAX_FIELDS)
+		return send_argerror(L, "bad argument #2 to 'send' (%I fields, at most %d)", n,
+				     BT_AUTH_MAX_FIELDS);
 	struct fix_out_field fbuf[SEND_STACK_FIELDS];
 	char sbuf[SEND_STACK_FIELDS * NUM_BUF];
 	struct fix_out_field *f = fbuf;
@@ -362,18 +444,19 @@ static int client_send(lua_State *L)
 					     (int)i);
 		get_index(L, pair, 2, &raw);
 		size_t len = 0;
-		const char *v = field_value(L, -1, &len, scratch + NUM_BUF * (i - 1), NUM_BUF);
+		const char *v = field_value(L, lua_gettop(L), &len, scratch + NUM_BUF * (i - 1),
+					    NUM_BUF, &raw, (int)i, tag);
 		if (!v)
 			return send_argerror(L,
 					     "bad argument #2 to 'send' (field %d, tag %d: string, "
 					     "number or boolean value expected)",
 					     (int)i, (int)tag);
-		if (len == 0 || memchr(v, '\x01', len))
+		if (len == 0 || memchr(v, '\x01', len) || memchr(v, '\0', len))
 			return send_argerror(
-			    L,
-			    "bad argument #2 to 'send' (field %d, tag %d: value is "
-			    "empty or contains SOH)",
-			    (int)i, (int)tag);
+			    L, "bad argument #2 to 'send' (field %d, tag %d: %s)", (int)i, (int)tag,
+			    len == 0                 ? "empty value"
+			    : memchr(v, '\x01', len) ? "value contains SOH"
+						     : "value contains a NUL byte");
 		f[i - 1].tag = (uint32_t)tag;
 		f[i - 1].val = v;
 		f[i - 1].len = len;
@@ -389,17 +472,47 @@ static int client_send(lua_State *L)
 		}
 	}
 	char err[160];
-	if (bt_auth_send(a, msg_type, f, (size_t)n, err, sizeof err) != 0) {
-		/* Not being Active is a state a script must handle; anything else
-		 * (a header tag, an oversized value) is misuse and raises. */
-		if (!strstr(err, "not Active"))
-			return send_argerror(L, "bad argument to 'send' (%s)", err);
+	int rc = bt_auth_send(a, msg_type, f, (size_t)n, err, sizeof err);
+	switch (rc) {
+	case BT_AUTH_SEND_OK:
+		lua_pushboolean(L, 1);
+		return 1;
+	case BT_AUTH_SEND_MISUSE:
+		/* a header tag, an oversized body: misuse raises at the user's line */
+		return send_argerror(L, "bad argument to 'send' (%s)", err);
+	case BT_AUTH_SEND_NOMEM:
+		return luaL_error(L, "send: %s", err);
+	default:
+		/* not Active, or the queue is full: states a script must handle */
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(L, BT_E_INVALID_STATE);
+		lua_pushstring(L, rc == BT_AUTH_SEND_BUSY ? "busy" : BT_E_INVALID_STATE);
 		return 3;
 	}
-	lua_pushboolean(L, 1);
+}
+
+/* queued() -> bytes, messages accepted by send and not yet taken by the socket */
+static int client_queued(lua_State *L)
+{
+	size_t bytes, msgs;
+	bt_auth_queued(check_open(L), &bytes, &msgs);
+	lua_pushinteger(L, (lua_Integer)bytes);
+	lua_pushinteger(L, (lua_Integer)msgs);
+	return 2;
+}
+
+/* flush_request() -> true if nothing is queued, else false and a "drained"
+ * event follows once everything queued went to the socket. */
+static int client_flush_request(lua_State *L)
+{
+	lua_pushboolean(L, bt_auth_flush_request(check_open(L)));
+	return 1;
+}
+
+/* received() -> "message" events the I/O thread posted so far */
+static int client_received(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)bt_auth_received(check_open(L)));
 	return 1;
 }
 
@@ -415,6 +528,9 @@ void btl_open_client(lua_State *L, int mod)
 	    {"logout", client_logout},
 	    {"profile", client_profile},
 	    {"send", client_send},
+	    {"queued", client_queued},
+	    {"flush_request", client_flush_request},
+	    {"received", client_received},
 	    {"close", client_close},
 	    {"closed", client_closed},
 	    {NULL, NULL},

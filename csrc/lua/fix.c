@@ -5,8 +5,84 @@
 #include "fix_codec.h"
 #include "fix_session.h"
 
-/* -> { msg_type = "8", seq_num = 12, fields = { {tag, value}, ... },
- *      [tag] = value of the first field with that tag } */
+/* FIX 4.4 StandardHeader tags (NoHops' group included). */
+static int header_tag(uint32_t tag)
+{
+	switch (tag) {
+	case 8:
+	case 9:
+	case 34:
+	case 35:
+	case 43:
+	case 49:
+	case 50:
+	case 52:
+	case 56:
+	case 57:
+	case 90:
+	case 91:
+	case 97:
+	case 115:
+	case 116:
+	case 122:
+	case 128:
+	case 129:
+	case 142:
+	case 143:
+	case 144:
+	case 145:
+	case 212:
+	case 213:
+	case 347:
+	case 369:
+	case 627:
+	case 628:
+	case 629:
+	case 630:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* StandardTrailer: SignatureLength, Signature, CheckSum. */
+static int trailer_tag(uint32_t tag)
+{
+	return tag == 93 || tag == 89 || tag == 10;
+}
+
+/* Pushes fields [from, to) as { {tag, value}, ... } and sets msg[tag] (the
+ * table below it) for tags not set yet. */
+static void push_fields(lua_State *L, const char *frame, const struct fix_msg *m, size_t from,
+			size_t to)
+{
+	lua_createtable(L, (int)(to - from), 0);
+	for (size_t i = from; i < to; i++) {
+		lua_createtable(L, 2, 0);
+		lua_pushinteger(L, m->fields[i].tag);
+		lua_rawseti(L, -2, 1);
+		lua_pushlstring(L, frame + m->fields[i].off, m->fields[i].len);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -3, 2);
+		/* the first occurrence wins for msg[tag] */
+		if (lua_rawgeti(L, -4, m->fields[i].tag) == LUA_TNIL) {
+			lua_pop(L, 1);
+			lua_rawseti(L, -4, m->fields[i].tag);
+		} else {
+			lua_pop(L, 2);
+		}
+		lua_rawseti(L, -2, (lua_Integer)(i - from) + 1);
+	}
+}
+
+/* -> { msg_type = "8", seq_num = 12,
+ *      header = { {8, "FIX.4.4"}, {9, ...}, {35, "8"}, ... },
+ *      fields = { {tag, value}, ... }   (the body only)
+ *      trailer = { {10, "123"} },
+ *      [tag] = value of the first field with that tag, header and trailer
+ *              included }
+ * The header is the run of StandardHeader tags the frame starts with, the
+ * trailer the run of 93/89/10 it ends with. */
 static int fix_decode(lua_State *L)
 {
 	size_t len;
@@ -21,29 +97,22 @@ static int fix_decode(lua_State *L)
 		lua_pushfstring(L, "not a valid FIX 4.4 frame: %s", fix_strerror(rc));
 		return 2;
 	}
-	lua_createtable(L, 0, (int)m.nfields + 3);
+	size_t hdr = 0, tr = m.nfields;
+	while (hdr < m.nfields && header_tag(m.fields[hdr].tag))
+		hdr++;
+	while (tr > hdr && trailer_tag(m.fields[tr - 1].tag))
+		tr--;
+	lua_createtable(L, 0, (int)m.nfields + 5);
 	lua_pushlstring(L, m.msg_type, m.msg_type_len);
 	lua_setfield(L, -2, "msg_type");
 	lua_pushinteger(L, (lua_Integer)m.seq_num);
 	lua_setfield(L, -2, "seq_num");
-	lua_createtable(L, (int)m.nfields, 0);
-	for (size_t i = 0; i < m.nfields; i++) {
-		lua_createtable(L, 2, 0);
-		lua_pushinteger(L, m.fields[i].tag);
-		lua_rawseti(L, -2, 1);
-		lua_pushlstring(L, frame + m.fields[i].off, m.fields[i].len);
-		lua_pushvalue(L, -1);
-		lua_rawseti(L, -3, 2);
-		/* the first occurrence wins for msg[tag] */
-		if (lua_rawgeti(L, -4, m.fields[i].tag) == LUA_TNIL) {
-			lua_pop(L, 1);
-			lua_rawseti(L, -4, m.fields[i].tag);
-		} else {
-			lua_pop(L, 2);
-		}
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
+	push_fields(L, frame, &m, 0, hdr);
+	lua_setfield(L, -2, "header");
+	push_fields(L, frame, &m, hdr, tr);
 	lua_setfield(L, -2, "fields");
+	push_fields(L, frame, &m, tr, m.nfields);
+	lua_setfield(L, -2, "trailer");
 	return 1;
 }
 

@@ -240,7 +240,7 @@ static void c_closed(void *arg, const char *code, const char *reason)
 	pthread_mutex_unlock(&k->mu);
 }
 
-static const struct fix_conn_cbs CBS = {c_connected, c_event, c_closed};
+static const struct fix_conn_cbs CBS = {c_connected, c_event, c_closed, NULL};
 
 static void cli_init(struct cli *k, unsigned short port, const char *sender)
 {

@@ -82,7 +82,7 @@ static void cb_error(void *arg, int code, const char *msg)
 	pthread_mutex_unlock(&c->mu);
 }
 
-static const struct transport_cbs CBS = {cb_open, cb_data, cb_error};
+static const struct transport_cbs CBS = {cb_open, cb_data, cb_error, NULL};
 
 static void do_open(struct bt_reactor *r, void *ud)
 {

@@ -109,43 +109,67 @@ end
 ---------------------------------------------------------------------------
 -- timers (await deadlines)
 
+-- Entries know their slot (e.pos), so a cancelled timer leaves the heap at
+-- once instead of lingering until its deadline.
+local function heap_set(i, e)
+	timers[i] = e
+	e.pos = i
+end
+
+local function sift_up(i)
+	local e = timers[i]
+	while i > 1 do
+		local p = i // 2
+		local pe = timers[p]
+		if pe.deadline <= e.deadline then
+			break
+		end
+		heap_set(i, pe)
+		i = p
+	end
+	heap_set(i, e)
+end
+
+local function sift_down(i)
+	local n, e = #timers, timers[i]
+	while true do
+		local c = 2 * i
+		if c > n then
+			break
+		end
+		if c + 1 <= n and timers[c + 1].deadline < timers[c].deadline then
+			c = c + 1
+		end
+		if timers[c].deadline >= e.deadline then
+			break
+		end
+		heap_set(i, timers[c])
+		i = c
+	end
+	heap_set(i, e)
+end
+
 local function heap_push(e)
 	local i = #timers + 1
 	timers[i] = e
-	while i > 1 do
-		local p = i // 2
-		if timers[p].deadline <= e.deadline then
-			break
-		end
-		timers[i], timers[p] = timers[p], e
-		i = p
+	sift_up(i)
+end
+
+local function heap_remove_at(i)
+	local n = #timers
+	local e, last = timers[i], timers[n]
+	timers[n] = nil
+	e.pos = nil
+	if i < n then
+		heap_set(i, last)
+		sift_down(i)
+		sift_up(last.pos)
 	end
+	return e
 end
 
 local function heap_pop()
-	local top, n = timers[1], #timers
-	local last = timers[n]
-	timers[n] = nil
-	n = n - 1
-	if n > 0 then
-		local i = 1
-		timers[1] = last
-		while true do
-			local c = 2 * i
-			if c > n then
-				break
-			end
-			if c + 1 <= n and timers[c + 1].deadline < timers[c].deadline then
-				c = c + 1
-			end
-			if timers[c].deadline >= last.deadline then
-				break
-			end
-			timers[i], timers[c] = timers[c], last
-			i = c
-		end
-	end
-	return top
+	return heap_remove_at(1)
 end
 
 -- Drops entries that already fired, so the top is a live deadline.
@@ -192,9 +216,30 @@ local function wake_op(id)
 	end
 	waiting[id] = nil
 	for _, e in ipairs(list) do
-		if not e.fired then
+		if e.fn then
+			e.fn() -- an on_done hook
+		elseif not e.fired then
 			e.fired = true
+			if e.pos then
+				heap_remove_at(e.pos) -- its await deadline is moot
+			end
 			schedule(e.co, "done")
+		end
+	end
+end
+
+-- Removes a task's await entry from its op's waiting list.
+local function unwait(e)
+	local list = waiting[e.id]
+	if list then
+		for i, x in ipairs(list) do
+			if x == e then
+				table.remove(list, i)
+				break
+			end
+		end
+		if #list == 0 then
+			waiting[e.id] = nil
 		end
 	end
 end
@@ -207,19 +252,12 @@ local function fire_timers(now)
 		end
 		heap_pop()
 		e.fired = true
-		local list = waiting[e.id]
-		if list then
-			for i, x in ipairs(list) do
-				if x == e then
-					table.remove(list, i)
-					break
-				end
-			end
-			if #list == 0 then
-				waiting[e.id] = nil
-			end
+		if e.fn then
+			e.fn() -- an after() callback
+		else
+			unwait(e)
+			schedule(e.co, "timeout")
 		end
-		schedule(e.co, "timeout")
 	end
 end
 
@@ -702,6 +740,35 @@ function M.failed(message, code)
 end
 
 M.is_op = is_op
+
+--- Calls fn() once, `seconds` from now, from whatever pumps the scheduler
+--- (it is not a task: it keeps neither run() nor anything else busy).
+--- Returns a handle for cancel_timer.
+function M.after(seconds, fn)
+	local e = { deadline = core.now() + seconds, fn = fn }
+	heap_push(e)
+	return e
+end
+
+--- Forgets a timer from after(); nothing is left behind.
+function M.cancel_timer(e)
+	if e.pos then
+		heap_remove_at(e.pos)
+	end
+	e.fired = true
+end
+
+--- Calls fn() when a pending op finishes, however it does (resolved,
+--- failed, cancelled), once its completion is dispatched.
+function M.on_done(op, fn)
+	local id = op._c:id()
+	local list = waiting[id]
+	if not list then
+		list = {}
+		waiting[id] = list
+	end
+	list[#list + 1] = { fn = fn }
+end
 
 --- Calls fn(name, ...) for user events queued for `target` (an id from
 --- new_id(), e.g. an auth client's state changes); fn = nil removes it.

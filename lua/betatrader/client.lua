@@ -39,9 +39,13 @@ function Client.new(opts)
       return
     end
     if name == "state" then
+      -- fix first: its waiters fail even if an on_state handler raises
+      me.fix:_on_state(a, b, c2, d)
       me.auth:_on_state(a, b, c2, d)
     elseif name == "message" then
       me.fix:_on_message(a)
+    elseif name == "drained" then
+      me.fix:_on_drained()
     elseif name == "trace" and me.config.trace then
       me.config.trace(a, b)
     end
@@ -53,6 +57,7 @@ end
 --- auth:logout() first for a clean end) and cancels pending operations.
 function Client:close()
   if self._c then
+    self.fix:_close()
     async.on_event(self._target, nil)
     self._c:close()
   end

@@ -158,6 +158,9 @@ local checkers = {
     end
     return v
   end,
+  max_send_queue = function(v, level)
+    return check_number("max_send_queue", v, 1024, 1024 * 1024 * 1024, level + 1, true)
+  end,
   max_response_size = function(v, level)
     return check_number("max_response_size", v, 256, 64 * 1024 * 1024, level, true)
   end,
@@ -175,6 +178,7 @@ M.defaults = {
   reset_on_logon = false,
   max_message_size = 64 * 1024,
   max_response_size = 1024 * 1024,
+  max_send_queue = 8 * 1024 * 1024,
 }
 
 --- Check a user's option table and return a complete, normalised copy.

@@ -34,7 +34,8 @@ M.states = names{ "Disconnected", "Registering", "Connecting", "Authenticating",
 --- (an allocation failed while finishing an op) and "error" (a task raised).
 M.codes = names{
   "timeout", "refused", "connect_failed", "tls_failed", "http_status", "bad_response",
-  "rejected", "disconnected", "protocol", "invalid_state", "cancelled", "store", "nomem", "error",
+  "rejected", "disconnected", "protocol", "invalid_state", "cancelled", "store", "busy", "nomem",
+  "error",
 }
 
 return M
