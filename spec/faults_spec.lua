@@ -351,7 +351,8 @@ io.stdout:flush()
 local i = 0
 while true do
   i = i + 1
-  assert(c.fix:send("D", { { 11, "K" .. i }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 }, { 40, 2 }, { 44, "1.1" } }))
+  assert(c.fix:send("D", { { 11, "K" .. i }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 }, { 40, 2 },
+    { 44, "1.1" } }))
   bt.sleep(0.002)
   while c.fix:pending() > 0 do
     local m = c.fix:receive():await()

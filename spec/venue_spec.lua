@@ -333,7 +333,8 @@ describe("betatrader.testing scripting calls", function()
     assert.same({ bids = { { "1.0846", "600000", 1 } }, asks = { { "1.0848", "1000000", 1 } } },
       ex:depth("EUR/USD"))
     assert.has_error(function() ex:book("EUR/USD", { bids = { { -1, 5 } } }) end)
-    assert.has_error(function() ex:book("NOPE", {}) end, "testing: admin book: unknown symbol 'NOPE' (HTTP 400)")
+    assert.has_error(function() ex:book("NOPE", {}) end,
+      "testing: admin book: unknown symbol 'NOPE' (HTTP 400)")
   end)
 
   it("order and submit act as another participant and return its reports", function()
