@@ -640,14 +640,15 @@ static void on_replace(struct venue *v, struct participant *p, const struct fix_
 		md_level(v, s, side, px, 1);
 		return;
 	}
+	/* The owner hears of the replace before the market sees its levels move. */
 	dec_t old_px = o->bo.price;
 	book_remove(&s->book, &o->bo);
-	md_level(v, s, side, old_px, 1);
 	o->bo.price = px;
 	o->bo.leaves = leaves;
 	o->qty = q;
 	struct er e = {'5', live_status(o), 0, 0, orig, NULL};
 	send_er(v, o, &e);
+	md_level(v, s, side, old_px, 1);
 	order_execute(v, o, 0);
 }
 
