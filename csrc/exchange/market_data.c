@@ -92,9 +92,11 @@ int md_on_request(struct venue *v, struct participant *p, const struct fix_msg *
 	const char *id = fix_msg_get(m, 262, &idlen);
 	const char *type = fix_msg_get(m, 263, &tlen);
 	const char *dep = fix_msg_get(m, 264, &dlen);
-	if (!id || idlen > VENUE_MAX_ID) {
-		md_reject(v, p, id ? id : "NONE", id ? idlen : 4, NULL,
-			  id ? "MDReqID longer than 64 characters" : "required tag 262 missing");
+	if (!id || idlen > VENUE_MAX_ID || memchr(id, 0, idlen)) {
+		/* Echoed only when it can be used as a C string later on. */
+		md_reject(v, p, "NONE", 4, NULL,
+			  id ? "MDReqID must be 1-64 characters without NUL"
+			     : "required tag 262 missing");
 		return 0;
 	}
 	if (!type || tlen != 1 || type[0] < '0' || type[0] > '2') {

@@ -337,10 +337,11 @@ static void cancel_reject(struct venue *v, struct participant *p, const struct f
 	send_msg(v, p, "9", f, n);
 }
 
-/* Copy an id field into buf; 0, or -1 if missing, too long or empty. */
+/* Copy an id field into buf; 0, or -1 if missing, too long, empty or
+ * holding a NUL byte (ids are C strings from here on). */
 static int copy_id(struct sv sv, char *buf)
 {
-	if (!sv.p || !sv.n || sv.n > VENUE_MAX_ID)
+	if (!sv.p || !sv.n || sv.n > VENUE_MAX_ID || memchr(sv.p, 0, sv.n))
 		return -1;
 	memcpy(buf, sv.p, sv.n);
 	buf[sv.n] = 0;
@@ -483,7 +484,8 @@ static void on_new_order(struct venue *v, struct participant *p, const struct fi
 		  price = get(m, 44), tif = get(m, 59);
 	char clordid[VENUE_MAX_ID + 1];
 	if (copy_id(get(m, 11), clordid) != 0)
-		return reject_order(v, p, m, REJ_OTHER, "ClOrdID longer than 64 characters");
+		return reject_order(v, p, m, REJ_OTHER,
+				    "ClOrdID must be 1-64 characters without NUL");
 	struct vsymbol *s = venue_symbol(v, sym.p, sym.n);
 	if (!s) {
 		char why[96];
@@ -558,7 +560,7 @@ static struct vorder *find_target(struct venue *v, struct participant *p, const 
 		}
 	}
 	if (copy_id(get(m, 11), clordid) != 0) {
-		cancel_reject(v, p, m, NULL, "99", "ClOrdID longer than 64 characters");
+		cancel_reject(v, p, m, NULL, "99", "ClOrdID must be 1-64 characters without NUL");
 		return NULL;
 	}
 	struct sv orig = get(m, 41);
