@@ -671,16 +671,17 @@ static void cmd_expect(struct exch_admin *a, struct cmd *c)
 static void retry_waiting(struct exch_admin *a)
 {
 	for (struct cmd **pp = &a->waiting; *pp;) {
-		struct cmd *c = *pp;
+		struct cmd *c = *pp, *next = c->next;
 		pthread_mutex_lock(&a->mu);
 		int gone = c->abandoned;
 		pthread_mutex_unlock(&a->mu);
+		/* Once completed, c belongs to its HTTP thread: not touched again. */
 		int r = gone ? -1 : try_expect(a, c);
 		if (r == 0) {
 			pp = &c->next;
 			continue;
 		}
-		*pp = c->next;
+		*pp = next;
 		if (r < 0)
 			cmd_free(c);
 	}
