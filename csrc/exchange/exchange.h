@@ -131,8 +131,6 @@ int fix_gateway_send(struct fix_gateway *g, void *conn, const char *msg_type,
 void fix_gateway_drop(struct fix_gateway *g, void *conn);
 /* Write what fix_gateway_send queued. */
 void fix_gateway_flush(struct fix_gateway *g);
-/* The gateway's clock (ms since the Unix epoch). */
-int64_t fix_gateway_now(struct fix_gateway *g);
 
 /* ---------------------------------------------------------------- admin */
 

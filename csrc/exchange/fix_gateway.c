@@ -1176,8 +1176,3 @@ void fix_gateway_flush(struct fix_gateway *g)
 			conn_pump(c, now);
 	}
 }
-
-int64_t fix_gateway_now(struct fix_gateway *g)
-{
-	return gw_now(g);
-}
