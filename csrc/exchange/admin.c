@@ -41,9 +41,11 @@ struct saved {
 	int taken;
 };
 
+/* A ring that grows to INBOX_MAX: until it is full at that size it never
+ * wraps (head stays 0), so growing is a plain realloc. */
 struct inbox {
-	struct saved ring[INBOX_MAX];
-	size_t head, n;
+	struct saved *ring;
+	size_t head, n, cap;
 };
 
 struct cmd {
@@ -198,8 +200,9 @@ static void inbox_free(struct inbox *in)
 {
 	if (!in)
 		return;
-	for (size_t i = 0; i < INBOX_MAX; i++)
+	for (size_t i = 0; i < in->cap; i++)
 		free(in->ring[i].frame);
+	free(in->ring);
 	free(in);
 }
 
@@ -630,7 +633,7 @@ static int try_expect(struct exch_admin *a, struct cmd *c)
 	if (!in)
 		return 0;
 	for (size_t i = 0; i < in->n; i++) {
-		struct saved *s = &in->ring[(in->head + i) % INBOX_MAX];
+		struct saved *s = &in->ring[(in->head + i) % in->cap];
 		if (s->taken)
 			continue;
 		struct fix_field idx[MAX_FIELDS];
@@ -808,13 +811,23 @@ void admin_run(struct exch_admin *a)
 int admin_message(struct exch_admin *a, struct participant *p, const struct fix_msg *m)
 {
 	struct inbox *in = inbox_of(p);
-	if (in) {
+	if (in && in->n == in->cap && in->cap < INBOX_MAX && in->head == 0) {
+		size_t cap = in->cap ? 2 * in->cap : 16;
+		struct saved *r = realloc(in->ring, cap * sizeof(*r));
+		if (r) {
+			memset(r + in->cap, 0, (cap - in->cap) * sizeof(*r));
+			in->ring = r;
+			in->cap = cap;
+		}
+	}
+	if (in && in->cap) {
 		struct saved *s;
-		if (in->n == INBOX_MAX) {
+		if (in->n == in->cap) {
+			/* Full at its largest (or could not grow): the oldest goes. */
 			s = &in->ring[in->head];
-			in->head = (in->head + 1) % INBOX_MAX;
+			in->head = (in->head + 1) % in->cap;
 		} else {
-			s = &in->ring[(in->head + in->n++) % INBOX_MAX];
+			s = &in->ring[(in->head + in->n++) % in->cap];
 		}
 		if (s->cap < m->len) {
 			char *nb = realloc(s->frame, m->len);
