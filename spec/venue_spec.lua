@@ -429,6 +429,13 @@ assert(c.fix:receive(5):await())
     assert.has_error(function() ex:fault("no-such-fault") end,
       "testing: admin fault: unknown fault 'no-such-fault' (see --help) (HTTP 400)")
     c2:close()
+    -- an HTTP fault breaks the API, never the admin channel that switches it off
+    ex:fault("http-500")
+    local c3 <close> = bt.client{ api_url = ex.api_url, store = false, timeout = 5 }
+    local _, _, rcode = c3.auth:register("during-500", PW):await()
+    assert.equal("http_status", rcode)
+    ex:fault("http-500", false)
+    assert.matches("^CLIENT%d+$", c3.auth:register("after-500", PW):await())
   end)
 
   it("refuses admin calls without the token", function()
@@ -436,6 +443,12 @@ assert(c.fix:receive(5):await())
     assert.equal(401, status)
     assert.matches("admin token missing or wrong", body)
     local s = ex:stats()
-    assert.equal(0, s.orders)
+    assert.same({ orders = 0, trades = 0, rejects = 0, connected = {} }, s)
+    local _, id = client(ex, "st")
+    ex:order{ symbol = "EUR/USD", side = "buy", qty = 1, price = 1 }
+    ex:order{ symbol = "EUR/USD", side = "sell", qty = 1 } -- market: trades
+    ex:order{ symbol = "NOPE/X", side = "sell", qty = 1 }
+    s = ex:stats()
+    assert.same({ orders = 3, trades = 1, rejects = 1, connected = { id } }, s)
   end)
 end)
