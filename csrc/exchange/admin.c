@@ -30,10 +30,11 @@
 #include <unistd.h>
 
 #define INBOX_MAX 1024
-#define MAX_FIELDS 256
-#define EXPECT_MAX_MS 600000 /* longest expect timeout accepted */
-#define SCRIPTED "SPEC"      /* default participant of scripted orders */
-#define MARKET "MARKET"      /* the participant that holds seeded books */
+#define MAX_FIELDS 256                       /* fields of a message built from JSON */
+#define MAX_IN_FIELDS FIX_SESSION_MAX_FIELDS /* fields of a message a client sent */
+#define EXPECT_MAX_MS 600000                 /* longest expect timeout accepted */
+#define SCRIPTED "SPEC"                      /* default participant of scripted orders */
+#define MARKET "MARKET"                      /* the participant that holds seeded books */
 
 struct saved {
 	char *frame;
@@ -60,9 +61,7 @@ struct held {
 	struct participant *p;
 	char msg_type[8];
 	size_t n;
-	uint32_t tags[MAX_FIELDS];
-	size_t offs[MAX_FIELDS], lens[MAX_FIELDS];
-	char *buf;
+	struct fix_out_field *f; /* n fields, values in the same block */
 	struct held *next;
 };
 
@@ -109,9 +108,9 @@ static json_t *msg_json(const char *msg_type, size_t tlen, uint64_t seq,
 static json_t *parsed_json(const struct fix_msg *m)
 {
 	static const uint32_t header[] = {8, 9, 35, 49, 56, 34, 52, 10, 43, 122, 97};
-	struct fix_out_field f[MAX_FIELDS];
+	struct fix_out_field f[MAX_IN_FIELDS];
 	size_t n = 0;
-	for (size_t i = 0; i < m->nfields && n < MAX_FIELDS; i++) {
+	for (size_t i = 0; i < m->nfields && n < MAX_IN_FIELDS; i++) {
 		int skip = 0;
 		for (size_t k = 0; k < sizeof(header) / sizeof(header[0]); k++)
 			skip |= m->fields[i].tag == header[k];
@@ -221,24 +220,24 @@ static void hold(struct exch_admin *a, struct participant *p, const char *msg_ty
 	for (size_t i = 0; i < n; i++)
 		total += f[i].len;
 	struct held *h = calloc(1, sizeof(*h));
-	char *buf = malloc(total + 1);
-	if (!h || !buf || n > MAX_FIELDS) {
+	char *block = malloc(n * sizeof(*f) + total + 1);
+	if (!h || !block) {
+		/* Out of memory: sent now rather than lost. */
 		free(h);
-		free(buf);
+		free(block);
+		fix_gateway_send(a->g, p->conn, msg_type, f, n);
 		return;
 	}
 	h->p = p;
 	snprintf(h->msg_type, sizeof(h->msg_type), "%s", msg_type);
-	size_t off = 0;
+	h->f = (struct fix_out_field *)(void *)block;
+	char *vals = block + n * sizeof(*f);
 	for (size_t i = 0; i < n; i++) {
-		memcpy(buf + off, f[i].val, f[i].len);
-		h->tags[i] = f[i].tag;
-		h->offs[i] = off;
-		h->lens[i] = f[i].len;
-		off += f[i].len;
+		memcpy(vals, f[i].val, f[i].len);
+		h->f[i] = (struct fix_out_field){f[i].tag, vals, f[i].len};
+		vals += f[i].len;
 	}
 	h->n = n;
-	h->buf = buf;
 	if (a->held_tail)
 		a->held_tail->next = h;
 	else
@@ -339,7 +338,7 @@ void admin_free(struct exch_admin *a)
 	while (a->held) {
 		struct held *h = a->held;
 		a->held = h->next;
-		free(h->buf);
+		free(h->f);
 		free(h);
 	}
 	if (a->efd >= 0)
@@ -636,9 +635,9 @@ static int try_expect(struct exch_admin *a, struct cmd *c)
 		struct saved *s = &in->ring[(in->head + i) % in->cap];
 		if (s->taken)
 			continue;
-		struct fix_field idx[MAX_FIELDS];
+		struct fix_field idx[MAX_IN_FIELDS];
 		struct fix_msg m;
-		fix_msg_init(&m, idx, MAX_FIELDS);
+		fix_msg_init(&m, idx, MAX_IN_FIELDS);
 		if (fix_parse(&m, s->frame, s->len) != FIX_OK)
 			continue;
 		if (type && !fix_msg_is(&m, type))
@@ -733,14 +732,11 @@ static void cmd_release(struct exch_admin *a, struct cmd *c)
 			keep_tail = h;
 			continue;
 		}
-		struct fix_out_field f[MAX_FIELDS];
-		for (size_t i = 0; i < h->n; i++)
-			f[i] = (struct fix_out_field){h->tags[i], h->buf + h->offs[i], h->lens[i]};
-		if (h->p->conn && fix_gateway_send(a->g, h->p->conn, h->msg_type, f, h->n) == 0)
+		if (h->p->conn && fix_gateway_send(a->g, h->p->conn, h->msg_type, h->f, h->n) == 0)
 			sent++;
 		else
 			lost++;
-		free(h->buf);
+		free(h->f);
 		free(h);
 	}
 	a->held = keep;

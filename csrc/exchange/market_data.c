@@ -31,7 +31,9 @@ static void md_reject(struct venue *v, struct participant *p, const char *req_id
 
 /* ------------------------------------------------------------ snapshot */
 
-#define SNAP_MAX 64 /* entries per 35=W beyond which the rest is cut */
+/* Entries per 35=W beyond which the rest is cut: with the header, three
+ * fields an entry stay below the 1,024 fields a client session indexes. */
+#define SNAP_MAX 300
 
 struct snap {
 	struct fix_out_field f[8 + SNAP_MAX * 3];
@@ -56,7 +58,8 @@ static int snap_level(void *arg, const struct book_level *l)
 static void send_snapshot(struct venue *v, struct participant *p, const char *req_id, size_t len,
 			  struct vsymbol *sym, size_t depth)
 {
-	/* Depth beyond what one frame holds is cut at SNAP_MAX entries. */
+	/* Depth beyond what one frame holds is cut at SNAP_MAX entries (268 counts
+	 * what is sent). */
 	struct snap *s = malloc(sizeof(*s));
 	if (!s)
 		return;

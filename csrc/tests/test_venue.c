@@ -180,6 +180,25 @@ static void test_disconnect_cancels(void)
 	venue_free(v);
 }
 
+/* A deep book in one snapshot: 150 levels a side (every one of them, not
+ * cut at a small fixed size), still inside a client's 1,024-field index. */
+static void test_deep_snapshot(void)
+{
+	struct venue *v = mk();
+	struct participant *a = venue_participant(v, "A"), *m = venue_participant(v, "M");
+	char body[128];
+	for (int i = 1; i <= 150; i++) {
+		snprintf(body, sizeof(body), "11=b%d|55=EUR/USD|54=1|38=1|40=2|44=1.%03d", i, i);
+		feed(v, a, "D", body);
+		snprintf(body, sizeof(body), "11=s%d|55=EUR/USD|54=2|38=1|40=2|44=2.%03d", i, i);
+		feed(v, a, "D", body);
+	}
+	feed(v, m, "V", "262=deep|263=0|264=0|146=1|55=EUR/USD");
+	T_EQ_INT(nout, 1);
+	T_OK(strncmp(out[0], "M 35=W|262=deep|55=EUR/USD|268=300|269=0|270=1.15|271=1|", 54) == 0);
+	venue_free(v);
+}
+
 static void test_bad_symbol_lists(void)
 {
 	struct venue_ops ops = {.send = cap_send, .now = zero_now, .ud = NULL};
@@ -196,6 +215,7 @@ int main(void)
 	T_RUN(test_rejects_and_cancel_rejects);
 	T_RUN(test_market_data_depth_one);
 	T_RUN(test_disconnect_cancels);
+	T_RUN(test_deep_snapshot);
 	T_RUN(test_bad_symbol_lists);
 	return T_END();
 }
