@@ -87,6 +87,7 @@ struct exch_admin {
 	struct participant *capture_p; /* scripted submit in progress */
 	json_t *capture;
 	unsigned long long seed_seq; /* ClOrdIDs of seeded levels only need to differ */
+	int retry;                   /* waiting expects to look at again (efd written) */
 };
 
 /* ---------------------------------------------------------- JSON helpers */
@@ -785,6 +786,10 @@ void admin_run(struct exch_admin *a)
 	uint64_t v;
 	while (read(a->efd, &v, sizeof(v)) > 0)
 		;
+	if (a->retry) {
+		a->retry = 0;
+		retry_waiting(a);
+	}
 	pthread_mutex_lock(&a->mu);
 	struct cmd *c = a->queue;
 	a->queue = a->queue_tail = NULL;
@@ -838,8 +843,14 @@ int admin_message(struct exch_admin *a, struct participant *p, const struct fix_
 		s->taken = 0;
 	}
 	int rc = venue_on_message(a->v, p, m);
-	if (a->waiting)
-		retry_waiting(a);
+	if (a->waiting && !a->retry) {
+		/* Not from here: completing writes to the sockets, and this runs in
+		 * the middle of a connection's events. admin_run does it next turn. */
+		uint64_t one = 1;
+		a->retry = 1;
+		if (write(a->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			a->retry = 0;
+	}
 	return rc;
 }
 
