@@ -30,6 +30,10 @@ local cases = {
     { "await.c_op", "await.pingpong" } },
   { "await.c_op", "6 anchor: same hand-off in C (op, post, cq wait)", "ns", 1 },
   { "await.pingpong", "6 floor: eventfd ping-pong between 2 threads", "ns", 1 },
+  { "match.ours", "7 matching, book.c, ~10,000 resting orders", "orders/s", 1,
+    { "match.naive" } },
+  { "match.naive", "7 anchor: naive book (scan per order)", "orders/s", 1 },
+  { "match.venue", "7 venue.c: parse + match + ExecutionReports", "orders/s", 1 },
 }
 
 local path = arg[1] or error("usage: table.lua results.txt")
