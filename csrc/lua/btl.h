@@ -17,6 +17,18 @@ void btl_open_op(lua_State *L, int mod);      /* op.c: op userdata, sleep, op() 
 void btl_open_process(lua_State *L, int mod); /* process.c: spawn/kill for testing.lua */
 void btl_open_client(lua_State *L, int mod);  /* client.c: the AuthCoordinator */
 void btl_open_fix(lua_State *L, int mod);     /* fix.c: decode a FIX frame to a table */
+void btl_open_dict(lua_State *L, int mod);    /* dict.c: FIX by name (data dictionary) */
+
+struct bt_auth;
+struct fix_dict;
+struct fix_msg;
+/* The open client behind the userdata at idx (raises otherwise). */
+struct bt_auth *btl_client_check(lua_State *L, int idx);
+/* The dictionary behind the userdata at idx (raises otherwise). */
+const struct fix_dict *btl_dict_check(lua_State *L, int idx);
+/* fix_session_cfg.validate for a dictionary (ud: the struct fix_dict). */
+int btl_dict_validate(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
+		      size_t textlen);
 
 /* Push an op userdata holding one new reference to op. */
 void btl_op_push(lua_State *L, struct bt_op *op);

@@ -8,13 +8,15 @@
 
 #include "auth.h"
 #include "btl.h"
+#include "fix_dict.h"
 #include "fix_session.h"
 #include "op.h"
 
 #define CLIENT_MT "betatrader.client"
 
 struct lclient {
-	struct bt_auth *a; /* NULL once closed */
+	struct bt_auth *a;           /* NULL once closed */
+	const struct fix_dict *dict; /* held while the I/O thread validates with it */
 };
 
 /* For methods, whose upvalue 1 is the metatable: fix:send runs this per order,
@@ -99,7 +101,19 @@ static int client_new(lua_State *L)
 	 * bt_auth_new has copied them */
 	struct lclient *c = lua_newuserdatauv(L, sizeof *c, 0);
 	c->a = NULL;
+	c->dict = NULL;
 	luaL_setmetatable(L, CLIENT_MT);
+	/* validate = "reject": the I/O thread checks each message before Lua
+	 * sees it, and answers a bad one with a session Reject */
+	lua_getfield(L, 1, "validate");
+	if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "reject")) {
+		lua_getfield(L, 1, "dictionary");
+		c->dict = fix_dict_ref(btl_dict_check(L, -1));
+		cfg.validate = btl_dict_validate;
+		cfg.validate_ud = (void *)c->dict;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
 	char err[256];
 	c->a = bt_auth_new(btl_reactor(L), btl_cq(L), &cfg, err, sizeof err);
 	if (!c->a) {
@@ -116,7 +130,17 @@ static int client_close(lua_State *L)
 	if (c->a)
 		bt_auth_free(c->a);
 	c->a = NULL;
+	fix_dict_unref(c->dict);
+	c->dict = NULL;
 	return 0;
+}
+
+struct bt_auth *btl_client_check(lua_State *L, int idx)
+{
+	struct lclient *c = luaL_checkudata(L, idx, CLIENT_MT);
+	if (!c->a)
+		luaL_error(L, "client is closed");
+	return c->a;
 }
 
 /* state() -> name, reason|nil, code|nil (the reason only while Failed). */

@@ -22,7 +22,7 @@ function Client.new(opts)
     config = cfg,
     _c = c,
     auth = Auth.new(c),
-    fix = Fix.new(c),
+    fix = Fix.new(c, cfg.dictionary, cfg.validate),
   }, Client)
   -- The event hook must not keep the client alive: it reaches it weakly,
   -- and the client's __gc removes the hook.

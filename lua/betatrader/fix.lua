@@ -4,16 +4,17 @@
 -- A message is { msg_type = "8", seq_num = 12, fields = { {tag, value}, ... },
 -- [tag] = value of the first field with that tag }.
 local async = require("betatrader.async")
-local core = require("betatrader.core")
 
 local Fix = {}
 Fix.__index = Fix
 
 local fmt = string.format
 
-function Fix.new(core_client)
+function Fix.new(core_client, dict, validate)
   return setmetatable({
     _c = core_client,
+    _dict = dict, -- messages by name (betatrader.dict)
+    _warn = validate == "warn",
     _inbox = {}, -- decoded messages nobody asked for yet
     _head = 1,
     _tail = 0,
@@ -24,9 +25,13 @@ end
 
 -- Called by the client's event hook for every inbound application message.
 function Fix:_on_message(frame)
-  local msg = core.fix_decode(frame)
+  local msg, problem = self._dict:decode(frame, self._warn)
   if not msg then
     return
+  end
+  if problem then
+    msg.invalid = problem
+    warn("betatrader: received ", msg.msg_type, " breaks the dictionary: ", problem)
   end
   while #self._waiters > 0 do
     local op = table.remove(self._waiters, 1)
@@ -51,6 +56,9 @@ function Fix:send(msg_type, fields)
   end
   if type(fields) ~= "table" then
     error(fmt("bad argument #2 to 'send' (table expected, got %s)", type(fields)), 2)
+  end
+  if fields[1] == nil and next(fields) ~= nil then
+    return self._dict:send(self._c, msg_type, fields) -- by name
   end
   return self._c:send(msg_type, fields)
 end

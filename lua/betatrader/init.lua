@@ -4,6 +4,8 @@
 -- by every client in the process; these Lua files hold the API.
 local async = require("betatrader.async")
 local Client = require("betatrader.client")
+local core = require("betatrader.core")
+local dict = require("betatrader.dict")
 
 local M = {
   _VERSION = "0.1.0",
@@ -17,6 +19,13 @@ local M = {
   timeout = async.timeout,
   now = async.now,
   is_op = async.is_op,
+  --- A UTCTIMESTAMP with milliseconds: now, or `seconds` since the epoch.
+  utc = core.utc,
+  --- Loads a QuickFIX XML dictionary (for bt.client{ dictionary = ... } or
+  --- dictionary:decode(frame)); raises naming the file, line and problem.
+  dictionary = function(path)
+    return dict.load(path, 2)
+  end,
   --- The six states, in the order of a successful session.
   states = { "Disconnected", "Registering", "Connecting", "Authenticating", "Active", "Failed" },
   --- The stable error codes (third value of a failed await).
@@ -26,4 +35,13 @@ local M = {
   },
 }
 
-return M
+-- bt.fix44 (constants of the FIX 4.4 dictionary) is built on first use.
+return setmetatable(M, {
+  __index = function(t, k)
+    if k == "fix44" then
+      local c = require("betatrader.fix44")
+      rawset(t, k, c)
+      return c
+    end
+  end,
+})
