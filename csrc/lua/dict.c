@@ -115,7 +115,8 @@ static void push_dict(lua_State *L, const struct fix_dict *d)
 	lua_pushvalue(L, u);
 	luaL_setfuncs(L, methods, 1);
 	lua_getiuservalue(L, u, UV_TYPENAMES);
-	lua_pushcclosure(L, msg_index, 3);
+	lua_pushvalue(L, u);
+	lua_pushcclosure(L, msg_index, 4);
 	lua_setfield(L, -2, "__index");
 	lua_pushliteral(L, "betatrader.message");
 	lua_setfield(L, -2, "__name");
@@ -192,6 +193,15 @@ static void push_field_suggestion(lua_State *L, const char *given, const struct 
 	for (uint32_t e = lay->first; e < lay->first + lay->n && n < 512; e++)
 		names[n++] = d->fields[d->entries[e].field].name;
 	push_suggestion(L, given, d, names, n);
+}
+
+static void push_any_field_suggestion(lua_State *L, const char *given, const struct fix_dict *d)
+{
+	uint32_t *names = lua_newuserdatauv(L, sizeof *names * (d->nfields + 1), 0);
+	for (uint32_t i = 0; i < d->nfields; i++)
+		names[i] = d->fields[i].name;
+	push_suggestion(L, given, d, names, d->nfields);
+	lua_remove(L, -2);
 }
 
 static void push_enum_suggestion(lua_State *L, const char *given, const struct fix_dict *d,
@@ -493,6 +503,11 @@ static void encode_layout(struct sender *s, uint32_t l, int t, int top)
 		if (e < 0 && session_tag(d->fields[d->entries[-e - 1].field].tag))
 			send_error(s, "%s (%d) is written by the session", k,
 				   (int)d->fields[d->entries[-e - 1].field].tag);
+		if (e >= 0 && d->entries[e].group >= 0 && lua_type(L, -1) == LUA_TTABLE &&
+		    lua_rawlen(L, -1) == 0) {
+			lua_pop(L, 1); /* an empty group is an absent one */
+			continue;
+		}
 		if (n == LEVEL_MAX)
 			send_error(s, "too many fields");
 		/* keep the value on the stack, under the key, until encoded */
@@ -782,8 +797,11 @@ static lua_Integer arg_tag(lua_State *L, int idx, const char *fn)
 	int isnum;
 	lua_Integer tag = (lua_getfield(L, -1, k), lua_tointegerx(L, -1, &isnum));
 	lua_pop(L, 2);
-	if (!isnum)
-		luaL_error(L, "bad argument #1 to '%s' (unknown field '%s')", fn, k);
+	if (!isnum) {
+		push_any_field_suggestion(L, k, check_dict(L, lua_upvalueindex(1))->d);
+		luaL_error(L, "bad argument #1 to '%s' (unknown field '%s'%s)", fn, k,
+			   lua_tostring(L, -1));
+	}
 	return tag;
 }
 
@@ -866,8 +884,11 @@ static int msg_index(lua_State *L)
 	lua_pushvalue(L, 2);
 	int isnum;
 	lua_Integer tag = (lua_rawget(L, lua_upvalueindex(1)), lua_tointegerx(L, -1, &isnum));
-	if (!isnum)
-		return luaL_error(L, "unknown field '%s'", lua_tostring(L, 2));
+	if (!isnum) {
+		const char *k = lua_tostring(L, 2);
+		push_any_field_suggestion(L, k, check_dict(L, lua_upvalueindex(4))->d);
+		return luaL_error(L, "unknown field '%s'%s", k, lua_tostring(L, -1));
+	}
 	if (lua_rawgeti(L, 1, tag) == LUA_TSTRING && tag == 35) {
 		lua_pushvalue(L, -1);
 		if (lua_rawget(L, lua_upvalueindex(3)) == LUA_TNIL)
