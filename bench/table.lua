@@ -30,6 +30,16 @@ local cases = {
     { "await.c_op", "await.pingpong" } },
   { "await.c_op", "6 anchor: same hand-off in C (op, post, cq wait)", "ns", 1 },
   { "await.pingpong", "6 floor: eventfd ping-pong between 2 threads", "ns", 1 },
+  { "byname.send", "7 fix:send NOS by name (send loop)", "ns", 1, { "byname.send_raw" },
+    "<= 1.3x raw" },
+  { "byname.send_raw", "7 anchor: the same NOS in the raw form", "ns", 1 },
+  { "byname.recv", "8 ER decoded by name + 5 fields by name", "ns", 1, { "byname.recv_raw" },
+    "<= 1.5x raw" },
+  { "byname.recv_raw", "8 anchor: core.fix_decode + 5 fields by tag", "ns", 1 },
+  { "groups.ours_lua", "9 35=W, 20 MDEntries, into Lua tables", "ns", 1, { "groups.qf_dict" },
+    "(vs QuickFIX)" },
+  { "groups.ours_c", "9 35=W: fix_parse + dictionary walk (C)", "ns", 1, { "groups.qf_dict" } },
+  { "groups.qf_dict", "9 anchor: QuickFIX setString + FIX44 dict", "ns", 1 },
 }
 
 local path = arg[1] or error("usage: table.lua results.txt")

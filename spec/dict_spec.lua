@@ -316,8 +316,10 @@ describe("decoding by name", function()
 		assert.equal("A1", m.NoUnderlyings[1].NoUnderlyingSecurityAltID[1].UnderlyingSecurityAltID)
 		assert.equal("USD", m.NoUnderlyings[2].UnderlyingSymbol)
 		assert.is_nil(m.NoUnderlyings[2].NoUnderlyingSecurityAltID)
-		-- the raw view is unchanged: the count as sent, every field in order
-		assert.equal("3", m.NoMDEntries and m[268])
+		-- fields inside a group live in its entries only; the count as sent
+		assert.is_nil(m[270])
+		assert.equal("3", m[268])
+		-- msg.fields lists every field in wire order (built on first use)
 		assert.equal(26, #m.fields)
 	end)
 

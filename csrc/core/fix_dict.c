@@ -432,6 +432,8 @@ static struct fix_dict *finish(struct builder *b, uint32_t header, uint32_t trai
 	sz += ALIGN8(b->entries.n * sizeof(struct fix_dict_entry));
 	size_t o_bt = sz;
 	sz += ALIGN8(b->entries.n * 4);
+	size_t o_req = sz;
+	sz += ALIGN8(b->entries.n * 4);
 	size_t o_lay = sz;
 	sz += ALIGN8(b->layouts.n * sizeof(struct fix_dict_layout));
 	size_t o_msg = sz;
@@ -490,6 +492,16 @@ static struct fix_dict *finish(struct builder *b, uint32_t header, uint32_t trai
 		sort_idx(bt + lay[l].first, lay[l].n, &sc, cmp_entry_tag);
 	}
 	d->by_tag = bt;
+	uint32_t *req = (uint32_t *)(mem + o_req), nreq = 0;
+	for (uint32_t l = 0; l < d->nlayouts; l++) {
+		lay[l].req_off = nreq;
+		for (uint32_t e = lay[l].first; e < lay[l].first + lay[l].n; e++)
+			if (d->entries[e].required)
+				req[nreq++] = e;
+		lay[l].req_n = nreq - lay[l].req_off;
+	}
+	d->required = req;
+	d->nrequired = nreq;
 	d->refs = 1;
 	d->mem = mem;
 	return d;
@@ -730,7 +742,7 @@ int fix_dict_enum_by_value(const struct fix_dict *d, uint32_t f, const char *v, 
 		return -2;
 	for (uint32_t i = fd->enum_off; i < fd->enum_off + fd->enum_n; i++) {
 		const char *s = d->strings + d->enums[i].value;
-		if (!strncmp(s, v, len) && !s[len])
+		if (s[0] == v[0] && !strncmp(s, v, len) && !s[len])
 			return (int)i;
 	}
 	return -1;
@@ -741,7 +753,7 @@ int fix_dict_enum_by_name(const struct fix_dict *d, uint32_t f, const char *name
 	const struct fix_dict_field *fd = &d->fields[f];
 	for (uint32_t i = fd->enum_off; i < fd->enum_off + fd->enum_n; i++) {
 		const char *s = d->strings + d->enums[i].name;
-		if (!strncmp(s, name, len) && !s[len])
+		if (s[0] == name[0] && !strncmp(s, name, len) && !s[len])
 			return (int)i;
 	}
 	return -1;
@@ -867,9 +879,8 @@ static int check_layout(struct checker *c, uint32_t l, size_t *pi, int top);
 static int check_required(struct checker *c, uint32_t l, const uint32_t *seen, size_t ns)
 {
 	const struct fix_dict_layout *lay = &c->d->layouts[l];
-	for (uint32_t e = lay->first; e < lay->first + lay->n; e++) {
-		if (!c->d->entries[e].required)
-			continue;
+	for (uint32_t r = lay->req_off; r < lay->req_off + lay->req_n; r++) {
+		uint32_t e = c->d->required[r];
 		size_t k = 0;
 		while (k < ns && seen[k] != e)
 			k++;

@@ -54,6 +54,9 @@ struct fix_dict_layout {
 	/* by_tag[tag_off .. tag_off+n): entry indices (relative to first)
 	 * sorted by tag, for lookups while parsing */
 	uint32_t tag_off;
+	/* required[req_off .. req_off+req_n): the required members (entry
+	 * indices, in dictionary order), so that a check skips the others */
+	uint32_t req_off, req_n;
 };
 
 struct fix_dict_message {
@@ -75,6 +78,8 @@ struct fix_dict {
 	const struct fix_dict_entry *entries;
 	uint32_t nentries;
 	const uint32_t *by_tag;
+	const uint32_t *required;
+	uint32_t nrequired;
 	const struct fix_dict_layout *layouts;
 	uint32_t nlayouts;
 	const struct fix_dict_message *messages;

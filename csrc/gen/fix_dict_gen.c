@@ -61,8 +61,8 @@ int main(int argc, char **argv)
 	fprintf(o, "%s};\n", d->nentries ? "\n" : "{0,0,0}");
 	fprintf(o, "static const struct fix_dict_layout layouts[%u] = {\n", d->nlayouts);
 	for (uint32_t i = 0; i < d->nlayouts; i++)
-		fprintf(o, "{%u,%u,%u},\n", d->layouts[i].first, d->layouts[i].n,
-			d->layouts[i].tag_off);
+		fprintf(o, "{%u,%u,%u,%u,%u},\n", d->layouts[i].first, d->layouts[i].n,
+			d->layouts[i].tag_off, d->layouts[i].req_off, d->layouts[i].req_n);
 	fprintf(o, "};\n");
 	fprintf(o, "static const struct fix_dict_message messages[%u] = {\n",
 		d->nmessages ? d->nmessages : 1);
@@ -73,19 +73,21 @@ int main(int argc, char **argv)
 	u32s(o, "fields_by_tag", d->fields_by_tag, d->nfields);
 	u32s(o, "fields_by_name", d->fields_by_name, d->nfields);
 	u32s(o, "by_tag", d->by_tag, d->nentries);
+	u32s(o, "required", d->required, d->nrequired);
 	u32s(o, "messages_by_type", d->messages_by_type, d->nmessages);
 	fprintf(o,
 		"static const struct fix_dict dict = {\n"
 		"\t.strings = strings, .nstrings = %u, .fields = fields, .nfields = %u,\n"
 		"\t.fields_by_tag = fields_by_tag, .fields_by_name = fields_by_name,\n"
 		"\t.enums = enums, .nenums = %u, .entries = entries, .nentries = %u,\n"
-		"\t.by_tag = by_tag, .layouts = layouts, .nlayouts = %u,\n"
+		"\t.by_tag = by_tag, .required = required, .nrequired = %u,\n"
+		"\t.layouts = layouts, .nlayouts = %u,\n"
 		"\t.messages = messages, .nmessages = %u, .messages_by_type = messages_by_type,\n"
 		"\t.header = %u, .trailer = %u,\n"
 		"};\n\n"
 		"const struct fix_dict *fix_dict_default(void)\n{\n\treturn &dict;\n}\n",
-		d->nstrings, d->nfields, d->nenums, d->nentries, d->nlayouts, d->nmessages,
-		d->header, d->trailer);
+		d->nstrings, d->nfields, d->nenums, d->nentries, d->nrequired, d->nlayouts,
+		d->nmessages, d->header, d->trailer);
 	int bad = ferror(o) | fclose(o);
 	fix_dict_unref(d);
 	return bad ? 1 : 0;

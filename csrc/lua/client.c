@@ -135,9 +135,21 @@ static int client_close(lua_State *L)
 	return 0;
 }
 
+/* The metatable also lives at registry[&client_mt_key]: a pointer key
+ * costs no string lookup, and dict:send checks a client per order. */
+static const char client_mt_key = 0;
+
 struct bt_auth *btl_client_check(lua_State *L, int idx)
 {
-	struct lclient *c = luaL_checkudata(L, idx, CLIENT_MT);
+	struct lclient *c = lua_touserdata(L, idx);
+	int ok = 0;
+	if (c && lua_getmetatable(L, idx)) {
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &client_mt_key);
+		ok = lua_rawequal(L, -1, -2);
+		lua_pop(L, 2);
+	}
+	if (!ok)
+		c = luaL_checkudata(L, idx, CLIENT_MT);
 	if (!c->a)
 		luaL_error(L, "client is closed");
 	return c->a;
@@ -400,6 +412,8 @@ void btl_open_client(lua_State *L, int mod)
 	    {NULL, NULL},
 	};
 	luaL_newmetatable(L, CLIENT_MT);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &client_mt_key);
 	luaL_setfuncs(L, metameth, 0);
 	luaL_newlibtable(L, meth);
 	lua_pushvalue(L, -2);

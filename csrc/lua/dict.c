@@ -37,9 +37,21 @@ struct ldict {
 	struct fix_field in[MAX_FIELDS];
 };
 
+/* registry[&dict_mt_key] is the metatable: checked per call without the
+ * string lookup of luaL_checkudata */
+static const char dict_mt_key = 0;
+
 static struct ldict *check_dict(lua_State *L, int idx)
 {
-	struct ldict *ld = luaL_checkudata(L, idx, DICT_MT);
+	struct ldict *ld = lua_touserdata(L, idx);
+	int ok = 0;
+	if (ld && lua_getmetatable(L, idx)) {
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &dict_mt_key);
+		ok = lua_rawequal(L, -1, -2);
+		lua_pop(L, 2);
+	}
+	if (!ok)
+		ld = luaL_checkudata(L, idx, DICT_MT);
 	if (!ld->d)
 		luaL_error(L, "dictionary is closed");
 	return ld;
@@ -234,7 +246,10 @@ static int send_error(struct sender *s, const char *fmt, ...)
 	lua_State *L = s->L;
 	luaL_where(L, s->level);
 	lua_pushfstring(L, "bad argument #2 to '%s' (", s->fn);
-	lua_pushvalue(L, s->lvl_path);
+	if (s->lvl_path)
+		lua_pushvalue(L, s->lvl_path);
+	else
+		lua_pushstring(L, s->msg);
 	lua_pushliteral(L, ": ");
 	va_list ap;
 	va_start(ap, fmt);
@@ -352,7 +367,9 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 		}
 	} else if (len == 0 || memchr(v, '\x01', len)) {
 		send_error(s, "%s (%d): value is empty or contains SOH", name, (int)fd->tag);
-	} else if (!fix_dict_value_ok(d, f, v, len)) {
+	} else if ((t == LUA_TSTRING || fd->type == FIX_T_CHAR || fd->type == FIX_T_BOOLEAN) &&
+		   !fix_dict_value_ok(d, f, v, len)) {
+		/* numbers were formatted here already in the field's form */
 		send_error(s, "'%s' is not a valid %s for %s (%d)", v, type_name(d, f), name,
 			   (int)fd->tag);
 	}
@@ -457,7 +474,8 @@ static void encode_group(struct sender *s, uint32_t e, int arr)
 			send_error(s, "%s[%d] must be a table, got %s", gname, (int)i,
 				   luaL_typename(L, -1));
 		int inst = lua_gettop(L);
-		lua_pushfstring(L, "%s.%s[%d]", lua_tostring(L, saved), gname, (int)i);
+		lua_pushfstring(L, "%s.%s[%d]", saved ? lua_tostring(L, saved) : s->msg, gname,
+				(int)i);
 		s->lvl_path = lua_gettop(L);
 		size_t before = s->nout;
 		encode_layout(s, g, inst, 0);
@@ -531,10 +549,11 @@ static void encode_layout(struct sender *s, uint32_t l, int t, int top)
 	/* required members; a group instance is checked from its first field */
 	const struct fix_dict_layout *lay = &d->layouts[l];
 	size_t k = 0;
-	for (uint32_t e = lay->first; e < lay->first + lay->n; e++) {
+	for (uint32_t r = lay->req_off; r < lay->req_off + lay->req_n; r++) {
+		uint32_t e = d->required[r];
 		while (k < n && items[k].order < (long)e)
 			k++;
-		if (d->entries[e].required && !(k < n && items[k].entry == e))
+		if (!(k < n && items[k].entry == e))
 			send_error(s, "required field %s (%d) is missing", field_name(d, e),
 				   (int)d->fields[d->entries[e].field].tag);
 	}
@@ -580,8 +599,7 @@ static const struct fix_dict_message *encode_named(lua_State *L, struct ldict *l
 	}
 	const struct fix_dict_message *m = &d->messages[mi];
 	int top = lua_gettop(L);
-	lua_pushstring(L, S(d, m->name));
-	s.lvl_path = lua_gettop(L);
+	s.msg = S(d, m->name); /* errors name the message, not the MsgType given */
 	if (m->admin)
 		send_error(&s, "session message %s (35=%s) is sent by the session", S(d, m->name),
 			   S(d, m->msg_type));
@@ -668,16 +686,25 @@ static void decode_group(struct decoder *c, uint32_t e, size_t *pi, int t)
 	const struct fix_dict *d = c->d;
 	uint32_t g = (uint32_t)d->entries[e].group;
 	uint32_t delim = d->fields[d->entries[d->layouts[g].first].field].tag;
+	/* tables sized up front: growing them one key at a time is most of
+	 * the cost of a decode */
+	const struct fix_field *cnt = &c->m->fields[*pi];
+	int declared = 0;
+	for (uint32_t k = 0; k < cnt->len && declared < 1024; k++)
+		declared = declared * 10 + (c->m->buf[cnt->off + k] - '0');
 	(*pi)++;
-	lua_newtable(L);
+	lua_createtable(L, declared, 0);
 	int arr = lua_gettop(L);
 	lua_Integer n = 0;
+	int size = 4; /* fields of the previous entry */
 	while (*pi < c->m->nfields && c->m->fields[*pi].tag == delim) {
-		lua_newtable(L);
+		size_t from = *pi;
+		lua_createtable(L, 0, size);
 		lua_pushvalue(L, c->mt);
 		lua_setmetatable(L, -2);
 		decode_layout(c, g, pi, lua_gettop(L));
 		lua_rawseti(L, arr, ++n);
+		size = (int)(*pi - from);
 	}
 	lua_setfield(L, t, field_name(d, e));
 }
@@ -707,13 +734,21 @@ static void decode_layout(struct decoder *c, uint32_t l, size_t *pi, int t)
 	}
 }
 
-/* Top level: groups of the message body into msg (index t). */
+/* Top level of a message with groups: each field at msg[tag] (the first
+ * wins), a group's entries in an array at msg[GroupName]. */
 static void decode_groups(struct decoder *c, uint32_t l, int t)
 {
+	lua_State *L = c->L;
 	const struct fix_msg *m = c->m;
 	size_t i = 0;
 	while (i < m->nfields) {
-		int e = fix_dict_layout_find(c->d, l, m->fields[i].tag);
+		const struct fix_field *f = &m->fields[i];
+		if (lua_rawgeti(L, t, f->tag) == LUA_TNIL) {
+			lua_pushlstring(L, m->buf + f->off, f->len);
+			lua_rawseti(L, t, f->tag);
+		}
+		lua_pop(L, 1);
+		int e = fix_dict_layout_find(c->d, l, f->tag);
 		if (e >= 0 && c->d->entries[e].group >= 0)
 			decode_group(c, (uint32_t)e, &i, t);
 		else
@@ -742,7 +777,11 @@ static int dict_decode(lua_State *L)
 	lua_settop(L, 2);
 	lua_getiuservalue(L, 1, UV_MSGMT);
 	int mt = lua_gettop(L);
-	lua_createtable(L, 0, (int)m.nfields + 3);
+	int groups = 0;
+	for (size_t i = 0; i < m.nfields && !groups; i++)
+		groups = is_count_tag(ld, m.fields[i].tag);
+	/* with groups, most fields live in the entries */
+	lua_createtable(L, 0, (int)(groups && m.nfields > 24 ? 24 : m.nfields) + 3);
 	int t = lua_gettop(L);
 	lua_pushvalue(L, mt);
 	lua_setmetatable(L, t);
@@ -750,31 +789,25 @@ static int dict_decode(lua_State *L)
 	lua_setfield(L, t, "msg_type");
 	lua_pushinteger(L, (lua_Integer)m.seq_num);
 	lua_setfield(L, t, "seq_num");
-	lua_createtable(L, (int)m.nfields, 0);
-	int groups = 0;
-	for (size_t i = 0; i < m.nfields; i++) {
-		uint32_t tag = m.fields[i].tag;
-		groups |= is_count_tag(ld, tag);
-		lua_createtable(L, 2, 0);
-		lua_pushinteger(L, tag);
-		lua_rawseti(L, -2, 1);
-		lua_pushlstring(L, frame + m.fields[i].off, m.fields[i].len);
-		lua_pushvalue(L, -1);
-		lua_rawseti(L, -3, 2);
-		if (lua_rawgeti(L, t, tag) == LUA_TNIL) {
-			lua_pop(L, 1);
-			lua_rawseti(L, t, tag);
-		} else {
-			lua_pop(L, 2);
-		}
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	lua_setfield(L, t, "fields");
 	int mi = groups ? fix_dict_message_by_type(d, m.msg_type, m.msg_type_len) : -1;
 	if (mi >= 0) {
+		/* fields inside groups go to their entries only */
 		struct decoder c = {L, d, &m, mt};
 		decode_groups(&c, d->messages[mi].layout, t);
+	} else {
+		for (size_t i = 0; i < m.nfields; i++) {
+			uint32_t tag = m.fields[i].tag;
+			if (lua_rawgeti(L, t, tag) == LUA_TNIL) {
+				lua_pushlstring(L, frame + m.fields[i].off, m.fields[i].len);
+				lua_rawseti(L, t, tag);
+			}
+			lua_pop(L, 1);
+		}
 	}
+	/* msg.fields, the list of {tag, value} pairs, is built from the frame
+	 * kept at [0] when first read: most bots never look at it */
+	lua_pushvalue(L, 2);
+	lua_rawseti(L, t, 0);
 	if (!check)
 		return 1;
 	struct fix_dict_problem p;
@@ -871,12 +904,38 @@ static int msg_time(lua_State *L)
 	return 1;
 }
 
+/* msg.fields on first use: { {tag, value}, ... } in wire order. */
+static int build_fields(lua_State *L)
+{
+	size_t len;
+	const char *frame = lua_tolstring(L, -1, &len);
+	struct ldict *ld = check_dict(L, lua_upvalueindex(4));
+	struct fix_msg m;
+	fix_msg_init(&m, ld->in, MAX_FIELDS);
+	if (fix_parse(&m, frame, len) != FIX_OK)
+		return 0;
+	lua_createtable(L, (int)m.nfields, 0);
+	for (size_t i = 0; i < m.nfields; i++) {
+		lua_createtable(L, 2, 0);
+		lua_pushinteger(L, m.fields[i].tag);
+		lua_rawseti(L, -2, 1);
+		lua_pushlstring(L, frame + m.fields[i].off, m.fields[i].len);
+		lua_rawseti(L, -2, 2);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, 1, "fields");
+	return 1;
+}
+
 /* __index of messages: methods, then field names (upvalues: tags by name,
- * methods, message names by MsgType). */
+ * methods, message names by MsgType, the dictionary). */
 static int msg_index(lua_State *L)
 {
 	if (lua_type(L, 2) != LUA_TSTRING)
 		return 0;
+	if (!strcmp(lua_tostring(L, 2), "fields"))
+		return lua_rawgeti(L, 1, 0) == LUA_TSTRING ? build_fields(L) : 0;
 	lua_pushvalue(L, 2);
 	if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL)
 		return 1;
@@ -984,6 +1043,8 @@ void btl_open_dict(lua_State *L, int mod)
 	    {"constants", dict_constants}, {"field", dict_field},   {NULL, NULL},
 	};
 	luaL_newmetatable(L, DICT_MT);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &dict_mt_key);
 	lua_pushcfunction(L, dict_gc);
 	lua_setfield(L, -2, "__gc");
 	luaL_newlib(L, meth);

@@ -38,6 +38,8 @@ static void test_default_is_the_xml(void)
 	T_OK(!memcmp(d->layouts, x->layouts, sizeof *d->layouts * d->nlayouts));
 	T_OK(!memcmp(d->messages, x->messages, sizeof *d->messages * d->nmessages));
 	T_OK(!memcmp(d->fields_by_name, x->fields_by_name, 4 * d->nfields));
+	T_EQ_INT(d->nrequired, x->nrequired);
+	T_OK(!memcmp(d->required, x->required, 4 * d->nrequired));
 	T_EQ_INT(d->nfields, 912);
 	T_EQ_INT(d->nmessages, 93);
 	fix_dict_unref(x);
