@@ -135,6 +135,7 @@ struct builder {
 	struct vec fields, enums, entries, layouts, messages;
 	struct xel *components; /* <components> */
 	int depth;              /* component nesting, against cycles */
+	uint32_t *by_name;      /* field indices sorted by name, once fields are read */
 };
 
 static void bfail(struct builder *b, unsigned long line, const char *fmt, ...)
@@ -203,14 +204,21 @@ static uint32_t map_type(const char *t)
 	return FIX_T_STRING;
 }
 
-/* Field index by name among those built so far (linear: load time only,
- * before the sorted index exists). */
+/* Field index by name (binary search in by_name, built after <fields>). */
 static int bfield(struct builder *b, const char *name)
 {
 	const struct fix_dict_field *f = b->fields.p;
-	for (size_t i = 0; i < b->fields.n; i++)
-		if (!strcmp(bget(b, f[i].name), name))
-			return (int)i;
+	size_t lo = 0, hi = b->by_name ? b->fields.n : 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(bget(b, f[b->by_name[mid]].name), name);
+		if (c == 0)
+			return (int)b->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return -1;
 }
 
@@ -234,7 +242,7 @@ static int build_fields(struct builder *b, struct xel *fields)
 		}
 		const struct fix_dict_field *have = b->fields.p;
 		for (size_t i = 0; i < b->fields.n; i++) {
-			if (have[i].tag == tag || !strcmp(bget(b, have[i].name), e->name)) {
+			if (have[i].tag == tag) {
 				bfail(b, e->line, "field '%s' (%lu) defined twice", e->name, tag);
 				return -1;
 			}
@@ -507,8 +515,45 @@ static struct fix_dict *finish(struct builder *b, uint32_t header, uint32_t trai
 	return d;
 }
 
+static int cmp_builder_name(const void *c, uint32_t x, uint32_t y)
+{
+	const struct builder *b = c;
+	const struct fix_dict_field *f = b->fields.p;
+	return strcmp((const char *)b->strings.p + f[x].name,
+		      (const char *)b->strings.p + f[y].name);
+}
+
+/* by_name for the references that follow; a name defined twice fails at
+ * its second definition. */
+static int index_names(struct builder *b, struct xel *fields)
+{
+	b->by_name = malloc(sizeof *b->by_name * (b->fields.n + 1));
+	if (!b->by_name) {
+		bfail(b, fields->line, "out of memory");
+		return -1;
+	}
+	for (uint32_t i = 0; i < b->fields.n; i++)
+		b->by_name[i] = i;
+	sort_idx(b->by_name, b->fields.n, b, cmp_builder_name);
+	const struct fix_dict_field *f = b->fields.p;
+	for (size_t i = 1; i < b->fields.n; i++) {
+		if (cmp_builder_name(b, b->by_name[i - 1], b->by_name[i]))
+			continue;
+		const char *name = bget(b, f[b->by_name[i]].name);
+		unsigned long line = fields->line;
+		int seen = 0;
+		for (struct xel *e = fields->child; e; e = e->next)
+			if (e->name && !strcmp(e->name, name) && seen++ == 1)
+				line = e->line;
+		bfail(b, line, "field '%s' defined twice", name);
+		return -1;
+	}
+	return 0;
+}
+
 static void builder_free(struct builder *b)
 {
+	free(b->by_name);
 	free(b->strings.p);
 	free(b->fields.p);
 	free(b->enums.p);
@@ -526,7 +571,7 @@ static struct fix_dict *build(struct builder *b, struct xel *fix)
 		bfail(b, fix->line, "<fix> needs <header>, <trailer>, <messages> and <fields>");
 		return NULL;
 	}
-	if (build_fields(b, fields) < 0)
+	if (build_fields(b, fields) < 0 || index_names(b, fields) < 0)
 		return NULL;
 	int h = build_layout(b, header, "header");
 	int t = h < 0 ? -1 : build_layout(b, trailer, "trailer");

@@ -104,6 +104,9 @@ static void test_load_errors(void)
 	load_err(HEAD "<messages/>\n<fields>\n<field number='1' name='A' type='INT'/>\n"
 		      "<field number='1' name='B' type='INT'/>\n</fields></fix>",
 		 "v.xml:7: field 'B' (1) defined twice");
+	load_err(HEAD "<messages/>\n<fields>\n<field number='1' name='A' type='INT'/>\n"
+		      "<field number='2' name='A' type='INT'/>\n</fields></fix>",
+		 "v.xml:7: field 'A' defined twice");
 	load_err(HEAD
 		 "<messages>\n<message name='M' msgtype='M'>\n<field name='B' required='Y'/>\n"
 		 "</message></messages>\n<fields><field number='1' name='A' type='INT'/></fields>"
