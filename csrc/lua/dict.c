@@ -25,7 +25,7 @@
 #define MAX_FIELDS FIX_SESSION_MAX_FIELDS
 
 /* user values of the dictionary userdata */
-enum { UV_LAYOUTS = 1, UV_MSGS, UV_TAGS, UV_MSGMT, UV_TYPENAMES, UV_N = UV_TYPENAMES };
+enum { UV_LAYOUTS = 1, UV_MSGS, UV_TAGS, UV_MSGMT, UV_TYPENAMES, UV_ENUMS, UV_N = UV_ENUMS };
 
 struct ldict {
 	const struct fix_dict *d; /* one reference; NULL once collected */
@@ -136,6 +136,8 @@ static void push_dict(lua_State *L, const struct fix_dict *d)
 	lua_setiuservalue(L, u, UV_TAGS);
 	lua_newtable(L);
 	lua_setiuservalue(L, u, UV_LAYOUTS);
+	lua_newtable(L);
+	lua_setiuservalue(L, u, UV_ENUMS);
 	lua_settop(L, u);
 }
 
@@ -354,7 +356,31 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 		send_error(s, "%s (%d) is %s, got %s", name, (int)fd->tag, type_name(d, f),
 			   lua_typename(L, t));
 	}
-	if (fd->enum_n && fd->type != FIX_T_MULTI) {
+	if (fd->enum_n && fd->type != FIX_T_MULTI && t == LUA_TSTRING) {
+		/* name or wire value -> wire value, through a Lua table per field
+		 * (a string key is one hash lookup; the table anchors the result) */
+		lua_getiuservalue(L, 1, UV_ENUMS);
+		if (lua_rawgeti(L, -1, f) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			lua_createtable(L, 0, (int)fd->enum_n * 2);
+			for (uint32_t i = fd->enum_off; i < fd->enum_off + fd->enum_n; i++) {
+				lua_pushstring(L, S(d, d->enums[i].value));
+				lua_pushvalue(L, -1);
+				lua_setfield(L, -3, S(d, d->enums[i].name));
+				lua_setfield(L, -2, S(d, d->enums[i].value));
+			}
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, -3, f);
+		}
+		lua_pushvalue(L, idx);
+		if (lua_rawget(L, -2) != LUA_TSTRING) {
+			push_enum_suggestion(L, v, d, f);
+			send_error(s, "'%s' is not a valid %s (%d) value%s", v, name, (int)fd->tag,
+				   lua_tostring(L, -1));
+		}
+		v = lua_tolstring(L, -1, &len);
+		lua_pop(L, 3);
+	} else if (fd->enum_n && fd->type != FIX_T_MULTI) {
 		if (fix_dict_enum_by_value(d, f, v, len) < 0) {
 			int en = fix_dict_enum_by_name(d, f, v, len);
 			if (en < 0) {
@@ -580,6 +606,14 @@ static const struct fix_dict_message *encode_named(lua_State *L, struct ldict *l
 	const char *mname = luaL_checkstring(L, ni);
 	luaL_checktype(L, fi, LUA_TTABLE);
 	struct sender s = {L, ld, d, mname, 0, 0, level, level == 2 ? "send" : "encode"};
+	if (level == 2) {
+		lua_pushnil(L);
+		if (!lua_next(L, fi)) {
+			*nout = 0; /* fix:send(type, {}) is the raw form, as before names */
+			return NULL;
+		}
+		lua_pop(L, 2);
+	}
 	lua_getiuservalue(L, 1, UV_MSGS);
 	lua_pushvalue(L, ni);
 	int isnum;
@@ -617,7 +651,8 @@ static int dict_send(lua_State *L)
 	size_t n;
 	const struct fix_dict_message *m = encode_named(L, ld, 3, 4, 2, &n);
 	char err[160];
-	if (bt_auth_send(a, S(ld->d, m->msg_type), ld->out, n, err, sizeof err) != 0) {
+	const char *type = m ? S(ld->d, m->msg_type) : lua_tostring(L, 3);
+	if (bt_auth_send(a, type, ld->out, n, err, sizeof err) != 0) {
 		if (!strstr(err, "not Active"))
 			return luaL_error(L, "bad argument to 'send' (%s)", err);
 		luaL_pushfail(L);

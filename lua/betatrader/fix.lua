@@ -57,8 +57,8 @@ function Fix:send(msg_type, fields)
   if type(fields) ~= "table" then
     error(fmt("bad argument #2 to 'send' (table expected, got %s)", type(fields)), 2)
   end
-  if fields[1] == nil and next(fields) ~= nil then
-    return self._dict:send(self._c, msg_type, fields) -- by name
+  if fields[1] == nil then
+    return self._dict:send(self._c, msg_type, fields) -- by name (or an empty raw message)
   end
   return self._c:send(msg_type, fields)
 end
