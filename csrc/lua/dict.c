@@ -239,6 +239,7 @@ struct sender {
 	size_t nout;
 	int lvl_path; /* stack index of the current path string */
 	int level;    /* of the user's call: 2 through fix:send, 1 for encode */
+	int enums;    /* stack index of the UV_ENUMS table */
 	const char *fn;
 };
 
@@ -359,8 +360,7 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 	if (fd->enum_n && fd->type != FIX_T_MULTI && t == LUA_TSTRING) {
 		/* name or wire value -> wire value, through a Lua table per field
 		 * (a string key is one hash lookup; the table anchors the result) */
-		lua_getiuservalue(L, 1, UV_ENUMS);
-		if (lua_rawgeti(L, -1, f) != LUA_TTABLE) {
+		if (lua_rawgeti(L, s->enums, f) != LUA_TTABLE) {
 			lua_pop(L, 1);
 			lua_createtable(L, 0, (int)fd->enum_n * 2);
 			for (uint32_t i = fd->enum_off; i < fd->enum_off + fd->enum_n; i++) {
@@ -370,7 +370,7 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 				lua_setfield(L, -2, S(d, d->enums[i].value));
 			}
 			lua_pushvalue(L, -1);
-			lua_rawseti(L, -3, f);
+			lua_rawseti(L, s->enums, f);
 		}
 		lua_pushvalue(L, idx);
 		if (lua_rawget(L, -2) != LUA_TSTRING) {
@@ -379,7 +379,7 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 				   lua_tostring(L, -1));
 		}
 		v = lua_tolstring(L, -1, &len);
-		lua_pop(L, 3);
+		lua_pop(L, 2);
 	} else if (fd->enum_n && fd->type != FIX_T_MULTI) {
 		if (fix_dict_enum_by_value(d, f, v, len) < 0) {
 			int en = fix_dict_enum_by_name(d, f, v, len);
@@ -535,8 +535,8 @@ static void encode_layout(struct sender *s, uint32_t l, int t, int top)
 		int isnum;
 		lua_Integer e = (lua_rawget(L, names), lua_tointegerx(L, -1, &isnum));
 		lua_pop(L, 1);
-		const char *k = lua_tostring(L, -2);
 		if (!isnum) {
+			const char *k = lua_tostring(L, -2);
 			int f = fix_dict_field_by_name(d, k);
 			if (f >= 0)
 				send_error(s, "field %s (%d) is not part of this message", k,
@@ -545,7 +545,7 @@ static void encode_layout(struct sender *s, uint32_t l, int t, int top)
 			send_error(s, "unknown field '%s'%s", k, lua_tostring(L, -1));
 		}
 		if (e < 0 && session_tag(d->fields[d->entries[-e - 1].field].tag))
-			send_error(s, "%s (%d) is written by the session", k,
+			send_error(s, "%s (%d) is written by the session", lua_tostring(L, -2),
 				   (int)d->fields[d->entries[-e - 1].field].tag);
 		if (e >= 0 && d->entries[e].group >= 0 && lua_type(L, -1) == LUA_TTABLE &&
 		    lua_rawlen(L, -1) == 0) {
@@ -558,8 +558,9 @@ static void encode_layout(struct sender *s, uint32_t l, int t, int top)
 		items[n].order = e < 0 ? -(long)d->nentries + (-e - 1) : (long)e;
 		items[n].entry = (uint32_t)(e < 0 ? -e - 1 : e);
 		items[n].idx = lua_gettop(L);
+		if (n % 16 == 0)
+			luaL_checkstack(L, 40, "too many fields");
 		lua_pushvalue(L, -2); /* the key for lua_next */
-		luaL_checkstack(L, 4, "too many fields");
 		n++;
 	}
 	/* insertion sort: a message has few fields */
@@ -605,7 +606,12 @@ static const struct fix_dict_message *encode_named(lua_State *L, struct ldict *l
 	const struct fix_dict *d = ld->d;
 	const char *mname = luaL_checkstring(L, ni);
 	luaL_checktype(L, fi, LUA_TTABLE);
-	struct sender s = {L, ld, d, mname, 0, 0, level, level == 2 ? "send" : "encode"};
+	struct sender s = {.L = L,
+			   .ld = ld,
+			   .d = d,
+			   .msg = mname,
+			   .level = level,
+			   .fn = level == 2 ? "send" : "encode"};
 	if (level == 2) {
 		lua_pushnil(L);
 		if (!lua_next(L, fi)) {
@@ -634,6 +640,8 @@ static const struct fix_dict_message *encode_named(lua_State *L, struct ldict *l
 	const struct fix_dict_message *m = &d->messages[mi];
 	int top = lua_gettop(L);
 	s.msg = S(d, m->name); /* errors name the message, not the MsgType given */
+	lua_getiuservalue(L, 1, UV_ENUMS);
+	s.enums = lua_gettop(L);
 	if (m->admin)
 		send_error(&s, "session message %s (35=%s) is sent by the session", S(d, m->name),
 			   S(d, m->msg_type));
