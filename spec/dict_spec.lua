@@ -128,6 +128,26 @@ describe("encoding by name", function()
 			.. "|44=0.0000001|59=0", body(f))
 	end)
 
+	it("writes decimals as plain text with up to 15 significant digits", function()
+		local function price(x)
+			return body(d:encode("NewOrderSingle", nos({ Price = x }))):match("|44=([^|]*)|")
+		end
+		local cases = { [1.08345] = "1.08345", [0.5] = "0.5", [100.25] = "100.25",
+			[123456.789] = "123456.789", [1e-5] = "0.00001", [0.1 + 0.2] = "0.3", [-1.5] = "-1.5",
+			[2.5e6] = "2500000", [1e-9] = "0.000000001", [123456789012.5] = "123456789012.5" }
+		for x, want in pairs(cases) do
+			assert.equal(want, price(x))
+		end
+		-- any price of up to 8 significant digits reads as Lua's own %.15g
+		for _ = 1, 2000 do
+			local x = math.random(1, 10 ^ 8) / 10 ^ math.random(0, 8)
+			local g = ("%.15g"):format(x)
+			if not g:find("e") then -- below 1e-4 %g has an exponent, FIX has none
+				assert.equal(g, price(x))
+			end
+		end
+	end)
+
 	it("writes an OrderCancelRequest", function()
 		local f = d:encode("OrderCancelRequest", {
 			OrigClOrdID = "ORD1",

@@ -24,6 +24,8 @@ struct fix_dict;
 struct fix_msg;
 /* The open client behind the userdata at idx (raises otherwise). */
 struct bt_auth *btl_client_check(lua_State *L, int idx);
+/* The same for a userdata whose metatable is known to be the client's. */
+struct bt_auth *btl_client_auth(lua_State *L, int idx);
 /* The dictionary behind the userdata at idx (raises otherwise). */
 const struct fix_dict *btl_dict_check(lua_State *L, int idx);
 /* fix_session_cfg.validate for a dictionary (ud: the struct fix_dict). */

@@ -139,6 +139,14 @@ static int client_close(lua_State *L)
  * costs no string lookup, and dict:send checks a client per order. */
 static const char client_mt_key = 0;
 
+struct bt_auth *btl_client_auth(lua_State *L, int idx)
+{
+	struct lclient *c = lua_touserdata(L, idx);
+	if (!c->a)
+		luaL_error(L, "client is closed");
+	return c->a;
+}
+
 struct bt_auth *btl_client_check(lua_State *L, int idx)
 {
 	struct lclient *c = lua_touserdata(L, idx);

@@ -41,6 +41,19 @@ struct ldict {
  * string lookup of luaL_checkudata */
 static const char dict_mt_key = 0;
 
+/* dict:send's arguments: the dictionary and the client are checked against
+ * the metatables kept as upvalues 1 and 2 (as the client's own methods do):
+ * it runs per order. */
+static int has_mt(lua_State *L, int idx, int up)
+{
+	int ok = 0;
+	if (lua_getmetatable(L, idx)) {
+		ok = lua_rawequal(L, -1, lua_upvalueindex(up));
+		lua_pop(L, 1);
+	}
+	return ok;
+}
+
 static struct ldict *check_dict(lua_State *L, int idx)
 {
 	struct ldict *ld = lua_touserdata(L, idx);
@@ -280,9 +293,56 @@ static size_t fmt_int(char *buf, lua_Integer v)
 	return k;
 }
 
+/* |n| in [1e-4, 1e15) with 15 significant digits, trailing zeros dropped,
+ * by integer arithmetic: the same text as "%.15g" for any decimal of up to
+ * 15 significant digits (a price), several times faster. 0: not handled. */
+static size_t fmt_float_fast(char *buf, double n)
+{
+	static const double p10[] = {1,    1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+				     1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+	double a = fabs(n);
+	if (!(a >= 1e-4 && a < 1e15))
+		return 0;
+	int d = 14 - (int)floor(log10(a)); /* decimals for 15 significant digits */
+	if (d < 0)
+		d = 0;
+	if (d > 18)
+		return 0;
+	double sc = a * p10[d];
+	if (sc >= 1e15 || sc < 1e13) /* log10 rounded across a power of ten */
+		return 0;
+	uint64_t v = (uint64_t)llround(sc);
+	char dig[24];
+	int nd = 0;
+	do {
+		dig[nd++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	char *p = buf;
+	if (n < 0)
+		*p++ = '-';
+	if (nd <= d)
+		*p++ = '0';
+	for (int i = nd - 1; i >= d; i--)
+		*p++ = dig[i];
+	int low = 0; /* lowest fraction digit that is not a trailing zero */
+	while (low < d && low < nd && dig[low] == '0')
+		low++;
+	if (low < d) {
+		*p++ = '.';
+		for (int i = d - 1; i >= low; i--)
+			*p++ = i >= nd ? '0' : dig[i];
+	}
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+
 /* A float as a plain decimal: up to 15 significant digits, no exponent. */
 static size_t fmt_float(char *buf, double n)
 {
+	size_t k = fmt_float_fast(buf, n);
+	if (k)
+		return k;
 	int w = snprintf(buf, NUM_BUF, "%.15g", n);
 	if (!strchr(buf, 'e'))
 		return (size_t)w;
@@ -654,8 +714,10 @@ static const struct fix_dict_message *encode_named(lua_State *L, struct ldict *l
 /* dict:send(client, msg, { Name = value, ... }) -> true | nil, message, code */
 static int dict_send(lua_State *L)
 {
-	struct ldict *ld = check_dict(L, 1);
-	struct bt_auth *a = btl_client_check(L, 2);
+	struct ldict *ld = lua_touserdata(L, 1);
+	if (!ld || !has_mt(L, 1, 1) || !ld->d)
+		ld = check_dict(L, 1);
+	struct bt_auth *a = has_mt(L, 2, 2) ? btl_client_auth(L, 2) : btl_client_check(L, 2);
 	size_t n;
 	const struct fix_dict_message *m = encode_named(L, ld, 3, 4, 2, &n);
 	char err[160];
@@ -1090,7 +1152,10 @@ void btl_open_dict(lua_State *L, int mod)
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &dict_mt_key);
 	lua_pushcfunction(L, dict_gc);
 	lua_setfield(L, -2, "__gc");
-	luaL_newlib(L, meth);
+	luaL_newlibtable(L, meth);
+	lua_pushvalue(L, -2);
+	luaL_getmetatable(L, "betatrader.client"); /* btl_open_client ran first */
+	luaL_setfuncs(L, meth, 2);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	lua_pushcfunction(L, dict_default);
