@@ -35,6 +35,7 @@ local cases = {
   { "byname.send_raw", "7 anchor: the same NOS in the raw form", "ns", 1 },
   { "byname.recv", "8 ER decoded by name + 5 fields by name", "ns", 1, { "byname.recv_raw" },
     "<= 1.5x raw" },
+  { "byname.recv_fields", "8 the same, and msg.fields read too", "ns", 1, { "byname.recv_raw" } },
   { "byname.recv_raw", "8 anchor: core.fix_decode + 5 fields by tag", "ns", 1 },
   { "groups.ours_lua", "9 35=W, 20 MDEntries, into Lua tables", "ns", 1, { "groups.qf_dict" },
     "(vs QuickFIX)" },
