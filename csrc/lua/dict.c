@@ -1050,6 +1050,10 @@ static int msg_index(lua_State *L)
 	lua_Integer tag = (lua_rawget(L, lua_upvalueindex(1)), lua_tointegerx(L, -1, &isnum));
 	if (!isnum) {
 		const char *k = lua_tostring(L, 2);
+		/* FIX names are capitalised; lower-case keys are the library's own
+		 * (msg.invalid, msg.header) and read as nil when absent */
+		if (k[0] >= 'a' && k[0] <= 'z')
+			return 0;
 		push_any_field_suggestion(L, k, check_dict(L, lua_upvalueindex(4))->d);
 		return luaL_error(L, "unknown field '%s'%s", k, lua_tostring(L, -1));
 	}
