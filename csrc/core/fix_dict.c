@@ -454,7 +454,8 @@ static struct fix_dict *finish(struct builder *b, uint32_t header, uint32_t trai
 		return NULL;
 	}
 	struct fix_dict *d = (struct fix_dict *)mem;
-	memcpy(mem + o_str, b->strings.p, b->strings.n);
+	if (b->strings.n) /* a dictionary without fields has no strings */
+		memcpy(mem + o_str, b->strings.p, b->strings.n);
 	if (b->fields.n)
 		memcpy(mem + o_fld, b->fields.p, b->fields.n * sizeof(struct fix_dict_field));
 	if (b->enums.n)

@@ -127,6 +127,12 @@ static void test_load_errors(void)
 		      "<fields><field number='1' name='A' type='INT'/></fields></fix>",
 		 "v.xml:5: <message name=... msgtype=...> expected");
 	char err[256] = "";
+	/* the smallest dictionary: nothing in it, but well formed */
+	const char *empty = "<fix><header/><trailer/><messages/><fields/></fix>";
+	struct fix_dict *d = fix_dict_load_mem(empty, strlen(empty), "e.xml", err, sizeof err);
+	T_OK(d != NULL);
+	T_EQ_INT(d ? d->nfields : 1, 0);
+	fix_dict_unref(d);
 	T_OK(fix_dict_load("/nonexistent/x.xml", err, sizeof err) == NULL);
 	T_EQ_STR(err, "/nonexistent/x.xml: No such file or directory");
 }
