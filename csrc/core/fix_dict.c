@@ -1012,8 +1012,8 @@ int fix_dict_check(const struct fix_dict *d, const struct fix_msg *m, struct fix
 {
 	struct checker c = {d, m, p};
 	int mi = fix_dict_message_by_type(d, m->msg_type, m->msg_type_len);
-	if (mi < 0)
-		return problem(&c, 11, 35, "Invalid MsgType");
+	if (mi < 0) /* QuickFIX names no tag (371) for an unknown MsgType */
+		return problem(&c, 11, -1, "Invalid MsgType");
 	size_t i = 0;
 	return check_layout(&c, d->messages[mi].layout, &i, 1);
 }
