@@ -253,6 +253,7 @@ struct sender {
 	int lvl_path; /* stack index of the current path string */
 	int level;    /* of the user's call: 2 through fix:send, 1 for encode */
 	int enums;    /* stack index of the UV_ENUMS table */
+	int empty;    /* fix:send(type, {}): the raw form applies */
 	const char *fn;
 };
 
@@ -303,7 +304,16 @@ static size_t fmt_float_fast(char *buf, double n)
 	double a = fabs(n);
 	if (!(a >= 1e-4 && a < 1e15))
 		return 0;
-	int d = 14 - (int)floor(log10(a)); /* decimals for 15 significant digits */
+	int e = 0; /* a in [10^e, 10^(e+1)), without log10 */
+	if (a >= 1) {
+		while (e < 14 && a >= p10[e + 1])
+			e++;
+	} else {
+		e = -1;
+		while (e > -4 && a * p10[-e] < 1)
+			e--;
+	}
+	int d = 14 - e; /* decimals for 15 significant digits */
 	if (d < 0)
 		d = 0;
 	if (d > 18)
@@ -312,6 +322,15 @@ static size_t fmt_float_fast(char *buf, double n)
 	if (sc >= 1e15 || sc < 1e13) /* log10 rounded across a power of ten */
 		return 0;
 	uint64_t v = (uint64_t)llround(sc);
+	/* trailing zeros of the fraction go first, five at a time when they can */
+	while (d >= 5 && v % 100000 == 0) {
+		v /= 100000;
+		d -= 5;
+	}
+	while (d > 0 && v % 10 == 0) {
+		v /= 10;
+		d--;
+	}
 	char dig[24];
 	int nd = 0;
 	do {
@@ -535,6 +554,15 @@ struct item {
 
 static void encode_layout(struct sender *s, uint32_t l, int t, int top);
 
+static int is_empty(lua_State *L, int t)
+{
+	lua_pushnil(L);
+	if (!lua_next(L, t))
+		return 1;
+	lua_pop(L, 2);
+	return 0;
+}
+
 static void encode_group(struct sender *s, uint32_t e, int arr)
 {
 	lua_State *L = s->L;
@@ -623,6 +651,10 @@ static void encode_layout(struct sender *s, uint32_t l, int t, int top)
 		lua_pushvalue(L, -2); /* the key for lua_next */
 		n++;
 	}
+	if (top && n == 0 && s->level == 2) {
+		s->empty = 1;
+		return;
+	}
 	/* insertion sort: a message has few fields */
 	for (size_t i = 1; i < n; i++) {
 		struct item x = items[i];
@@ -672,19 +704,16 @@ static const struct fix_dict_message *encode_named(lua_State *L, struct ldict *l
 			   .msg = mname,
 			   .level = level,
 			   .fn = level == 2 ? "send" : "encode"};
-	if (level == 2) {
-		lua_pushnil(L);
-		if (!lua_next(L, fi)) {
-			*nout = 0; /* fix:send(type, {}) is the raw form, as before names */
-			return NULL;
-		}
-		lua_pop(L, 2);
-	}
+	/* fix:send(type, {}) is the raw form, as before names: checked only
+	 * where the answer differs, so that an order pays no extra lua_next */
+	*nout = 0;
 	lua_getiuservalue(L, 1, UV_MSGS);
 	lua_pushvalue(L, ni);
 	int isnum;
 	lua_Integer mi = (lua_rawget(L, -2), lua_tointegerx(L, -1, &isnum));
 	lua_pop(L, 2);
+	if (!isnum && level == 2 && is_empty(L, fi))
+		return NULL;
 	if (!isnum) {
 		uint32_t names[1024];
 		size_t n = 0;
@@ -702,11 +731,15 @@ static const struct fix_dict_message *encode_named(lua_State *L, struct ldict *l
 	s.msg = S(d, m->name); /* errors name the message, not the MsgType given */
 	lua_getiuservalue(L, 1, UV_ENUMS);
 	s.enums = lua_gettop(L);
+	if (m->admin && level == 2 && is_empty(L, fi))
+		return NULL;
 	if (m->admin)
 		send_error(&s, "session message %s (35=%s) is sent by the session", S(d, m->name),
 			   S(d, m->msg_type));
 	encode_layout(&s, m->layout, fi, 1);
 	lua_settop(L, top);
+	if (s.empty)
+		return NULL;
 	*nout = s.nout;
 	return m;
 }
