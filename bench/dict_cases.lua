@@ -12,6 +12,8 @@
 --   lua5.4 bench/dict_cases.lua groups <frame file> <round> [iterations]
 --     9: the 35=W with 20 MDEntries written by bench_qf_groups, decoded into
 --     Lua tables with its groups (NoMDEntries as an array of entries).
+--   lua5.4 bench/dict_cases.lua sendloop raw|named <count>
+--     case 7 for callgrind: instructions per send without the I/O thread.
 -- Prints "RESULT <case> <round> <value>" lines for bench/run's table.
 local bt = require("betatrader")
 local async = require("betatrader.async")
@@ -144,15 +146,42 @@ local function groups_case(path, round, iters)
   io.stderr:write(string.format("dict_cases: W %d bytes, sink %d\n", #w, sink))
 end
 
+-- For instruction counts (valgrind --tool=callgrind): fix:send on a client
+-- that is not logged in, so that both forms stop at the same refusal in
+-- bt_auth_send; run with two counts and subtract.
+local function sendloop_case(form, n)
+  local client = bt.client{ store = false }
+  local fix = client.fix
+  local raw = {
+    { 11, "ORD0000001" }, { 55, "EUR/USD" }, { 54, "1" }, { 60, "20250101-12:00:00.123" },
+    { 38, 1000000 }, { 40, "2" }, { 44, 1.08345 }, { 59, "0" },
+  }
+  local named = {
+    ClOrdID = "ORD0000001", Symbol = "EUR/USD", Side = "BUY", TransactTime = "20250101-12:00:00.123",
+    OrderQty = 1000000, OrdType = "LIMIT", Price = 1.08345, TimeInForce = "DAY",
+  }
+  for _ = 1, n do
+    if form == "raw" then
+      fix:send("D", raw)
+    else
+      fix:send("NewOrderSingle", named)
+    end
+  end
+  client:close()
+end
+
 if mode == "send" then
   send_case(tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]))
 elseif mode == "recv" then
   recv_case(tonumber(arg[2]), tonumber(arg[3] or "200000"))
+elseif mode == "sendloop" then
+  sendloop_case(arg[2], tonumber(arg[3]))
 elseif mode == "groups" then
   groups_case(arg[2], tonumber(arg[3]), tonumber(arg[4] or "50000"))
 else
   io.stderr:write("usage: dict_cases.lua send <fix_port> <http_port> <messages> <round>\n"
     .. "       dict_cases.lua recv <round> [iterations]\n"
-    .. "       dict_cases.lua groups <frame file> <round> [iterations]\n")
+    .. "       dict_cases.lua groups <frame file> <round> [iterations]\n"
+    .. "       dict_cases.lua sendloop raw|named <count>\n")
   os.exit(2)
 end
