@@ -197,6 +197,11 @@ static uint32_t map_type(const char *t)
 	    {"UTCTIMESTAMP", FIX_T_UTCTIMESTAMP},
 	    {"DATA", FIX_T_DATA},
 	    {"MULTIPLEVALUESTRING", FIX_T_MULTI},
+	    {"UTCDATEONLY", FIX_T_DATE},
+	    {"UTCDATE", FIX_T_DATE},
+	    {"LOCALMKTDATE", FIX_T_DATE},
+	    {"UTCTIMEONLY", FIX_T_TIMEONLY},
+	    {"MONTHYEAR", FIX_T_MONTHYEAR},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (!strcmp(map[i].name, t))
@@ -822,6 +827,46 @@ static int digits(const char *v, size_t len, int sign, int dot)
 	return nd > 0;
 }
 
+/* n digits at v as a number, or -1. */
+static int num(const char *v, size_t n)
+{
+	int x = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+static int date_ok(const char *v, size_t len)
+{
+	int m = len == 8 && num(v, 4) >= 0 ? num(v + 4, 2) : -1;
+	int day = m >= 1 && m <= 12 ? num(v + 6, 2) : -1;
+	return day >= 1 && day <= 31;
+}
+
+static int time_ok(const char *v, size_t len)
+{
+	if ((len != 8 && len != 12) || v[2] != ':' || v[5] != ':')
+		return 0;
+	int h = num(v, 2), m = num(v + 3, 2), sec = num(v + 6, 2);
+	if (h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 60)
+		return 0;
+	return len == 8 || (v[8] == '.' && num(v + 9, 3) >= 0);
+}
+
+static int monthyear_ok(const char *v, size_t len)
+{
+	if (len < 6 || num(v, 4) < 0 || num(v + 4, 2) < 1 || num(v + 4, 2) > 12)
+		return 0;
+	if (len == 6)
+		return 1;
+	if (len == 8 && v[6] == 'w')
+		return v[7] >= '1' && v[7] <= '5';
+	return len == 8 && num(v + 6, 2) >= 1 && num(v + 6, 2) <= 31;
+}
+
 int fix_dict_value_ok(const struct fix_dict *d, uint32_t f, const char *v, size_t len)
 {
 	int64_t ms;
@@ -838,6 +883,12 @@ int fix_dict_value_ok(const struct fix_dict *d, uint32_t f, const char *v, size_
 		return len == 1 && (v[0] == 'Y' || v[0] == 'N');
 	case FIX_T_UTCTIMESTAMP:
 		return fix_parse_time(v, len, &ms) == FIX_OK;
+	case FIX_T_DATE:
+		return date_ok(v, len);
+	case FIX_T_TIMEONLY:
+		return time_ok(v, len);
+	case FIX_T_MONTHYEAR:
+		return monthyear_ok(v, len);
 	default:
 		return len > 0;
 	}

@@ -24,7 +24,10 @@ enum fix_dict_type {
 	FIX_T_BOOLEAN,
 	FIX_T_UTCTIMESTAMP,
 	FIX_T_DATA,
-	FIX_T_MULTI, /* MULTIPLEVALUESTRING: space-separated enum values */
+	FIX_T_MULTI,     /* MULTIPLEVALUESTRING: space-separated enum values */
+	FIX_T_DATE,      /* UTCDATEONLY, LOCALMKTDATE: YYYYMMDD */
+	FIX_T_TIMEONLY,  /* UTCTIMEONLY: HH:MM:SS[.sss] */
+	FIX_T_MONTHYEAR, /* YYYYMM, YYYYMMDD or YYYYMMwN */
 };
 
 struct fix_dict_field {

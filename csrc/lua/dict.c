@@ -472,7 +472,8 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 		}
 	} else if (len == 0 || memchr(v, '\x01', len)) {
 		send_error(s, "%s (%d): value is empty or contains SOH", name, (int)fd->tag);
-	} else if ((t == LUA_TSTRING || fd->type == FIX_T_CHAR || fd->type == FIX_T_BOOLEAN) &&
+	} else if ((t == LUA_TSTRING || fd->type == FIX_T_CHAR || fd->type == FIX_T_BOOLEAN ||
+		    fd->type >= FIX_T_DATE) &&
 		   !fix_dict_value_ok(d, f, v, len)) {
 		/* numbers were formatted here already in the field's form */
 		send_error(s, "'%s' is not a valid %s for %s (%d)", v, type_name(d, f), name,

@@ -209,6 +209,11 @@ static void test_check(void)
 		       "Incorrect data format for value");
 	expect_problem(W(FROM_EXC("8", 2, T0S) ER_OK "44=1.2.3|"), 6, 44,
 		       "Incorrect data format for value");
+	T_EQ_INT(check(W(FROM_EXC("8", 2, T0S) ER_OK "75=20250101|200=202503|"), &p), 0);
+	expect_problem(W(FROM_EXC("8", 2, T0S) ER_OK "75=20251301|"), 6, 75,
+		       "Incorrect data format for value");
+	expect_problem(W(FROM_EXC("8", 2, T0S) ER_OK "200=2025-03|"), 6, 200,
+		       "Incorrect data format for value");
 	expect_problem(W(FROM_EXC("W", 2, T0S) "55=E|268=3|269=0|270=1|269=1|270=2|"), 16, 268,
 		       "Incorrect NumInGroup count for repeating group");
 	expect_problem(W(FROM_EXC("W", 2, T0S) "55=E|268=1|269=0|270=1|269=1|"), 16, 268,
