@@ -74,6 +74,8 @@ local function custom_dictionary()
 	xml = xml:gsub("(<field number='54' name='Side' type='CHAR'>\n)",
 		"%1   <value enum='Z' description='ZIGZAG' />\n", 1)
 	xml = xml:gsub("( <fields>\n)", "%1  <field number='5001' name='VenueTag' type='STRING' />\n", 1)
+	xml = xml:gsub("( <messages>\n)", "%1  <message name='VenueHello' msgtype='U7' msgcat='app'>\n"
+		.. "   <field name='VenueTag' required='Y' />\n  </message>\n", 1)
 	return write_tmp(xml)
 end
 
@@ -438,6 +440,13 @@ describe("custom dictionaries", function()
 		assert.equal("v1", m.VenueTag)
 		assert.equal("ZIGZAG", m:enum("Side"))
 		assert.equal("ZIGZAG", d:constants().Side.ZIGZAG and "ZIGZAG")
+		-- and a message of its own
+		local hello = d:encode("VenueHello", { VenueTag = "hi" })
+		assert.matches("|35=U7|.*|5001=hi|10=", bars(hello))
+		assert.equal("VenueHello", d:decode(hello).MsgType)
+		raises("%(VenueHello: required field VenueTag %(5001%) is missing%)", function()
+			d:encode("VenueHello", {})
+		end)
 		-- the default dictionary knows neither
 		raises("unknown field 'VenueTag'", function()
 			dict.default():encode("NewOrderSingle", nos({ VenueTag = "v1" }))
