@@ -564,6 +564,11 @@ describe("client.fix by name against the local exchange", function()
 		assert.equal("Z1", m.ClOrdID)
 		assert.equal("ZIGZAG", m:enum("Side"))
 		assert.matches("|5001=v7|11=Z1|55=EUR/USD|54=Z|", traced(out, "^out .*|35=D|"))
+		-- its own message goes out by name; this exchange trades only orders
+		assert.is_true(c.fix:send("VenueHello", { VenueTag = "hi" }))
+		local j = assert(c.fix:receive(2):await())
+		assert.equal("BusinessMessageReject", j.MsgType)
+		assert.equal("U7", j.RefMsgType)
 	end)
 
 	-- The exchange echoes the order's Side into its ExecutionReport, so a
