@@ -792,6 +792,8 @@ static void start_login(struct bt_reactor *r, void *ud)
 		o.session.trace = on_trace;
 		o.session.trace_ud = a;
 	}
+	o.session.validate = a->cfg.validate;
+	o.session.validate_ud = a->cfg.validate_ud;
 	o.store_dir = a->cfg.store_dir;
 	o.store_flags = a->cfg.store_fsync ? SEQSTORE_FSYNC : 0;
 	static const struct fix_conn_cbs cbs = {on_connected, on_event, on_closed, on_written};

@@ -29,6 +29,7 @@ struct bt_reactor;
 struct bt_cq;
 struct bt_op;
 struct bt_auth;
+struct fix_msg;
 
 enum bt_auth_state {
 	BT_AUTH_DISCONNECTED = 0,
@@ -74,6 +75,12 @@ struct bt_auth_cfg {
 	/* Queue a "trace" user event (dir, frame) for every FIX frame in and
 	 * out, 554 shown as "***" (the session redacts before we see it). */
 	int trace;
+	/* Optional inbound check (fix_session_cfg.validate): messages it refuses
+	 * get a session Reject and never become "message" events. validate_ud
+	 * must outlive the client. */
+	int (*validate)(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
+			size_t textlen);
+	void *validate_ud;
 };
 
 /* Default deadlines and sizes; the strings stay NULL. */

@@ -59,6 +59,9 @@ struct fix_session {
 	struct fix_store *store;
 	void (*trace)(void *ud, int dir, const char *frame, size_t len);
 	void *trace_ud;
+	int (*validate)(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
+			size_t textlen);
+	void *validate_ud;
 
 	uint64_t next_out, next_in;
 	uint64_t resend_end; /* highest number seen beyond a gap; 0 = no gap open */
@@ -941,6 +944,14 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 		}
 		return 1;
 	}
+	if (s->validate) {
+		int ref_tag = -1, reason = 0;
+		char text[160] = "";
+		if (s->validate(s->validate_ud, m, &ref_tag, &reason, text, sizeof text)) {
+			send_reject(s, m, ref_tag, reason, text, now);
+			return 0;
+		}
+	}
 	ev = push_event(s, FIX_EV_APP, m);
 	if (ev) {
 		ev->app.msg_type.ptr = m->msg_type;
@@ -1360,6 +1371,8 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	s->store = cfg->store;
 	s->trace = cfg->trace;
 	s->trace_ud = cfg->trace_ud;
+	s->validate = cfg->validate;
+	s->validate_ud = cfg->validate_ud;
 	s->next_out = s->store && s->store->next_out ? s->store->next_out : 1;
 	s->next_in = s->store && s->store->next_in ? s->store->next_in : 1;
 

@@ -80,6 +80,12 @@ struct fix_session_cfg {
 	 * (a redacted copy; the frame pointer is only valid during the call). */
 	void (*trace)(void *ud, int dir, const char *frame, size_t len);
 	void *trace_ud;
+	/* Optional: checks every inbound application message before it becomes
+	 * an event. Nonzero: answer with a session Reject (35=3) carrying 371
+	 * (*ref_tag, none if < 0), 373 (*reason) and 58 (text), and drop it. */
+	int (*validate)(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
+			size_t textlen);
+	void *validate_ud;
 };
 
 /* Fill cfg with the defaults: initiator, heartbeat 30 s, logon and logout
