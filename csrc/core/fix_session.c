@@ -31,6 +31,8 @@
 #define TEXT_MAX 512   /* outbound 58/927 texts are cut here */
 #define EV_RESERVE 4   /* slots kept free for events not born from a frame */
 #define TRACE_SLACK 128
+/* Largest step a SequenceReset may take the expected inbound number. */
+#define MAX_SEQ_JUMP (UINT64_C(1) << 31)
 
 /* What an encoded frame is, for the store and the wiping of output. */
 enum out_kind {
@@ -215,6 +217,14 @@ static int valid_msg_type(const char *t, size_t n)
 static int admin_type(const char *t, size_t n)
 {
 	return n == 1 && strchr("012345A", t[0]) != NULL;
+}
+
+/* Nothing unasked goes out: the silent fault, or our own Logout is out (the
+ * logout initiator only answers ResendRequests until the reply or the
+ * logout timeout). */
+static int quiet(const struct fix_session *s)
+{
+	return s->silent || s->st == FIX_ST_LOGOUT_SENT;
 }
 
 /* --------------------------------------------------------------- events */
@@ -481,7 +491,7 @@ static void send_reject(struct fix_session *s, const struct fix_msg *m, int ref_
 			const char *text, int64_t now)
 {
 	struct fix_enc enc;
-	if (s->silent)
+	if (quiet(s))
 		return;
 	if (begin_msg(s, &enc, "3", s->next_out, now, text_len(text) + m->msg_type_len))
 		return;
@@ -517,7 +527,7 @@ static void fail(struct fix_session *s, int64_t now, const char *code, const cha
 {
 	if (s->st == FIX_ST_CLOSED)
 		return;
-	if (!s->silent && logout_text)
+	if (!quiet(s) && logout_text)
 		send_logout(s, logout_text, now);
 	va_list ap;
 	va_start(ap, fmt);
@@ -720,7 +730,7 @@ static void too_low(struct fix_session *s, const struct fix_msg *m, int64_t now)
 
 static void open_gap(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
-	if (s->resend_end == 0 && !s->silent)
+	if (s->resend_end == 0 && !quiet(s))
 		send_resend_request(s, s->next_in, now);
 	if (m->seq_num > s->resend_end)
 		s->resend_end = m->seq_num;
@@ -867,6 +877,17 @@ static void on_sequence_reset(struct fix_session *s, const struct fix_msg *m, in
 		send_reject(s, m, 36, 5, text, now);
 		return;
 	}
+	if (new_seq - s->next_in > MAX_SEQ_JUMP) {
+		/* One message must not push the expected number out of reach:
+		 * every later message would be "too low". */
+		char text[128];
+		snprintf(text, sizeof(text),
+			 "NewSeqNo %" PRIu64
+			 " is implausibly far above the expected MsgSeqNum %" PRIu64,
+			 new_seq, s->next_in);
+		send_reject(s, m, 36, 5, text, now);
+		return;
+	}
 	if (new_seq > s->next_in || !gap_fill)
 		(void)advance_in(s, new_seq);
 }
@@ -882,7 +903,7 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 			return 0;
 		case '1': {
 			struct fix_sv id = get_sv(m, 112);
-			if (!s->silent)
+			if (!quiet(s))
 				send_heartbeat(s, &id, now);
 			return 0;
 		}
@@ -1240,10 +1261,8 @@ int64_t fix_session_deadline(const struct fix_session *s)
 		return s->silent ? INT64_MAX : s->logon_deadline;
 	case FIX_ST_ACTIVE:
 		return hb_deadline(s);
-	case FIX_ST_LOGOUT_SENT: {
-		int64_t h = hb_deadline(s);
-		return h < s->logout_deadline ? h : s->logout_deadline;
-	}
+	case FIX_ST_LOGOUT_SENT:
+		return s->logout_deadline;
 	default:
 		return INT64_MAX;
 	}
@@ -1276,9 +1295,8 @@ void fix_session_tick(struct fix_session *s, int64_t now_ms)
 			fmt_secs(secs, sizeof(secs), s->logout_to);
 			close_session(s, "logged_out", 0, "logged out (no Logout reply within %s)",
 				      secs);
-			return;
 		}
-		break;
+		return; /* no Heartbeat or TestRequest after our Logout */
 	case FIX_ST_ACTIVE:
 		break;
 	default:
