@@ -29,24 +29,25 @@ struct fix_conn {
 	void *arg;
 	char *username; /* kept until fix_session_start encodes the Logon */
 	char *password; /* likewise, then wiped */
-	int64_t last_now;
-	int busy;    /* dispatch depth: destroy waits until 0 */
-	int freed;   /* the owner called fix_conn_free */
-	int closed;  /* on_closed was (or will never be) delivered */
-	int pumping; /* inside pump(): nested calls only queue output */
-	int tcode;   /* transport failure, if any */
+	int busy;       /* dispatch depth: destroy waits until 0 */
+	int freed;      /* the owner called fix_conn_free */
+	int closed;     /* on_closed was (or will never be) delivered */
+	int pumping;    /* inside pump(): nested calls only queue output */
+	int tcode;      /* transport failure, if any */
 	char treason[REASON_MAX];
 };
 
-/* UTC ms for the session (it writes SendingTime), never going backwards. */
+/* The session's timer clock (CLOCK_MONOTONIC ms, like the reactor's timers,
+ * so a wall-clock step cannot freeze or rush a deadline), with the UTC of
+ * the same moment handed over for SendingTime(52) and OrigSendingTime(122). */
 static int64_t now_ms(struct fix_conn *c)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (now < c->last_now)
-		now = c->last_now;
-	c->last_now = now;
+	struct timespec wall;
+	int64_t now = reactor_now_ms();
+	clock_gettime(CLOCK_REALTIME, &wall);
+	if (c->s)
+		fix_session_set_clock(c->s, now,
+				      (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
 	return now;
 }
 

@@ -68,6 +68,7 @@ struct fix_session {
 	int reset_done;      /* 141=Y exchanged in this session */
 	int silent;
 
+	int64_t wall_off; /* UTC minus the timer clock (fix_session_set_clock) */
 	int64_t last_sent, last_recv;
 	int64_t logon_deadline, logout_deadline;
 	int64_t test_req_sent; /* 0: no TestRequest outstanding */
@@ -94,6 +95,14 @@ struct fix_session {
 };
 
 /* ------------------------------------------------------------ utilities */
+
+/* UTC ms at the timer-clock instant now: only for 52, 122 and the check of
+ * the peer's 52. Deadlines never see it, so a wall-clock step cannot freeze
+ * or rush them. */
+static int64_t wall(const struct fix_session *s, int64_t now)
+{
+	return now + s->wall_off;
+}
 
 static void wipe(void *p, size_t n)
 {
@@ -325,7 +334,7 @@ static int begin_msg(struct fix_session *s, struct fix_enc *enc, const char *msg
 	if (r)
 		return r;
 	fix_enc_begin(enc, s->out + s->out_len, s->out_cap - s->out_len, msg_type, s->sender,
-		      s->target, seq, now);
+		      s->target, seq, wall(s, now));
 	return 0;
 }
 
@@ -512,7 +521,7 @@ static void send_gap_fill(struct fix_session *s, uint64_t seq, uint64_t new_seq,
 	if (begin_msg(s, &enc, "4", seq, now, 0))
 		return;
 	fix_enc_char(&enc, 43, 'Y');
-	fix_enc_time(&enc, 122, now);
+	fix_enc_time(&enc, 122, wall(s, now));
 	fix_enc_char(&enc, 123, 'Y');
 	fix_enc_int(&enc, 36, (int64_t)new_seq);
 	(void)finish_msg(s, &enc, OUT_RESEND, seq, now);
@@ -705,11 +714,11 @@ static int check_comp_ids(struct fix_session *s, const struct fix_msg *m, int64_
 static int check_sending_time(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
 	struct fix_sv st = get_sv(m, 52);
-	int64_t t;
+	int64_t t, utc = wall(s, now);
 	if (s->tolerance >= INT64_MAX / 2)
 		return 0;
 	if (st.ptr && fix_parse_time(st.ptr, st.len, &t) == FIX_OK &&
-	    (t > now ? t - now : now - t) <= s->tolerance)
+	    (t > utc ? t - utc : utc - t) <= s->tolerance)
 		return 0;
 	send_reject(s, m, 52, 10, "SendingTime accuracy problem", now);
 	fail(s, now, "protocol", "SendingTime accuracy problem",
@@ -1662,6 +1671,11 @@ int fix_session_refuse(struct fix_session *s, const char *text, int64_t now_ms)
 	send_logout(s, text, now_ms);
 	close_session(s, "rejected", 0, "Logon refused: %s", text && *text ? text : "(no reason)");
 	return 0;
+}
+
+void fix_session_set_clock(struct fix_session *s, int64_t now_ms, int64_t wall_ms)
+{
+	s->wall_off = wall_ms - now_ms;
 }
 
 uint64_t fix_session_next_out_seq(const struct fix_session *s)

@@ -396,6 +396,28 @@ static void test_heartbeat_and_test_request_timeout(void)
 	fix_session_free(s);
 }
 
+/* Two clocks: deadlines follow now_ms (the timer clock) whatever the wall
+ * clock does; 52 and a GapFill's 122 follow the wall clock handed over. */
+static void test_wall_clock_apart_from_timers(void)
+{
+	struct fix_session *s = client_logged_on(NULL);
+	T_EQ_INT(fix_session_deadline(s), T0 + 30000);
+	/* The wall clock steps back an hour at T0 + 10 s. */
+	fix_session_set_clock(s, T0 + 10000, T0 + 10000 - 3600000);
+	T_EQ_INT(fix_session_deadline(s), T0 + 30000);
+	fix_session_tick(s, T0 + 30000);
+	EXPECT_OUT(s, W(FROM_CLI("0", 2, "20231114-21:13:50.000")));
+	/* The peer's 52 is checked against the wall clock too. */
+	FEED(s, W(FROM_EXC("0", 2, "20231114-21:13:50.000")), T0 + 30000);
+	EXPECT_NO_OUT(s);
+	T_EQ_INT(fix_session_state(s), FIX_ST_ACTIVE);
+	FEED(s, W(FROM_EXC("2", 3, "20231114-21:13:50.000") "7=1|16=0|"), T0 + 30000);
+	EXPECT_OUT(s, W(FROM_CLI("4", 1, "20231114-21:13:50.000") "43=Y|122=20231114-21:13:50.000|"
+								  "123=Y|36=3|"));
+	T_EQ_INT(fix_session_deadline(s), T0 + 60000);
+	fix_session_free(s);
+}
+
 static void test_test_request_echo(void)
 {
 	struct fix_session *s = client_logged_on(NULL);
@@ -925,6 +947,7 @@ int main(void)
 	T_RUN(test_silent_after_own_logout);
 	T_RUN(test_resend_without_store);
 	T_RUN(test_heartbeat_and_test_request_timeout);
+	T_RUN(test_wall_clock_apart_from_timers);
 	T_RUN(test_test_request_echo);
 	T_RUN(test_garbled_frames_dropped);
 	T_RUN(test_wrong_begin_string);
