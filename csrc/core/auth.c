@@ -82,6 +82,7 @@ struct bt_auth {
 	uint64_t attempt;         /* bumped by every register/login claim */
 	struct bt_op *profile_op; /* profile request in flight (a reference) */
 	struct sendq q;           /* filled by bt_auth_send */
+	int conn_live;            /* a connection (and so maybe its store) exists */
 	int q_posted;             /* a flush is already posted */
 
 	/* I/O thread only. */
@@ -211,6 +212,17 @@ static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *
 	return op;
 }
 
+/* Replaces the connection (freeing the old one, which closes its store);
+ * conn_live tells login() whether a busy store may be our own. */
+static void set_conn(struct bt_auth *a, struct fix_conn *c)
+{
+	fix_conn_free(a->conn);
+	a->conn = c;
+	pthread_mutex_lock(&a->mu);
+	a->conn_live = c != NULL;
+	pthread_mutex_unlock(&a->mu);
+}
+
 static void drop_conn(struct bt_auth *a)
 {
 	a->logout_sent = 0;
@@ -219,8 +231,7 @@ static void drop_conn(struct bt_auth *a)
 	pthread_mutex_lock(&a->mu);
 	flush_deferred_locked(a);
 	pthread_mutex_unlock(&a->mu);
-	fix_conn_free(a->conn);
-	a->conn = NULL;
+	set_conn(a, NULL);
 	bt_wipe_free_str(&a->password);
 }
 
@@ -364,10 +375,13 @@ struct login_job {
 	struct bt_op *op;
 	char *client_id;
 	char *password;
+	struct seqstore *store; /* opened by the caller, handed to the connection */
+	int store_busy;         /* locked, maybe by our own last connection */
 };
 
 static void login_job_free(struct login_job *j)
 {
+	seqstore_close(j->store);
 	free(j->client_id);
 	bt_wipe_free_str(&j->password);
 	bt_op_unref(j->op);
@@ -528,8 +542,7 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	snprintf(what, sizeof what, "%s", code ? code : "");
 	snprintf(why, sizeof why, "%s", reason ? reason : "");
 	reactor_timer_stop(a->r, &a->ur_timer);
-	fix_conn_free(a->conn);
-	a->conn = NULL;
+	set_conn(a, NULL);
 	a->logout_sent = 0;
 	bt_wipe_free_str(&a->password);
 
@@ -568,6 +581,15 @@ static void on_trace(void *ud, int dir, const char *frame, size_t len)
 	bt_cq_post_event(a->cq, a->target, "trace", 2, v);
 }
 
+/* The sequence store of (client_id, target): 0, or -1 with errno (EBUSY:
+ * locked) and the reason in err. */
+static int open_store(struct bt_auth *a, const char *client_id, struct seqstore **out, char *err,
+		      size_t errlen)
+{
+	return seqstore_open(out, a->cfg.store_dir, client_id, a->cfg.target_comp_id,
+			     a->cfg.store_fsync ? SEQSTORE_FSYNC : 0, err, errlen);
+}
+
 static void start_login(struct bt_reactor *r, void *ud)
 {
 	struct login_job *j = ud;
@@ -581,6 +603,16 @@ static void start_login(struct bt_reactor *r, void *ud)
 		return;
 	}
 	drop_conn(a); /* a refused login may still be logging out */
+	if (j->store_busy) {
+		/* That connection held the store's lock; it is gone now. The
+		 * only store work left on this thread, and only after a refusal. */
+		char err[REASON_MAX];
+		if (open_store(a, j->client_id, &j->store, err, sizeof err) != 0) {
+			fail_current(a, BT_E_STORE, err);
+			login_job_free(j);
+			return;
+		}
+	}
 	free(a->login_id);
 	a->login_id = j->client_id;
 	j->client_id = NULL;
@@ -612,11 +644,11 @@ static void start_login(struct bt_reactor *r, void *ud)
 		o.session.trace = on_trace;
 		o.session.trace_ud = a;
 	}
-	o.store_dir = a->cfg.store_dir;
-	o.store_flags = a->cfg.store_fsync ? SEQSTORE_FSYNC : 0;
+	o.store = j->store; /* taken over, even on failure */
+	j->store = NULL;
 	static const struct fix_conn_cbs cbs = {on_connected, on_event, on_closed};
 	char err[256];
-	a->conn = fix_conn_open(a->r, &o, &cbs, a, err, sizeof err);
+	set_conn(a, fix_conn_open(a->r, &o, &cbs, a, err, sizeof err));
 	if (!a->conn) {
 		bt_wipe_free_str(&a->password);
 		fail_current(a, BT_E_CONNECT_FAILED, err);
@@ -650,6 +682,23 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 	if (!op) {
 		login_job_free(j);
 		return NULL;
+	}
+	/* The store is opened here, on the caller's thread: mkdir, flock and
+	 * the CRC scan of its files never stall the I/O thread of every
+	 * session. A lock held by our own previous connection (a refused login
+	 * still logging out) is retried once that connection is dropped. */
+	char err[REASON_MAX];
+	if (a->cfg.store_dir && open_store(a, client_id, &j->store, err, sizeof err) != 0) {
+		int busy = errno == EBUSY;
+		pthread_mutex_lock(&a->mu);
+		int ours = a->conn_live;
+		pthread_mutex_unlock(&a->mu);
+		if (!busy || !ours) {
+			login_job_free(j);
+			fail_current(a, BT_E_STORE, err);
+			return op;
+		}
+		j->store_busy = 1;
 	}
 	j->op = bt_op_ref(op);
 	bt_op_set_cancel(op, on_op_cancelled, a);

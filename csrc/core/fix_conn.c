@@ -230,20 +230,25 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 			       const struct fix_conn_cbs *cbs, void *arg, char *err, size_t errlen)
 {
 	if (!r || !opts || !cbs) {
+		if (opts)
+			seqstore_close(opts->store);
 		snprintf(err, errlen, "fix_conn: reactor, options and callbacks are required");
 		return NULL;
 	}
 	struct fix_session_cfg cfg = opts->session;
 	if (!cfg.sender_comp_id || !*cfg.sender_comp_id || !cfg.target_comp_id ||
 	    !*cfg.target_comp_id) {
+		seqstore_close(opts->store);
 		snprintf(err, errlen, "fix_conn: sender_comp_id and target_comp_id are required");
 		return NULL;
 	}
 	struct fix_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
+		seqstore_close(opts->store);
 		snprintf(err, errlen, "fix_conn: out of memory");
 		return NULL;
 	}
+	c->store = opts->store;
 	atomic_init(&c->refs, 1);
 	c->r = r;
 	c->cbs = *cbs;
@@ -260,10 +265,11 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 	cfg.username = c->username;
 	cfg.password = c->password;
 	cfg.store = NULL;
-	if (opts->store_dir) {
-		if (seqstore_open(&c->store, opts->store_dir, cfg.sender_comp_id,
-				  cfg.target_comp_id, opts->store_flags, err, errlen) != 0)
-			goto fail;
+	if (!c->store && opts->store_dir &&
+	    seqstore_open(&c->store, opts->store_dir, cfg.sender_comp_id, cfg.target_comp_id,
+			  opts->store_flags, err, errlen) != 0)
+		goto fail;
+	if (c->store) {
 		c->fstore = seqstore_as_fix_store(c->store);
 		cfg.store = &c->fstore;
 	}

@@ -19,6 +19,7 @@
 struct bt_reactor;
 struct transport_tls_ctx;
 struct fix_conn;
+struct seqstore;
 
 struct fix_conn_opts {
 	const char *host; /* FIX acceptor; numeric addresses skip resolution */
@@ -30,8 +31,14 @@ struct fix_conn_opts {
 	 * password included, are copied; the password copy is wiped once the
 	 * Logon carrying it is encoded. cfg.store is ignored: see store_dir. */
 	struct fix_session_cfg session;
-	const char *store_dir; /* NULL: sequence numbers start at 1 and are not kept */
-	int store_flags;       /* SEQSTORE_FSYNC for power-loss durability */
+	/* An open store the connection takes over: it is closed by the
+	 * connection, also when fix_conn_open fails. Open it off the I/O thread
+	 * (a CRC scan of the whole file). NULL: see store_dir. */
+	struct seqstore *store;
+	/* Without store: a directory opened here, or NULL: sequence numbers
+	 * start at 1 and are not kept. */
+	const char *store_dir;
+	int store_flags; /* SEQSTORE_FSYNC for power-loss durability */
 };
 
 struct fix_conn_cbs {

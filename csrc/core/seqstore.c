@@ -905,6 +905,7 @@ int seqstore_open(struct seqstore **out, const char *dir, const char *sender, co
 	char base[BASE_MAX + 1], name[BASE_MAX + 16];
 	struct seqstore *s;
 	size_t n = 0, dlen;
+	int e;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -988,6 +989,8 @@ int seqstore_open(struct seqstore **out, const char *dir, const char *sender, co
 out_err:
 	bt_set_err(err, errlen, "%s", s->err);
 out_fail:
+	e = errno;
 	seqstore_close(s);
+	errno = e; /* EBUSY tells a held lock apart */
 	return -1;
 }

@@ -26,7 +26,9 @@
 struct seqstore;
 
 /* Open (creating dir with mode 0700 and the files if needed) the store of one
- * session and take its lock. 0, or -1 with "seqstore: what: why" in err. */
+ * session and take its lock. 0, or -1 with "seqstore: what: why" in err and
+ * errno set (EBUSY: the lock is held, by another process or another open
+ * store in this one). */
 int seqstore_open(struct seqstore **out, const char *dir, const char *sender, const char *target,
 		  int flags, char *err, size_t errlen);
 
