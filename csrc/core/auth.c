@@ -54,6 +54,7 @@ void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 	cfg->connect_timeout_ms = 10000;
 	cfg->logon_timeout_ms = 10000;
 	cfg->logout_timeout_ms = 10000;
+	cfg->resend_window = BT_DEFAULT_RESEND_WINDOW;
 }
 
 /* Messages queued by bt_auth_send on the owner's thread, flushed in one
@@ -586,8 +587,11 @@ static void on_trace(void *ud, int dir, const char *frame, size_t len)
 static int open_store(struct bt_auth *a, const char *client_id, struct seqstore **out, char *err,
 		      size_t errlen)
 {
-	return seqstore_open(out, a->cfg.store_dir, client_id, a->cfg.target_comp_id,
-			     a->cfg.store_fsync ? SEQSTORE_FSYNC : 0, err, errlen);
+	if (seqstore_open(out, a->cfg.store_dir, client_id, a->cfg.target_comp_id,
+			  a->cfg.store_fsync ? SEQSTORE_FSYNC : 0, err, errlen) != 0)
+		return -1;
+	seqstore_set_window(*out, a->cfg.resend_window);
+	return 0;
 }
 
 static void start_login(struct bt_reactor *r, void *ud)
@@ -852,6 +856,8 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 	struct sendq *q = &a->io_q;
 	struct fix_out_field fields[FIX_SESSION_MAX_FIELDS];
 	size_t off = 0;
+	/* One burst, one group commit: corked, no callback can drop a->conn. */
+	fix_conn_cork(a->conn, 1);
 	while (off < q->len) {
 		uint16_t tlen;
 		uint32_t n;
@@ -879,6 +885,7 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 			fix_conn_send(a->conn, msg_type, fields, n);
 	}
 	q->len = 0;
+	fix_conn_cork(a->conn, 0);
 }
 
 int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,

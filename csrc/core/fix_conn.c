@@ -33,8 +33,11 @@ struct fix_conn {
 	int freed;      /* the owner called fix_conn_free */
 	int closed;     /* on_closed was (or will never be) delivered */
 	int pumping;    /* inside pump(): nested calls only queue output */
+	int corked;     /* fix_conn_cork: API calls only queue */
 	int tcode;      /* transport failure, if any */
 	char treason[REASON_MAX];
+	int store_failed; /* a group commit failed: nothing more may be written */
+	char store_err[REASON_MAX];
 };
 
 /* The session's timer clock (CLOCK_MONOTONIC ms, like the reactor's timers,
@@ -83,13 +86,25 @@ static int live(const struct fix_conn *c)
 	return !c->freed && !c->closed;
 }
 
-/* Hand everything the session queued to the transport (coalesced there). */
-static void write_out(struct fix_conn *c)
+/* Hand everything the session queued to the transport (coalesced there),
+ * after the store's group commit: one write of every number and frame the
+ * batch used, before any of its bytes can leave. 0, or -1 once the store
+ * failed (then nothing is ever written again; the caller ends the session). */
+static int write_out(struct fix_conn *c)
 {
+	if (c->store_failed)
+		return -1;
+	if (c->store && seqstore_commit(c->store) < 0) {
+		c->store_failed = 1;
+		snprintf(c->store_err, sizeof(c->store_err), "sequence store failed: %s",
+			 seqstore_error(c->store));
+		return -1;
+	}
 	size_t len;
 	const char *p = c->s ? fix_session_out(c->s, &len) : NULL;
 	if (p && len && c->t && transport_write(c->t, p, len) == 0)
 		fix_session_out_consume(c->s, len);
+	return 0;
 }
 
 static void finish(struct fix_conn *c, const char *code, const char *reason)
@@ -144,7 +159,10 @@ static size_t pump(struct fix_conn *c)
 	}
 	c->pumping = 0;
 	if (live(c) && c->s) {
-		write_out(c);
+		if (write_out(c) < 0) {
+			finish(c, "store", c->store_err);
+			return n;
+		}
 		arm_timer(c);
 	}
 	return n;
@@ -272,6 +290,7 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 	if (c->store) {
 		c->fstore = seqstore_as_fix_store(c->store);
 		cfg.store = &c->fstore;
+		seqstore_set_deferred(c->store, 1); /* committed by write_out */
 	}
 	c->s = fix_session_new(&cfg);
 	if (!c->s) {
@@ -320,12 +339,23 @@ struct fix_session *fix_conn_session(struct fix_conn *c)
  * caller is already inside pump, which will do it on the way out. */
 static void after_call(struct fix_conn *c)
 {
+	if (c->corked)
+		return;
 	enter(c);
 	if (c->pumping)
-		write_out(c);
+		(void)write_out(c); /* a failure ends the session in that pump */
 	else
 		pump(c);
 	leave(c);
+}
+
+void fix_conn_cork(struct fix_conn *c, int on)
+{
+	if (!c)
+		return;
+	c->corked = on != 0;
+	if (!c->corked && live(c))
+		after_call(c);
 }
 
 int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out_field *fields,

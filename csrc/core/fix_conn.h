@@ -78,6 +78,12 @@ int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out
 int fix_conn_user_request(struct fix_conn *c, const char *req_id, int type, const char *username,
 			  const char *password);
 
+/* Cork on: fix_conn_send and the other API calls only queue (no callback
+ * runs, nothing is written). Cork off: the whole batch is committed to the
+ * store with one write and handed to the transport at once (group commit).
+ * I/O thread only; uncork before returning to the reactor. */
+void fix_conn_cork(struct fix_conn *c, int on);
+
 /* Start a Logout (58=text if not NULL); on_closed("logged_out") follows. */
 int fix_conn_logout(struct fix_conn *c, const char *text);
 

@@ -68,4 +68,22 @@ int seqstore_each(struct seqstore *s, uint64_t begin, uint64_t end,
 /* Forget every saved frame and set next_out = next_in = 1. 0 or -1. */
 int seqstore_reset(struct seqstore *s);
 
+/* Resend window: keep at least the newest `window` saved frames; older ones
+ * are dropped by compacting .msgs once it holds twice as many (a resend of
+ * their numbers becomes a GapFill). 0 keeps everything (the default). */
+void seqstore_set_window(struct seqstore *s, size_t window);
+
+/* Deferred mode (group commit) on/off: set_next_out, set_next_in and save
+ * only update memory until seqstore_commit writes them all: one .seq record
+ * and one write of every frame (each followed by one fdatasync with
+ * SEQSTORE_FSYNC). The caller must commit before any byte that uses a number
+ * leaves the process; seqstore_each commits first, seqstore_close tries to.
+ * Turning it off does not commit. */
+void seqstore_set_deferred(struct seqstore *s, int on);
+
+/* Write what deferred mode holds back; 0 (also when nothing waits) or -1
+ * with errno set, after which the store refuses every update (the numbers
+ * of the unwritten frames must not be sent). */
+int seqstore_commit(struct seqstore *s);
+
 #endif

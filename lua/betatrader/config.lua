@@ -132,6 +132,9 @@ local checkers = {
   fsync = function(v, level)
     return check_boolean("fsync", v, level + 1)
   end,
+  resend_window = function(v, level)
+    return check_number("resend_window", v, 1, 1 << 31, level + 1, true)
+  end,
   reset_on_logon = function(v, level)
     return check_boolean("reset_on_logon", v, level + 1)
   end,
@@ -165,6 +168,7 @@ M.defaults = {
   timeout = 10,
   store = ".betatrader",
   fsync = false,
+  resend_window = 100000,
   reset_on_logon = false,
   max_message_size = 64 * 1024,
   max_response_size = 1024 * 1024,
