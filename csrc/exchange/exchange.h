@@ -26,11 +26,12 @@ struct exch_faults {
 	int http_delay_ms;
 	int http_500;
 	int bad_json;
-	int slow_bytes;      /* dribble output at 1 byte/s: EXCH_SLOW_AFTER_* */
-	int huge_bodylength; /* after the Logon reply: "9=999999999" and garbage */
-	int no_soh;          /* after the Logon reply: "9=" and 1 MiB without SOH */
-	int many_fields;     /* after the Logon reply: one frame of 100,000 fields */
-	int resend_request;  /* ResendRequest 7=1 16=0 after the first app message */
+	const char *http_redirect; /* answer every HTTP request with 307 to this URL */
+	int slow_bytes;            /* dribble output at 1 byte/s: EXCH_SLOW_AFTER_* */
+	int huge_bodylength;       /* after the Logon reply: "9=999999999" and garbage */
+	int no_soh;                /* after the Logon reply: "9=" and 1 MiB without SOH */
+	int many_fields;           /* after the Logon reply: one frame of 100,000 fields */
+	int resend_request;        /* ResendRequest 7=1 16=0 after the first app message */
 };
 
 /* When the slow-bytes fault starts dribbling. */

@@ -42,6 +42,7 @@ static const char usage[] =
     "      http-delay=MS          delay every HTTP response by MS milliseconds\n"
     "      http-500               answer every HTTP request with 500\n"
     "      bad-json               answer every HTTP request with malformed JSON\n"
+    "      http-redirect=URL      answer every HTTP request with 307, Location: URL\n"
     "      slow-bytes[=WHEN]      send every outbound byte at one byte per second once\n"
     "                             WHEN is reached: logon (default: after the Logon\n"
     "                             reply) or login (after a successful UserResponse)\n"
@@ -169,6 +170,10 @@ static int parse_fault(struct exch_faults *f, const char *spec)
 		return parse_int(val, 1, 99, &f->user_status) ? -2 : 0;
 	if (strcmp(name, "close-after") == 0)
 		return parse_int(val, 1, INT_MAX, &f->close_after) ? -2 : 0;
+	if (strcmp(name, "http-redirect") == 0) {
+		f->http_redirect = val;
+		return val && *val ? 0 : -2;
+	}
 	if (strcmp(name, "http-delay") == 0)
 		return parse_int(val, 0, 3600000, &f->http_delay_ms) ? -2 : 0;
 unknown:
