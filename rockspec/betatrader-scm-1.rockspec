@@ -26,7 +26,7 @@ external_dependencies = {
    CURL = { library = "curl" },
    OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
    JANSSON = { header = "jansson.h", library = "jansson" },
-   ZLIB = { header = "zlib.h", library = "z" },
+   DEFLATE = { header = "libdeflate.h", library = "deflate" },
    MICROHTTPD = { header = "microhttpd.h", library = "microhttpd" },
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
 }
