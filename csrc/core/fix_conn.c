@@ -25,6 +25,7 @@ struct fix_conn {
 	struct seqstore *store;
 	struct fix_store fstore; /* the session points here */
 	struct reactor_timer timer;
+	struct reactor_timer frames_timer; /* writes the store's frames after a send */
 	struct fix_conn_cbs cbs;
 	void *arg;
 	char *username; /* kept until fix_session_start encodes the Logon */
@@ -56,6 +57,7 @@ static int64_t now_ms(struct fix_conn *c)
 
 static void release_session(struct fix_conn *c)
 {
+	reactor_timer_stop(c->r, &c->frames_timer); /* close writes what is left */
 	fix_session_free(c->s);
 	c->s = NULL;
 	seqstore_close(c->store);
@@ -86,11 +88,8 @@ static int live(const struct fix_conn *c)
 	return !c->freed && !c->closed;
 }
 
-/* Hand everything the session queued to the transport (coalesced there),
- * after the store's group commit: one write of every number and frame the
- * batch used, before any of its bytes can leave. 0, or -1 once the store
- * failed (then nothing is ever written again; the caller ends the session). */
-static int write_out(struct fix_conn *c)
+/* Write the store's pending frames now: 0, or -1 once the store failed. */
+static int frames_now(struct fix_conn *c)
 {
 	if (c->store_failed)
 		return -1;
@@ -100,10 +99,35 @@ static int write_out(struct fix_conn *c)
 			 seqstore_error(c->store));
 		return -1;
 	}
+	return 0;
+}
+
+/* Hand everything the session queued to the transport (coalesced there),
+ * after the store's group commit of the numbers: one .seq record for the
+ * whole batch before any of its bytes can leave, so a kill -9 never lets a
+ * number be used twice. The frames kept for resends are written by
+ * frames_timer, which fires after the transport's own zero-delay flush
+ * (timers of equal due time run in start order): the batch goes on the wire
+ * first, and a crash in between only turns a later resend into a GapFill.
+ * 0, or -1 once the store failed (then nothing is ever written again; the
+ * caller ends the session). */
+static int write_out(struct fix_conn *c)
+{
+	if (c->store_failed)
+		return -1;
+	if (c->store && seqstore_commit_numbers(c->store) < 0) {
+		c->store_failed = 1;
+		snprintf(c->store_err, sizeof(c->store_err), "sequence store failed: %s",
+			 seqstore_error(c->store));
+		return -1;
+	}
 	size_t len;
 	const char *p = c->s ? fix_session_out(c->s, &len) : NULL;
 	if (p && len && c->t && transport_write(c->t, p, len) == 0)
 		fix_session_out_consume(c->s, len);
+	if (c->store && seqstore_pending_frames(c->store) &&
+	    reactor_timer_start(c->r, &c->frames_timer, 0) < 0)
+		return frames_now(c);
 	return 0;
 }
 
@@ -221,6 +245,15 @@ static void t_error(void *arg, int code, const char *msg)
 	leave(c);
 }
 
+static void frames_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
+{
+	struct fix_conn *c = ud;
+	enter(c);
+	if (live(c) && frames_now(c) < 0)
+		finish(c, "store", c->store_err);
+	leave(c);
+}
+
 static void timer_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 {
 	struct fix_conn *c = ud;
@@ -272,6 +305,7 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 	c->cbs = *cbs;
 	c->arg = arg;
 	reactor_timer_init(&c->timer, timer_cb, c);
+	reactor_timer_init(&c->frames_timer, frames_cb, c);
 	int oom = 0;
 	c->username = dup_or_null(cfg.username, &oom);
 	c->password = dup_or_null(cfg.password, &oom);

@@ -793,6 +793,24 @@ void seqstore_set_deferred(struct seqstore *s, int on)
 	s->deferred = on != 0;
 }
 
+int seqstore_commit_numbers(struct seqstore *s)
+{
+	if (!s->seq_dirty)
+		return 0;
+	if (s->broken)
+		return fail(s, EIO, ".seq", "store unusable after an earlier I/O failure");
+	if (seq_write_now(s, s->next_out, s->next_in) < 0) {
+		s->broken = true; /* bytes would leave under unrecorded numbers */
+		return -1;
+	}
+	return 0;
+}
+
+size_t seqstore_pending_frames(const struct seqstore *s)
+{
+	return s->pend_len;
+}
+
 int seqstore_commit(struct seqstore *s)
 {
 	if (!s->seq_dirty && !s->pend_len)

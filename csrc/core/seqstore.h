@@ -76,8 +76,9 @@ void seqstore_set_window(struct seqstore *s, size_t window);
 /* Deferred mode (group commit) on/off: set_next_out, set_next_in and save
  * only update memory until seqstore_commit writes them all: one .seq record
  * and one write of every frame (each followed by one fdatasync with
- * SEQSTORE_FSYNC). The caller must commit before any byte that uses a number
- * leaves the process; seqstore_each commits first, seqstore_close tries to.
+ * SEQSTORE_FSYNC). The caller must commit the numbers (seqstore_commit_numbers
+ * or seqstore_commit) before any byte that uses one leaves the process;
+ * seqstore_each commits first, seqstore_close tries to.
  * Turning it off does not commit. */
 void seqstore_set_deferred(struct seqstore *s, int on);
 
@@ -85,5 +86,15 @@ void seqstore_set_deferred(struct seqstore *s, int on);
  * with errno set, after which the store refuses every update (the numbers
  * of the unwritten frames must not be sent). */
 int seqstore_commit(struct seqstore *s);
+
+/* The first half of seqstore_commit: only the .seq record (the numbers, with
+ * its fdatasync under SEQSTORE_FSYNC). That is all that must be durable
+ * before bytes using the numbers leave; frames written later can only be
+ * missing after a crash, and a resend gap-fills them. 0 or -1 (the store is
+ * then broken). */
+int seqstore_commit_numbers(struct seqstore *s);
+
+/* Bytes of frames deferred mode holds for the next seqstore_commit. */
+size_t seqstore_pending_frames(const struct seqstore *s);
 
 #endif

@@ -709,7 +709,8 @@ static void writer_child(const char *dir, int wfd)
 
 /* The batched path, as fix_conn drives it: deferred mode with a small
  * resend window (so compaction runs under the kills too), batches of 1..40
- * messages, and numbers handed out (reported) only after the commit. */
+ * messages, numbers handed out (reported) only after commit_numbers, frames
+ * reported saved only after the full commit. */
 #define KILL_WINDOW 64
 static void writer_child_batched(const char *dir, int wfd, unsigned seed)
 {
@@ -732,13 +733,17 @@ static void writer_child_batched(const char *dir, int wfd, unsigned seed)
 			if (seqstore_set_next_in(s, n + 7) != 0)
 				_exit(4);
 		}
+		/* As fix_conn does: the numbers, then the bytes leave, then the
+		 * frames are written. */
+		if (seqstore_commit_numbers(s) != 0)
+			_exit(5);
+		for (uint64_t k = first; k < n; k++)
+			send_report(wfd, 'U', k);
+		send_report(wfd, 'I', n - 1 + 7);
 		if (seqstore_commit(s) != 0)
 			_exit(5);
-		for (uint64_t k = first; k < n; k++) {
-			send_report(wfd, 'U', k);
+		for (uint64_t k = first; k < n; k++)
 			send_report(wfd, 'S', k);
-		}
-		send_report(wfd, 'I', n - 1 + 7);
 	}
 }
 
