@@ -837,8 +837,10 @@ int seqstore_commit(struct seqstore *s)
 		}
 		s->msg_end += s->pend_len;
 		s->pend_len = 0;
-		if (s->pend_cap > 16 * 1024 * 1024) {
-			/* A burst is over: give a huge buffer back. */
+		/* The buffer stays for the next burst: freeing and refaulting a
+		 * burst-sized buffer costs more than the write itself. Only an
+		 * outsized one (a burst of some 300,000 orders) is given back. */
+		if (s->pend_cap > 64 * 1024 * 1024) {
 			free(s->pend);
 			s->pend = NULL;
 			s->pend_cap = 0;
