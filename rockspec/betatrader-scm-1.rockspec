@@ -27,6 +27,7 @@ external_dependencies = {
    OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
    JANSSON = { header = "jansson.h", library = "jansson" },
    EXPAT = { header = "expat.h", library = "expat" },
+   DEFLATE = { header = "libdeflate.h", library = "deflate" },
    MICROHTTPD = { header = "microhttpd.h", library = "microhttpd" },
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
 }

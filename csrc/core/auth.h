@@ -22,6 +22,9 @@
 #ifndef BT_AUTH_H
 #define BT_AUTH_H
 
+/* resend_window when the options do not say (messages). */
+#define BT_DEFAULT_RESEND_WINDOW 100000
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +62,9 @@ struct bt_auth_cfg {
 	size_t max_send_queue; /* bytes bt_auth_send may queue before "busy" */
 	const char *store_dir; /* NULL: no persistence (numbers from 1 each logon) */
 	int store_fsync;
+	/* Outbound messages kept for resends, at least; older ones are dropped
+	 * from the store and a resend gap-fills them. 0: keep all. */
+	size_t resend_window;
 	/* Deadlines, ms */
 	int64_t timeout_ms; /* HTTP request total, and the UserResponse wait */
 	int64_t connect_timeout_ms;

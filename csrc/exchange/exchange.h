@@ -29,12 +29,14 @@ struct exch_faults {
 	atomic_int http_delay_ms;
 	atomic_int http_500;
 	atomic_int bad_json;
+	/* answer every HTTP request with 307 to this URL (text in http_redirect_buf) */
+	_Atomic(const char *) http_redirect;
 	int slow_bytes;      /* dribble output at 1 byte/s: EXCH_SLOW_AFTER_* */
 	int huge_bodylength; /* after the Logon reply: "9=999999999" and garbage */
 	int no_soh;          /* after the Logon reply: "9=" and 1 MiB without SOH */
 	int many_fields;     /* after the Logon reply: one frame of 100,000 fields */
 	int resend_request;  /* ResendRequest 7=1 16=0 after the first app message */
-	char logon_logout_buf[256], logout_active_buf[256]; /* the texts' storage */
+	char logon_logout_buf[256], logout_active_buf[256], http_redirect_buf[256]; /* the texts' storage */
 };
 
 /* Switch the fault named by spec ("NAME" or "NAME=VALUE") on, or off (on =

@@ -97,6 +97,20 @@ int exch_fault_set(struct exch_faults *f, const char *spec, int on, char *err, s
 		f->close_after = iv;
 		return 0;
 	}
+	if (strcmp(name, "http-redirect") == 0) {
+		if (on && (!val || !*val))
+			goto badval;
+		/* HTTP threads read the pointer: the text is written before it is
+		 * published, and only while the fault is off */
+		if (!on)
+			f->http_redirect = NULL;
+		else if (!f->http_redirect)
+			f->http_redirect = keep_text(f->http_redirect_buf,
+						     sizeof(f->http_redirect_buf), val, "");
+		else
+			goto badval;
+		return 0;
+	}
 	if (strcmp(name, "http-delay") == 0) {
 		if (on && parse_int(val, 0, 3600000, &iv))
 			goto badval;

@@ -91,8 +91,8 @@ struct fix_gateway {
 	size_t heap_len, heap_cap;
 	struct comp_store **stores;
 	size_t nstores, stores_cap;
-	int64_t last_now;
-	unsigned conn_seq;          /* connections accepted so far */
+	int64_t wall_off;  /* CLOCK_REALTIME minus CLOCK_MONOTONIC, ms, at the last gw_now */
+	unsigned conn_seq; /* connections accepted so far */
 	int listen_tag, signal_tag; /* addresses used as epoll tags */
 	int admin_tag;
 	struct conn *dirty; /* conns the trading side wrote to this loop turn */
@@ -100,15 +100,16 @@ struct fix_gateway {
 
 /* ------------------------------------------------------------------ time */
 
+/* The timer clock: CLOCK_MONOTONIC, so a wall-clock step neither freezes nor
+ * rushes a deadline. The UTC offset read at the same moment is handed to the
+ * sessions (sync_clock) for SendingTime and the peer's 52, and used for 60. */
 static int64_t gw_now(struct fix_gateway *g)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	/* The session needs time that never goes backwards. */
-	if (ms < g->last_now)
-		ms = g->last_now;
-	g->last_now = ms;
+	struct timespec mono, wall;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	int64_t ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+	g->wall_off = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 - ms;
 	return ms;
 }
 
@@ -170,6 +171,13 @@ static void heap_remove(struct fix_gateway *g, struct conn *c)
 		heap_fix(g, i);
 	}
 	c->heap_idx = (size_t)-1;
+}
+
+/* Before any session call: the session's UTC is now + wall_off. */
+static void sync_clock(struct conn *c, int64_t now)
+{
+	if (c->s)
+		fix_session_set_clock(c->s, now, now + c->g->wall_off);
 }
 
 static void set_deadline(struct conn *c, int64_t when)
@@ -433,7 +441,7 @@ static void send_garbled(struct conn *c, int64_t now)
 	struct fix_enc enc;
 	size_t len;
 	fix_enc_begin(&enc, buf, sizeof(buf), "0", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
-		      fix_session_next_out_seq(c->s), now);
+		      fix_session_next_out_seq(c->s), now + c->g->wall_off);
 	fix_enc_cstr(&enc, 58, "garbled by fault injection");
 	const char *f = fix_enc_finish(&enc, &len);
 	if (!f || len < 5)
@@ -548,7 +556,7 @@ static void send_many_fields(struct conn *c, int64_t now)
 	struct fix_enc enc;
 	size_t len;
 	fix_enc_begin(&enc, buf, cap, "B", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
-		      fix_session_next_out_seq(c->s), now);
+		      fix_session_next_out_seq(c->s), now + c->g->wall_off);
 	fix_enc_cstr(&enc, 148, "many fields (fault injection)");
 	fix_enc_int(&enc, 33, MANY_FIELDS - 2);
 	for (int i = 0; i < MANY_FIELDS - 2; i++)
@@ -567,7 +575,7 @@ static void send_resend_request(struct conn *c, int64_t now)
 	struct fix_enc enc;
 	size_t len;
 	fix_enc_begin(&enc, buf, sizeof(buf), "2", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
-		      fix_session_next_out_seq(c->s), now);
+		      fix_session_next_out_seq(c->s), now + c->g->wall_off);
 	fix_enc_int(&enc, 7, 1);
 	fix_enc_int(&enc, 16, 0);
 	const char *f = fix_enc_finish(&enc, &len);
@@ -801,6 +809,7 @@ static int conn_start_session(struct conn *c, int64_t now)
 	cfg.trace = trace_in;
 	cfg.trace_ud = c;
 	c->s = fix_session_new(&cfg);
+	sync_clock(c, now);
 	if (!c->s || fix_session_start(c->s, now) != 0)
 		return -1;
 	return 0;
@@ -810,6 +819,7 @@ static void conn_feed(struct conn *c, const char *buf, size_t n, int64_t now)
 {
 	const struct exch_faults *f = c->g->cfg.faults;
 	size_t off = 0;
+	sync_clock(c, now);
 	while (off < n && !c->dead && c->s) {
 		size_t k = fix_session_feed(c->s, buf + off, n - off, now);
 		off += k;
@@ -888,6 +898,7 @@ broken:
 		conn_kill(c);
 		return;
 	}
+	sync_clock(c, now);
 	fix_session_disconnected(c->s, now);
 	c->closing = 1;
 	c->close_by = now;
@@ -940,6 +951,7 @@ static void conn_timer(struct conn *c, int64_t now)
 		conn_kill(c); /* no complete first frame in time */
 		return;
 	}
+	sync_clock(c, now);
 	fix_session_tick(c->s, now);
 	conn_pump(c, now);
 }
@@ -1122,6 +1134,7 @@ void fix_gateway_free(struct fix_gateway *g)
 	while (g->conns) {
 		struct conn *c = g->conns;
 		if (c->s && fix_session_state(c->s) == FIX_ST_ACTIVE) {
+			sync_clock(c, now);
 			fix_session_logout(c->s, "exchange shutting down", now);
 			c->slow = 0;
 			conn_flush(c, now);

@@ -200,6 +200,17 @@ static enum MHD_Result respond(struct http_api *h, struct MHD_Connection *c, con
 	if (h->faults->http_500)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "injected fault: internal server error", NULL, NULL);
+	const char *redirect = h->faults->http_redirect;
+	if (redirect) {
+		struct MHD_Response *r =
+		    MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, redirect);
+		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_TEMPORARY_REDIRECT, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	if (h->faults->bad_json) {
 		static const char bad[] = "{\"success\": true, \"client_id\": \"CLIENT";
 		struct MHD_Response *r = MHD_create_response_from_buffer(

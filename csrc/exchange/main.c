@@ -44,6 +44,7 @@ static const char usage[] =
     "      http-delay=MS          delay every HTTP response by MS milliseconds\n"
     "      http-500               answer every HTTP request with 500\n"
     "      bad-json               answer every HTTP request with malformed JSON\n"
+    "      http-redirect=URL      answer every HTTP request with 307, Location: URL\n"
     "      slow-bytes[=WHEN]      send every outbound byte at one byte per second once\n"
     "                             WHEN is reached: logon (default: after the Logon\n"
     "                             reply) or login (after a successful UserResponse)\n"

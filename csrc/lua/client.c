@@ -106,6 +106,7 @@ static int client_new(lua_State *L)
 	cfg.max_response = (size_t)opt_number(L, 1, "max_response_size", 1 << 20);
 	cfg.store_dir = opt_string(L, 1, "store");
 	cfg.store_fsync = opt_bool(L, 1, "fsync");
+	cfg.resend_window = (size_t)opt_number(L, 1, "resend_window", BT_DEFAULT_RESEND_WINDOW);
 	lua_getfield(L, 1, "trace");
 	cfg.trace = lua_isfunction(L, -1);
 	lua_pop(L, 1);

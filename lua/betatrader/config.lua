@@ -139,6 +139,9 @@ local checkers = {
   fsync = function(v, level)
     return check_boolean("fsync", v, level)
   end,
+  resend_window = function(v, level)
+    return check_number("resend_window", v, 1, 1 << 31, level + 1, true)
+  end,
   reset_on_logon = function(v, level)
     return check_boolean("reset_on_logon", v, level)
   end,
@@ -190,6 +193,7 @@ M.defaults = {
   timeout = 10,
   store = ".betatrader",
   fsync = false,
+  resend_window = 100000,
   reset_on_logon = false,
   max_message_size = 64 * 1024,
   max_response_size = 1024 * 1024,
