@@ -449,7 +449,7 @@ static int client_send(lua_State *L)
 	if (!a) {
 		luaL_pushfail(L);
 		lua_pushliteral(L, CLOSED_MSG);
-		lua_pushliteral(L, BT_E_INVALID_STATE);
+		lua_pushstring(L, bt_err_code(BT_ERR_INVALID_STATE));
 		return 3;
 	}
 	lua_Integer n = luaL_len(L, 3);
@@ -524,7 +524,8 @@ static int client_send(lua_State *L)
 		/* not Active, or the queue is full: states a script must handle */
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(L, rc == BT_AUTH_SEND_BUSY ? "busy" : BT_E_INVALID_STATE);
+		lua_pushstring(
+		    L, bt_err_code(rc == BT_AUTH_SEND_BUSY ? BT_ERR_BUSY : BT_ERR_INVALID_STATE));
 		return 3;
 	}
 }

@@ -765,14 +765,17 @@ static int dict_send(lua_State *L)
 	const struct fix_dict_message *m = encode_named(L, ld, 3, 4, 2, &n);
 	char err[160];
 	const char *type = m ? S(ld->d, m->msg_type) : lua_tostring(L, 3);
-	if (bt_auth_send(a, type, ld->out, n, err, sizeof err) != 0) {
-		if (!strstr(err, "not Active"))
-			return luaL_error(L, "bad argument to 'send' (%s)", err);
+	int rc = bt_auth_send(a, type, ld->out, n, err, sizeof err);
+	if (rc == BT_AUTH_SEND_STATE || rc == BT_AUTH_SEND_BUSY) {
+		/* states a script must handle, as client:send returns them */
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(L, BT_E_INVALID_STATE);
+		lua_pushstring(
+		    L, bt_err_code(rc == BT_AUTH_SEND_BUSY ? BT_ERR_BUSY : BT_ERR_INVALID_STATE));
 		return 3;
 	}
+	if (rc != BT_AUTH_SEND_OK)
+		return luaL_error(L, "bad argument to 'send' (%s)", err);
 	lua_pushboolean(L, 1);
 	return 1;
 }
