@@ -350,7 +350,7 @@ static void on_register_done(void *arg, const struct http_result *res)
 	a->req = NULL;
 	struct am_event ev = {
 	    .type = AM_EV_REGISTER_DONE,
-	    .err = res->code ? bt_err_from_code(res->code) : BT_ERR_NONE,
+	    .err = res->err,
 	    .msg = res->message ? res->message : "registration failed",
 	    .client_id = res->client_id,
 	};
@@ -1020,9 +1020,9 @@ static void on_profile_done(void *arg, const struct http_result *res)
 	struct bt_auth *a = arg;
 	a->profile_req = NULL;
 	struct bt_op *op = take_profile(a);
-	if (res->code) {
-		finish(op, bt_err_from_code(res->code),
-		       res->message ? res->message : "profile request failed", 0, NULL);
+	if (res->err != BT_ERR_NONE) {
+		finish(op, res->err, res->message ? res->message : "profile request failed", 0,
+		       NULL);
 		return;
 	}
 	struct bt_value v = BT_VLSTR(res->body, res->body_len);

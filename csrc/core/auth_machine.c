@@ -278,11 +278,85 @@ static void reactor_failed(struct auth_machine *m, const struct am_event *ev, st
 	act(out, AM_ACT_FAIL, take(&m->logout_op), BT_ERR_DISCONNECTED, msg);
 }
 
+/* The I/O thread starts a claimed register(): unless cancelled meanwhile. */
+static void start_register(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
+{
+	if (m->op != ev->op)
+		return;
+	/* what a cancelled attempt may have left */
+	act(out, AM_ACT_CANCEL_REQ, NULL, BT_ERR_NONE, NULL);
+	drop_conn(m, out);
+	m->req_gen = m->attempt;
+	act(out, AM_ACT_START_REGISTER, NULL, BT_ERR_NONE, NULL);
+}
+
+static void start_login(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
+{
+	if (m->op != ev->op)
+		return;
+	drop_conn(m, out); /* a refused login may still be logging out */
+	act(out, AM_ACT_CANCEL_REQ, NULL, BT_ERR_NONE, NULL); /* a cancelled register() */
+	m->conn_gen = m->attempt;
+	act(out, AM_ACT_OPEN_CONN, NULL, BT_ERR_NONE, NULL);
+}
+
+static void register_done(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
+{
+	if (m->attempt != m->req_gen)
+		return; /* a cancelled register() whose place a new claim took */
+	if (ev->err != BT_ERR_NONE) {
+		fail_current(m, out, ev->err, ev->msg);
+		return;
+	}
+	act(out, AM_ACT_SAVE_TOKEN, NULL, BT_ERR_NONE, NULL);
+	snprintf(m->comp_id, sizeof m->comp_id, "%s", ev->client_id ? ev->client_id : "");
+	set_state(m, out, BT_AUTH_DISCONNECTED, BT_ERR_NONE, NULL);
+	act(out, AM_ACT_SUCCEED, take(&m->op), BT_ERR_NONE, NULL);
+}
+
+/* The Logon is about to be written: Authenticating now, its event deferred. */
+static void connected(struct auth_machine *m, struct am_out *out)
+{
+	if (m->st != BT_AUTH_AUTHENTICATING) {
+		flush_deferred(m, out);
+		m->deferred_old = m->st;
+		m->st = BT_AUTH_AUTHENTICATING;
+		m->deferred = 1;
+	}
+	act(out, AM_ACT_START_STATE_TIMER, NULL, BT_ERR_NONE, NULL);
+}
+
+static void op_cancelled(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
+{
+	if (m->op != ev->op) {
+		/* The attempt ended on the I/O thread between the cancel and this
+		 * hook: a logout() that cancelled it must still finish. */
+		start_logout(m, ev, out);
+		return;
+	}
+	m->op = NULL;
+	act(out, AM_ACT_CANCEL_REQ, NULL, BT_ERR_NONE, NULL);
+	drop_conn(m, out);
+	set_state(m, out, BT_AUTH_DISCONNECTED, BT_ERR_NONE, NULL);
+	act(out, AM_ACT_RELEASE, ev->op, BT_ERR_NONE, NULL);
+	/* a logout() that cancelled this login finishes once Disconnected */
+	act(out, AM_ACT_SUCCEED, take(&m->logout_op), BT_ERR_NONE, NULL);
+}
+
+/* A failure of the connection's own doing, for the attempt it belongs to. */
+static void conn_failed(struct auth_machine *m, const struct am_event *ev, struct am_out *out,
+			enum bt_err err)
+{
+	drop_conn(m, out);
+	fail_current(m, out, err, ev->msg);
+}
+
 void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
 {
 	memset(out, 0, offsetof(struct am_out, msg));
 	out->msg[0] = '\0';
-	int stale_conn = m->attempt != m->conn_gen;
+	/* an event of a connection that a newer claim replaced */
+	int stale = m->attempt != m->conn_gen;
 	switch (ev->type) {
 	case AM_EV_REGISTER:
 	case AM_EV_LOGIN:
@@ -299,72 +373,41 @@ void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *o
 		    "logout: could not reach the I/O thread");
 		break;
 	case AM_EV_START_REGISTER:
-		if (m->op != ev->op)
-			break; /* cancelled meanwhile */
-		/* what a cancelled attempt may have left */
-		act(out, AM_ACT_CANCEL_REQ, NULL, BT_ERR_NONE, NULL);
-		drop_conn(m, out);
-		m->req_gen = m->attempt;
-		act(out, AM_ACT_START_REGISTER, NULL, BT_ERR_NONE, NULL);
+		start_register(m, ev, out);
 		break;
 	case AM_EV_START_LOGIN:
-		if (m->op != ev->op)
-			break;
-		drop_conn(m, out); /* a refused login may still be logging out */
-		act(out, AM_ACT_CANCEL_REQ, NULL, BT_ERR_NONE, NULL); /* a cancelled register() */
-		m->conn_gen = m->attempt;
-		act(out, AM_ACT_OPEN_CONN, NULL, BT_ERR_NONE, NULL);
+		start_login(m, ev, out);
 		break;
 	case AM_EV_REGISTER_DONE:
-		if (m->attempt != m->req_gen)
-			break; /* a cancelled register() whose place a new claim took */
-		if (ev->err != BT_ERR_NONE) {
-			fail_current(m, out, ev->err, ev->msg);
-			break;
-		}
-		act(out, AM_ACT_SAVE_TOKEN, NULL, BT_ERR_NONE, NULL);
-		snprintf(m->comp_id, sizeof m->comp_id, "%s", ev->client_id ? ev->client_id : "");
-		set_state(m, out, BT_AUTH_DISCONNECTED, BT_ERR_NONE, NULL);
-		act(out, AM_ACT_SUCCEED, take(&m->op), BT_ERR_NONE, NULL);
+		register_done(m, ev, out);
 		break;
 	case AM_EV_CONNECTED:
-		if (stale_conn)
-			break;
-		if (m->st != BT_AUTH_AUTHENTICATING) {
-			flush_deferred(m, out);
-			m->deferred_old = m->st;
-			m->st = BT_AUTH_AUTHENTICATING;
-			m->deferred = 1;
-		}
-		act(out, AM_ACT_START_STATE_TIMER, NULL, BT_ERR_NONE, NULL);
+		if (!stale)
+			connected(m, out);
 		break;
 	case AM_EV_STATE_TIMER:
 		flush_deferred(m, out);
 		break;
 	case AM_EV_LOGON:
-		if (!stale_conn) /* else a cancelled login's: dropped by the next start */
+		if (!stale) /* else a cancelled login's: dropped by the next start */
 			act(out, AM_ACT_SEND_USER_REQUEST, NULL, BT_ERR_NONE, NULL);
 		break;
 	case AM_EV_USER_REQUEST_SENT:
-		if (ev->err == BT_ERR_NONE) {
+		if (ev->err == BT_ERR_NONE)
 			act(out, AM_ACT_START_UR_TIMER, NULL, BT_ERR_NONE, NULL);
-			break;
-		}
-		drop_conn(m, out);
-		fail_current(m, out, BT_ERR_PROTOCOL, ev->msg);
+		else
+			conn_failed(m, ev, out, BT_ERR_PROTOCOL);
 		break;
 	case AM_EV_USER_RESPONSE:
-		if (!stale_conn)
+		if (!stale)
 			user_response(m, ev, out);
 		break;
 	case AM_EV_REFUSAL_LOGOUT_SENT:
 		fail_current(m, out, BT_ERR_REJECTED, ev->msg);
 		break;
 	case AM_EV_UR_TIMEOUT:
-		if (stale_conn)
-			break;
-		drop_conn(m, out);
-		fail_current(m, out, BT_ERR_TIMEOUT, ev->msg);
+		if (!stale)
+			conn_failed(m, ev, out, BT_ERR_TIMEOUT);
 		break;
 	case AM_EV_CLOSED:
 		closed(m, ev, out);
@@ -379,23 +422,10 @@ void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *o
 			logout_finish(m, out);
 		break;
 	case AM_EV_OP_CANCELLED:
-		if (m->op != ev->op) {
-			/* The attempt ended on the I/O thread between the cancel and
-			 * this hook: a logout() that cancelled it must still finish. */
-			start_logout(m, ev, out);
-			break;
-		}
-		m->op = NULL;
-		act(out, AM_ACT_CANCEL_REQ, NULL, BT_ERR_NONE, NULL);
-		drop_conn(m, out);
-		set_state(m, out, BT_AUTH_DISCONNECTED, BT_ERR_NONE, NULL);
-		act(out, AM_ACT_RELEASE, ev->op, BT_ERR_NONE, NULL);
-		/* a logout() that cancelled this login finishes once Disconnected */
-		act(out, AM_ACT_SUCCEED, take(&m->logout_op), BT_ERR_NONE, NULL);
+		op_cancelled(m, ev, out);
 		break;
 	case AM_EV_SEND_FAILED:
-		drop_conn(m, out);
-		fail_current(m, out, ev->err, ev->msg);
+		conn_failed(m, ev, out, ev->err);
 		break;
 	case AM_EV_REACTOR_FAILED:
 		reactor_failed(m, ev, out);
