@@ -175,6 +175,11 @@ static void run_ctx(struct bt_auth *a, struct am_event *ev, struct am_out *out,
 	if (ev->type == AM_EV_REGISTER || ev->type == AM_EV_LOGIN)
 		ev->op_cancelled = a->m.op && bt_op_status(a->m.op) == BT_OP_CANCELLED;
 	am_step(&a->m, ev, out);
+	/* A connection the actions drop holds nothing queued any more: say so
+	 * before the state event does (drop_conn's publish_io agrees). */
+	for (int i = 0; i < out->nacts; i++)
+		if (out->acts[i].type == AM_ACT_DROP_CONN)
+			a->io_bytes = a->io_msgs = 0;
 	for (int i = 0; i < out->ntrans; i++)
 		post_state(a, &out->trans[i]);
 	/* The slot's own reference, and one for an op cancelled after mu is

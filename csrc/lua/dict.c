@@ -766,12 +766,10 @@ static int dict_send(lua_State *L)
 	char err[160];
 	const char *type = m ? S(ld->d, m->msg_type) : lua_tostring(L, 3);
 	int rc = bt_auth_send(a, type, ld->out, n, err, sizeof err);
-	if (rc == BT_AUTH_SEND_STATE || rc == BT_AUTH_SEND_BUSY) {
-		/* states a script must handle, as client:send returns them */
+	if (rc == BT_AUTH_SEND_STATE) {
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(
-		    L, bt_err_code(rc == BT_AUTH_SEND_BUSY ? BT_ERR_BUSY : BT_ERR_INVALID_STATE));
+		lua_pushstring(L, bt_err_code(BT_ERR_INVALID_STATE));
 		return 3;
 	}
 	if (rc != BT_AUTH_SEND_OK)
