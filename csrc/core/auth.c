@@ -196,7 +196,9 @@ static void run_ctx(struct bt_auth *a, struct am_event *ev, struct am_out *out,
 
 static void run(struct bt_auth *a, enum am_event_type type, enum bt_err err, const char *msg)
 {
-	struct am_event ev = {.type = type, .err = err, .msg = msg, .has_conn = a->conn != NULL};
+	/* no has_conn: this runs on the caller's thread too, and no event that
+	 * needs it comes through here */
+	struct am_event ev = {.type = type, .err = err, .msg = msg};
 	struct am_out out;
 	run_ctx(a, &ev, &out, NULL);
 }
@@ -899,8 +901,12 @@ static size_t header_len(size_t type_len, size_t sender_len, size_t target_len)
 	return (4 + type_len) + (4 + sender_len) + (4 + target_len) + (4 + 20) + (4 + 21);
 }
 
-int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,
-		 size_t nfields, char *err, size_t errlen)
+/* Everything about the message itself the session or the peer would
+ * refuse; fills in the queue record's size and the body's size without the
+ * header. BT_AUTH_SEND_OK or BT_AUTH_SEND_MISUSE with the reason in err. */
+static int check_message(const struct bt_auth *a, const char *msg_type,
+			 const struct fix_out_field *fields, size_t nfields, size_t *need,
+			 size_t *body, char *err, size_t errlen)
 {
 	size_t tlen = strlen(msg_type);
 	if (tlen == 1 && strchr("012345A", msg_type[0])) {
@@ -920,7 +926,8 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 			 BT_AUTH_MAX_FIELDS);
 		return BT_AUTH_SEND_MISUSE;
 	}
-	size_t need = 2 + tlen + 4, body = 0;
+	*need = 2 + tlen + 4;
+	*body = 0;
 	for (size_t i = 0; i < nfields; i++) {
 		uint32_t tag = fields[i].tag;
 		if (!fix_session_app_tag_ok(tag)) {
@@ -941,9 +948,20 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 				 (unsigned)tag, a->cfg.max_body);
 			return BT_AUTH_SEND_MISUSE;
 		}
-		body += dec_digits(tag) + 2 + len;
-		need += 8 + len;
+		*body += dec_digits(tag) + 2 + len;
+		*need += 8 + len;
 	}
+	return BT_AUTH_SEND_OK;
+}
+
+int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,
+		 size_t nfields, char *err, size_t errlen)
+{
+	size_t need, body;
+	int rc = check_message(a, msg_type, fields, nfields, &need, &body, err, errlen);
+	if (rc != BT_AUTH_SEND_OK)
+		return rc;
+	size_t tlen = strlen(msg_type);
 	pthread_mutex_lock(&a->mu);
 	if (!am_can_send(&a->m)) {
 		const char *why = a->m.logout_op ? "logging out" : bt_auth_state_name(a->m.st);
