@@ -4,7 +4,10 @@
  * finish an op). No threads, sockets, clocks or allocation here; the driver
  * calls am_step with its mutex held, posts the transitions before it lets go
  * of the mutex (so "state" events keep the order of the states), then runs
- * the actions in order, outside the mutex.
+ * the actions in order, outside the mutex. An action whose I/O can fail, or
+ * that makes user events of its own (a traced Logout), is the last of its
+ * step: the driver reports its outcome as the next event, so what follows
+ * it happens in the order it did on the wire.
  *
  * The states and their transitions are the README's diagram:
  *
