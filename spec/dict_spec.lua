@@ -585,6 +585,29 @@ describe("client.fix by name against the local exchange", function()
 			{ c.fix:send("NewOrderSingle", nos()) })
 	end)
 
+	it("answers a full send queue and a closed client as the raw form does", function()
+		local ex2 = testing.exchange({})
+		local ok, e = pcall(function()
+			local c = active_client({ max_send_queue = 64 * 1024, api_url = ex2.api_url,
+				fix_host = ex2.fix_host, fix_port = ex2.fix_port })
+			assert(ex2:kill("STOP"))
+			local res
+			for i = 1, 1000000 do
+				res = { c.fix:send("NewOrderSingle", nos({ ClOrdID = "Q" .. i })) }
+				if res[1] == nil then
+					break
+				end
+			end
+			assert.equal("busy", res[3])
+			assert.matches("^send queue full %(%d+ bytes queued%)$", res[2])
+			c:close()
+			assert.same({ nil, "client is closed", "invalid_state" }, { c.fix:send("NewOrderSingle", nos()) })
+		end)
+		ex2:kill("CONT")
+		ex2:stop({ check = false })
+		assert(ok, e)
+	end)
+
 	it("a custom dictionary sends its own field and enum value", function()
 		local path = custom_dictionary()
 		local c <close>, out = active_client({ dictionary = path })

@@ -1,12 +1,18 @@
-/* The AuthCoordinator (see auth.h for the state diagram and the threading
- * contract).
+/* The AuthCoordinator's driver (see auth.h for the state diagram and the
+ * threading contract). The transition rules live in auth_machine.c, which
+ * does no I/O; this file feeds it events (a call, a callback of the HTTP
+ * client or the FIX connection, a timer) and carries out what it answers.
  *
- * Ownership: `mu` guards what other threads read (state, reason, code,
- * client id) and the hand-off slots (`op`, the send queue). Everything else
- * (the HTTP client's requests, the FIX connection, the password copy, the
- * UserResponse timer) belongs to the I/O thread and is only touched there,
- * in a posted function or a callback. */
+ * Ownership: `mu` guards the machine (state, reason, client id, the op
+ * slots) and the send queue, which other threads read and claim. Every
+ * event goes through run(): the machine steps and the "state" events are
+ * posted under mu, so they keep the order of the states; its actions then
+ * run outside mu, in order. The caller's thread only claims (register,
+ * login, logout) and posts; everything else (the HTTP client's requests,
+ * the FIX connection, the password copy, the timers) belongs to the I/O
+ * thread and is only touched there, in a posted function or a callback. */
 #include "auth.h"
+#include "auth_machine.h"
 #include "util.h"
 
 #include <errno.h>
@@ -17,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -28,20 +33,7 @@
 #include "seqstore.h"
 #include "transport.h"
 
-#define REASON_MAX 512
-#define CODE_MAX 32
-#define COMP_ID_MAX 65
-
-static const char *const state_names[] = {
-    "Disconnected", "Registering", "Connecting", "Authenticating", "Active", "Failed",
-};
-
-const char *bt_auth_state_name(enum bt_auth_state st)
-{
-	if ((unsigned)st < sizeof state_names / sizeof state_names[0])
-		return state_names[st];
-	return "?";
-}
+#define REASON_MAX AM_REASON_MAX
 
 void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 {
@@ -67,6 +59,9 @@ struct sendq {
 	size_t len, cap;
 };
 
+struct reg_job;
+struct login_job;
+
 struct bt_auth {
 	struct bt_reactor *r;
 	struct bt_cq *cq;
@@ -76,13 +71,7 @@ struct bt_auth {
 	size_t strings_len;
 
 	pthread_mutex_t mu;
-	enum bt_auth_state st;
-	char reason[REASON_MAX];
-	char code[CODE_MAX];
-	char comp_id[COMP_ID_MAX];
-	struct bt_op *op;         /* register/login in flight (a reference) */
-	struct bt_op *logout_op;  /* logout in flight (a reference) */
-	uint64_t attempt;         /* bumped by every register/login claim */
+	struct auth_machine m;    /* the states and the op slots */
 	struct bt_op *profile_op; /* profile request in flight (a reference) */
 	struct sendq q;           /* filled by bt_auth_send */
 	int conn_live;            /* a connection (and so maybe its store) exists */
@@ -102,21 +91,14 @@ struct bt_auth {
 	struct http_req *profile_req;
 	struct transport_tls_ctx *tls;
 	struct fix_conn *conn;
-	char *password;        /* until the 35=BE is encoded */
-	char *token;           /* from registration; wiped on free */
-	char *login_id;        /* client id of the login in flight */
-	int logout_sent;       /* our Logout is out on the current connection */
-	uint64_t conn_attempt; /* the claim that opened `conn` */
-	uint64_t req_attempt;  /* the claim that started `req` */
+	char *password; /* until the 35=BE is encoded */
+	char *token;    /* from registration; wiped on free */
+	char *login_id; /* client id of the login in flight */
 	char logout_text[REASON_MAX];
 	uint64_t req_counter;
-	struct reactor_timer ur_timer; /* UserResponse deadline */
-	/* The Authenticating event waits for the Logon to be written (see
-	 * on_connected); deferred_old is its "old" state, under mu. */
-	struct reactor_timer state_timer;
-	int state_deferred;
-	enum bt_auth_state deferred_old;
-	struct sendq io_q; /* swapped with q when flushing */
+	struct reactor_timer ur_timer;    /* UserResponse deadline */
+	struct reactor_timer state_timer; /* posts a deferred Authenticating */
+	struct sendq io_q;                /* swapped with q when flushing */
 	struct reactor_failure_hook fail_hook;
 	/* Where each sent application message ends in the connection's output
 	 * (fix_conn_out_stats' "produced"), oldest first: a ring. */
@@ -128,6 +110,14 @@ _Static_assert(BT_AUTH_MAX_FIELDS + 10 == FIX_SESSION_MAX_FIELDS,
 	       "an application message plus the largest header and trailer must fit the "
 	       "session's inbound field limit");
 
+/* What an event's actions may need besides the machine's answer. */
+struct run_ctx {
+	struct reg_job *reg;
+	struct login_job *login;
+	const struct http_result *res; /* AM_EV_REGISTER_DONE */
+	const struct fix_msg *msg;     /* AM_EV_USER_RESPONSE */
+};
+
 /* ------------------------------------------------------------ helpers */
 
 static char *dup_secret(const char *s)
@@ -135,92 +125,20 @@ static char *dup_secret(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Changes the state and queues the "state" event; mu held. reason NULL
- * keeps no reason (a success path), otherwise it is the new last error. */
-static void post_state(struct bt_auth *a, enum bt_auth_state st, enum bt_auth_state old,
-		       const char *code, const char *reason)
+static void post_state(struct bt_auth *a, const struct am_transition *t)
 {
 	struct bt_value v[4] = {
-	    BT_VSTR(state_names[st]),
-	    BT_VSTR(state_names[old]),
-	    reason ? BT_VSTR(reason) : BT_VNIL,
-	    code ? BT_VSTR(code) : BT_VNIL,
+	    BT_VSTR(bt_auth_state_name(t->st)),
+	    BT_VSTR(bt_auth_state_name(t->old)),
+	    t->reason ? BT_VSTR(t->reason) : BT_VNIL,
+	    t->err != BT_ERR_NONE ? BT_VSTR(bt_err_code(t->err)) : BT_VNIL,
 	};
 	bt_cq_post_event(a->cq, a->target, "state", 4, v);
 }
 
-/* Queues a deferred Authenticating event, so that events stay in order; mu held. */
-static void flush_deferred_locked(struct bt_auth *a)
-{
-	if (!a->state_deferred)
-		return;
-	a->state_deferred = 0;
-	post_state(a, BT_AUTH_AUTHENTICATING, a->deferred_old, NULL, NULL);
-}
-
-static void set_state_locked(struct bt_auth *a, enum bt_auth_state st, const char *code,
-			     const char *reason)
-{
-	flush_deferred_locked(a);
-	enum bt_auth_state old = a->st;
-	a->st = st;
-	if (st == BT_AUTH_FAILED) {
-		snprintf(a->reason, sizeof a->reason, "%s", reason ? reason : "failed");
-		snprintf(a->code, sizeof a->code, "%s", code ? code : "");
-	}
-	if (old == st)
-		return;
-	post_state(a, st, old, code, reason);
-}
-
-static void set_state(struct bt_auth *a, enum bt_auth_state st, const char *code,
-		      const char *reason)
-{
-	pthread_mutex_lock(&a->mu);
-	set_state_locked(a, st, code, reason);
-	pthread_mutex_unlock(&a->mu);
-}
-
-/* Takes the op in flight out of its slot (mu held by nobody); the caller
- * finishes it and drops the reference. */
-static struct bt_op *take_op(struct bt_auth *a, struct bt_op **slot)
-{
-	pthread_mutex_lock(&a->mu);
-	struct bt_op *op = *slot;
-	*slot = NULL;
-	pthread_mutex_unlock(&a->mu);
-	if (op)
-		bt_op_clear_cancel(op);
-	return op;
-}
-
-static void finish_fail(struct bt_op *op, const char *code, const char *msg)
-{
-	if (op) {
-		bt_op_fail(op, code, "%s", msg);
-		bt_op_unref(op);
-	}
-}
-
-static void finish_ok(struct bt_op *op, int n, const struct bt_value *v)
-{
-	if (op) {
-		bt_op_succeed(op, n, v);
-		bt_op_unref(op);
-	}
-}
-
-/* Fail the operation in flight and enter Failed, in that order of events:
- * the state event first, so on_state handlers run before await returns. */
-static void fail_current(struct bt_auth *a, const char *code, const char *reason)
-{
-	set_state(a, BT_AUTH_FAILED, code, reason);
-	finish_fail(take_op(a, &a->op), code, reason);
-}
-
-static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *fmt, ...)
+static struct bt_op *failed_op(struct bt_auth *a, enum bt_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *fmt, ...)
+static struct bt_op *failed_op(struct bt_auth *a, enum bt_err err, const char *fmt, ...)
 {
 	char msg[REASON_MAX];
 	va_list ap;
@@ -229,8 +147,60 @@ static struct bt_op *failed_op(struct bt_auth *a, const char *code, const char *
 	va_end(ap);
 	struct bt_op *op = bt_op_new(a->cq);
 	if (op)
-		bt_op_fail(op, code, "%s", msg);
+		bt_op_fail(op, bt_err_code(err), "%s", msg);
 	return op;
+}
+
+static void finish(struct bt_op *op, enum bt_err err, const char *msg, int n,
+		   const struct bt_value *v)
+{
+	if (!op)
+		return;
+	bt_op_clear_cancel(op);
+	if (err != BT_ERR_NONE)
+		bt_op_fail(op, bt_err_code(err), "%s", msg);
+	else
+		bt_op_succeed(op, n, v);
+	bt_op_unref(op);
+}
+
+static void exec(struct bt_auth *a, const struct am_out *out, const struct run_ctx *ctx);
+
+/* One event: the machine steps and its transitions are posted under mu,
+ * then its actions run. ev->op_cancelled is filled in here for claims. */
+static void run_ctx(struct bt_auth *a, struct am_event *ev, struct am_out *out,
+		    const struct run_ctx *ctx)
+{
+	pthread_mutex_lock(&a->mu);
+	if (ev->type == AM_EV_REGISTER || ev->type == AM_EV_LOGIN)
+		ev->op_cancelled = a->m.op && bt_op_status(a->m.op) == BT_OP_CANCELLED;
+	am_step(&a->m, ev, out);
+	/* A connection the actions drop holds nothing queued any more: say so
+	 * before the state event does (drop_conn's publish_io agrees). */
+	for (int i = 0; i < out->nacts; i++)
+		if (out->acts[i].type == AM_ACT_DROP_CONN)
+			a->io_bytes = a->io_msgs = 0;
+	for (int i = 0; i < out->ntrans; i++)
+		post_state(a, &out->trans[i]);
+	/* The slot's own reference, and one for an op cancelled after mu is
+	 * let go: the I/O thread may finish and release it meanwhile. */
+	if ((ev->type == AM_EV_REGISTER || ev->type == AM_EV_LOGIN || ev->type == AM_EV_LOGOUT) &&
+	    ev->op && (a->m.op == ev->op || a->m.logout_op == ev->op) && !out->refused)
+		bt_op_ref(ev->op);
+	for (int i = 0; i < out->nacts; i++)
+		if (out->acts[i].type == AM_ACT_CANCEL_OP)
+			bt_op_ref(out->acts[i].op);
+	pthread_mutex_unlock(&a->mu);
+	exec(a, out, ctx);
+}
+
+static void run(struct bt_auth *a, enum am_event_type type, enum bt_err err, const char *msg)
+{
+	/* no has_conn: this runs on the caller's thread too, and no event that
+	 * needs it comes through here */
+	struct am_event ev = {.type = type, .err = err, .msg = msg};
+	struct am_out out;
+	run_ctx(a, &ev, &out, NULL);
 }
 
 /* Recounts what waits between q and the socket (I/O thread) and posts
@@ -301,15 +271,27 @@ static void set_conn(struct bt_auth *a, struct fix_conn *c)
 
 static void drop_conn(struct bt_auth *a)
 {
-	a->logout_sent = 0;
 	reactor_timer_stop(a->r, &a->ur_timer);
 	reactor_timer_stop(a->r, &a->state_timer);
-	pthread_mutex_lock(&a->mu);
-	flush_deferred_locked(a);
-	pthread_mutex_unlock(&a->mu);
 	set_conn(a, NULL);
 	bt_wipe_free_str(&a->password);
 	publish_io(a);
+}
+
+static void cancel_req(struct http_req **req)
+{
+	if (*req)
+		http_cancel(*req);
+	*req = NULL;
+}
+
+static struct bt_op *take_profile(struct bt_auth *a)
+{
+	pthread_mutex_lock(&a->mu);
+	struct bt_op *op = a->profile_op;
+	a->profile_op = NULL;
+	pthread_mutex_unlock(&a->mu);
+	return op;
 }
 
 /* The I/O thread lost epoll (reactor.h): nothing this client waits for can
@@ -319,21 +301,9 @@ static void on_reactor_failed(struct bt_reactor *r, const char *reason, void *ud
 	struct bt_auth *a = ud;
 	char msg[REASON_MAX];
 	snprintf(msg, sizeof msg, "the I/O thread failed (%s)", reason);
-	if (a->req)
-		http_cancel(a->req);
-	a->req = NULL;
-	if (a->profile_req)
-		http_cancel(a->profile_req);
-	a->profile_req = NULL;
-	drop_conn(a);
-	pthread_mutex_lock(&a->mu);
-	int busy = a->st != BT_AUTH_DISCONNECTED && a->st != BT_AUTH_FAILED;
-	pthread_mutex_unlock(&a->mu);
-	if (busy)
-		fail_current(a, BT_E_DISCONNECTED, msg);
-	finish_fail(take_op(a, &a->op), BT_E_DISCONNECTED, msg);
-	finish_fail(take_op(a, &a->logout_op), BT_E_DISCONNECTED, msg);
-	finish_fail(take_op(a, &a->profile_op), BT_E_DISCONNECTED, msg);
+	cancel_req(&a->profile_req);
+	run(a, AM_EV_REACTOR_FAILED, BT_ERR_DISCONNECTED, msg);
+	finish(take_profile(a), BT_ERR_DISCONNECTED, msg, 0, NULL);
 }
 
 static void add_fail_hook(struct bt_reactor *r, void *ud)
@@ -348,7 +318,20 @@ static struct bt_op *refuse_if_failed(struct bt_auth *a, const char *what)
 	char why[160];
 	if (!reactor_failure(a->r, why, sizeof why))
 		return NULL;
-	return failed_op(a, BT_E_CONNECT_FAILED, "%s: the I/O thread failed (%s)", what, why);
+	return failed_op(a, BT_ERR_CONNECT_FAILED, "%s: the I/O thread failed (%s)", what, why);
+}
+
+/* A register/login/logout claim: the op it returns, NULL when out of
+ * memory, or a failed op when the machine refused. */
+static struct bt_op *claim(struct bt_auth *a, enum am_event_type type, struct am_out *out)
+{
+	struct am_event ev = {.type = type, .op = bt_op_new(a->cq)};
+	run_ctx(a, &ev, out, NULL);
+	if (out->refused) {
+		bt_op_unref(ev.op);
+		return failed_op(a, out->err, "%s", out->msg);
+	}
+	return ev.op;
 }
 
 /* ------------------------------------------------------- registration */
@@ -372,116 +355,34 @@ static void on_register_done(void *arg, const struct http_result *res)
 {
 	struct bt_auth *a = arg;
 	a->req = NULL;
-	pthread_mutex_lock(&a->mu);
-	int stale = a->attempt != a->req_attempt;
-	pthread_mutex_unlock(&a->mu);
-	if (stale)
-		return; /* a cancelled register() whose place a new claim took */
-	if (res->code) {
-		fail_current(a, res->code, res->message ? res->message : "registration failed");
-		return;
-	}
-	bt_wipe_free_str(&a->token);
-	a->token = dup_secret(res->token);
-	pthread_mutex_lock(&a->mu);
-	snprintf(a->comp_id, sizeof a->comp_id, "%s", res->client_id);
-	set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
-	pthread_mutex_unlock(&a->mu);
-	struct bt_value v[2] = {BT_VSTR(res->client_id), BT_VSTR(res->token ? res->token : "")};
-	finish_ok(take_op(a, &a->op), 2, v);
+	struct am_event ev = {
+	    .type = AM_EV_REGISTER_DONE,
+	    .err = res->err,
+	    .msg = res->message ? res->message : "registration failed",
+	    .client_id = res->client_id,
+	};
+	struct run_ctx ctx = {.res = res};
+	struct am_out out;
+	run_ctx(a, &ev, &out, &ctx);
 }
 
 static void start_register(struct bt_reactor *r, void *ud)
 {
 	struct reg_job *j = ud;
-	struct bt_auth *a = j->a;
-	pthread_mutex_lock(&a->mu);
-	int current = a->op == j->op;
-	uint64_t attempt = a->attempt;
-	pthread_mutex_unlock(&a->mu);
-	if (current) {
-		/* what a cancelled attempt may have left */
-		if (a->req)
-			http_cancel(a->req);
-		drop_conn(a);
-		a->req_attempt = attempt;
-		a->req = http_register(a->http, j->username, j->password, on_register_done, a);
-		if (!a->req)
-			fail_current(a, BT_E_NOMEM, "register: could not start the HTTP request");
-	}
+	struct am_event ev = {.type = AM_EV_START_REGISTER, .op = j->op};
+	struct run_ctx ctx = {.reg = j};
+	struct am_out out;
+	run_ctx(j->a, &ev, &out, &ctx);
 	reg_job_free(j);
 }
-
-static void start_logout(struct bt_reactor *r, void *ud);
 
 /* Cancel hook of register/login ops (I/O thread): abandon the attempt. */
 static void on_op_cancelled(struct bt_op *op, void *ud)
 {
 	struct bt_auth *a = ud;
-	pthread_mutex_lock(&a->mu);
-	int current = a->op == op;
-	if (current)
-		a->op = NULL;
-	pthread_mutex_unlock(&a->mu);
-	if (!current) {
-		/* The attempt ended on this thread between the cancel and this
-		 * hook: a logout() that cancelled it must still finish. */
-		start_logout(a->r, a);
-		return;
-	}
-	if (a->req) {
-		http_cancel(a->req);
-		a->req = NULL;
-	}
-	drop_conn(a);
-	set_state(a, BT_AUTH_DISCONNECTED, NULL, NULL);
-	bt_op_unref(op);
-	/* a logout() that cancelled this login finishes once Disconnected */
-	struct bt_value yes = BT_VBOOL(1);
-	finish_ok(take_op(a, &a->logout_op), 1, &yes);
-}
-
-/* Claims the client for a new operation: mu held, state checked. */
-static struct bt_op *claim(struct bt_auth *a, enum bt_auth_state next)
-{
-	struct bt_op *op = bt_op_new(a->cq);
-	if (!op)
-		return NULL;
-	a->op = bt_op_ref(op);
-	a->attempt++;
-	set_state_locked(a, next, NULL, NULL);
-	return op;
-}
-
-/* A register/login whose op was cancelled is over for the caller, even
- * though its cancel hook has not run yet on the I/O thread: a new claim takes
- * its place at once (through Disconnected). The old attempt's connection or
- * request is dropped by the new attempt's start (FIFO after the hook), and
- * its late events are stale (see stale_conn). mu held. */
-static void drop_cancelled_locked(struct bt_auth *a)
-{
-	if (!a->op || a->logout_op || bt_op_status(a->op) != BT_OP_CANCELLED)
-		return;
-	bt_op_unref(a->op); /* the hook holds its own reference */
-	a->op = NULL;
-	if (a->st != BT_AUTH_FAILED)
-		set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
-}
-
-static int idle_locked(struct bt_auth *a)
-{
-	drop_cancelled_locked(a);
-	return (a->st == BT_AUTH_DISCONNECTED || a->st == BT_AUTH_FAILED) && !a->op &&
-	       !a->logout_op;
-}
-
-/* The connection belongs to an attempt that a later claim replaced. */
-static int stale_conn(struct bt_auth *a)
-{
-	pthread_mutex_lock(&a->mu);
-	int stale = a->attempt != a->conn_attempt;
-	pthread_mutex_unlock(&a->mu);
-	return stale;
+	struct am_event ev = {.type = AM_EV_OP_CANCELLED, .op = op, .has_conn = a->conn != NULL};
+	struct am_out out;
+	run_ctx(a, &ev, &out, NULL);
 }
 
 struct bt_op *bt_auth_register(struct bt_auth *a, const char *username, const char *password)
@@ -499,26 +400,17 @@ struct bt_op *bt_auth_register(struct bt_auth *a, const char *username, const ch
 		reg_job_free(j);
 		return NULL;
 	}
-	pthread_mutex_lock(&a->mu);
-	if (!idle_locked(a)) {
-		enum bt_auth_state st = a->st;
-		pthread_mutex_unlock(&a->mu);
+	struct am_out out;
+	struct bt_op *op = claim(a, AM_EV_REGISTER, &out);
+	if (!op || out.refused) {
 		reg_job_free(j);
-		return failed_op(a, BT_E_INVALID_STATE,
-				 "register() while %s: one operation at a time (logout first)",
-				 state_names[st]);
-	}
-	struct bt_op *op = claim(a, BT_AUTH_REGISTERING);
-	pthread_mutex_unlock(&a->mu);
-	if (!op) {
-		reg_job_free(j);
-		return NULL;
+		return op;
 	}
 	j->op = bt_op_ref(op);
 	bt_op_set_cancel(op, on_op_cancelled, a);
 	if (reactor_post(a->r, start_register, j) < 0) {
 		reg_job_free(j);
-		fail_current(a, BT_E_NOMEM, "register: could not reach the I/O thread");
+		run(a, AM_EV_FAIL, BT_ERR_NOMEM, "register: could not reach the I/O thread");
 	}
 	return op;
 }
@@ -543,42 +435,18 @@ static void login_job_free(struct login_job *j)
 	free(j);
 }
 
-static const char *user_status_text(int status)
-{
-	switch (status) {
-	case 2:
-		return "not logged in";
-	case 3:
-		return "user not recognised";
-	case 4:
-		return "password incorrect";
-	case 5:
-		return "password changed";
-	case 6:
-		return "login refused";
-	default:
-		return "login refused";
-	}
-}
-
 static void on_ur_timeout(struct bt_reactor *r, struct reactor_timer *t, void *ud)
 {
 	struct bt_auth *a = ud;
-	if (stale_conn(a))
-		return;
 	char msg[128];
 	snprintf(msg, sizeof msg, "no UserResponse within %.3g s",
 		 (double)a->cfg.timeout_ms / 1000.0);
-	drop_conn(a);
-	fail_current(a, BT_E_TIMEOUT, msg);
+	run(a, AM_EV_UR_TIMEOUT, BT_ERR_TIMEOUT, msg);
 }
 
 static void on_state_timer(struct bt_reactor *r, struct reactor_timer *t, void *ud)
 {
-	struct bt_auth *a = ud;
-	pthread_mutex_lock(&a->mu);
-	flush_deferred_locked(a);
-	pthread_mutex_unlock(&a->mu);
+	run(ud, AM_EV_STATE_TIMER, BT_ERR_NONE, NULL);
 }
 
 /* Runs before the Logon is written. state() says Authenticating at once, but
@@ -587,23 +455,7 @@ static void on_state_timer(struct bt_reactor *r, struct reactor_timer *t, void *
  * wake-up is off the login's critical path. */
 static void on_connected(void *arg)
 {
-	struct bt_auth *a = arg;
-	if (stale_conn(a))
-		return;
-	pthread_mutex_lock(&a->mu);
-	enum bt_auth_state old = a->st;
-	if (old != BT_AUTH_AUTHENTICATING) {
-		flush_deferred_locked(a);
-		a->st = BT_AUTH_AUTHENTICATING;
-		a->deferred_old = old;
-		a->state_deferred = 1;
-	}
-	pthread_mutex_unlock(&a->mu);
-	if (reactor_timer_start(a->r, &a->state_timer, 0) < 0) {
-		pthread_mutex_lock(&a->mu);
-		flush_deferred_locked(a);
-		pthread_mutex_unlock(&a->mu);
-	}
+	run(arg, AM_EV_CONNECTED, BT_ERR_NONE, NULL);
 }
 
 static void post_message(struct bt_auth *a, const struct fix_msg *m)
@@ -617,63 +469,42 @@ static void post_message(struct bt_auth *a, const struct fix_msg *m)
 		atomic_fetch_sub(&a->received, 1);
 }
 
+static void send_user_request(struct bt_auth *a)
+{
+	char req_id[96];
+	snprintf(req_id, sizeof req_id, "%s-%" PRIu64, a->login_id, ++a->req_counter);
+	int rc = fix_conn_user_request(a->conn, req_id, 1, a->login_id, a->password);
+	bt_wipe_free_str(&a->password);
+	if (rc == 0) {
+		run(a, AM_EV_USER_REQUEST_SENT, BT_ERR_NONE, NULL);
+		return;
+	}
+	char msg[160];
+	snprintf(msg, sizeof msg, "could not send the UserRequest: %s", fix_session_strerror(rc));
+	run(a, AM_EV_USER_REQUEST_SENT, BT_ERR_PROTOCOL, msg);
+}
+
 static void on_event(void *arg, const struct fix_event *ev)
 {
 	struct bt_auth *a = arg;
 	switch (ev->type) {
-	case FIX_EV_LOGON: {
-		if (stale_conn(a))
-			break; /* a cancelled login's: dropped by the next start */
-		char req_id[96];
-		snprintf(req_id, sizeof req_id, "%s-%" PRIu64, a->login_id, ++a->req_counter);
-		int rc = fix_conn_user_request(a->conn, req_id, 1, a->login_id, a->password);
-		bt_wipe_free_str(&a->password);
-		if (rc != 0) {
-			char msg[160];
-			snprintf(msg, sizeof msg, "could not send the UserRequest: %s",
-				 fix_session_strerror(rc));
-			drop_conn(a);
-			fail_current(a, BT_E_PROTOCOL, msg);
-			return;
-		}
-		reactor_timer_start(a->r, &a->ur_timer, a->cfg.timeout_ms);
+	case FIX_EV_LOGON:
+		run(a, AM_EV_LOGON, BT_ERR_NONE, NULL);
 		break;
-	}
 	case FIX_EV_USER_RESPONSE: {
-		pthread_mutex_lock(&a->mu);
-		int waiting = a->st == BT_AUTH_AUTHENTICATING;
-		int stale = a->attempt != a->conn_attempt;
-		pthread_mutex_unlock(&a->mu);
-		if (stale)
-			break;
-		if (!waiting) {
-			post_message(a, ev->msg); /* e.g. the answer to a later 924=2 */
-			break;
-		}
-		reactor_timer_stop(a->r, &a->ur_timer);
-		int status = ev->user_response.status;
-		if (status == 1) {
-			pthread_mutex_lock(&a->mu);
-			snprintf(a->comp_id, sizeof a->comp_id, "%s", a->login_id);
-			set_state_locked(a, BT_AUTH_ACTIVE, NULL, NULL);
-			pthread_mutex_unlock(&a->mu);
-			struct bt_value v = BT_VBOOL(1);
-			finish_ok(take_op(a, &a->op), 1, &v);
-			break;
-		}
-		char msg[REASON_MAX];
+		char text[REASON_MAX];
 		const struct fix_sv *t = &ev->user_response.text;
-		const char *meaning = user_status_text(status);
-		if (t->len && !(t->len == strlen(meaning) && !strncasecmp(t->ptr, meaning, t->len)))
-			snprintf(msg, sizeof msg, "%s (UserStatus %d): %.*s", meaning, status,
-				 (int)(t->len > 300 ? 300 : t->len), t->ptr);
-		else
-			snprintf(msg, sizeof msg, "%s (UserStatus %d)", user_status_text(status),
-				 status);
-		/* A clean end: our Logout goes out; the connection is dropped once
-		 * it is answered (on_closed ignores it, the state is already set). */
-		fix_conn_logout(a->conn, NULL);
-		fail_current(a, BT_E_REJECTED, msg);
+		snprintf(text, sizeof text, "%.*s", (int)(t->len > 400 ? 400 : t->len),
+			 t->ptr ? t->ptr : "");
+		struct am_event e = {
+		    .type = AM_EV_USER_RESPONSE,
+		    .status = ev->user_response.status,
+		    .msg = text,
+		    .client_id = a->login_id,
+		};
+		struct run_ctx ctx = {.msg = ev->msg};
+		struct am_out out;
+		run_ctx(a, &e, &out, &ctx);
 		break;
 	}
 	case FIX_EV_LOGOUT: {
@@ -691,52 +522,26 @@ static void on_event(void *arg, const struct fix_event *ev)
 	}
 }
 
-static const char *closed_code(const char *code)
+/* The connection's close code as a stable error: the session's own
+ * "logged_out" is a disconnection to the owner. */
+static enum bt_err closed_err(const char *code)
 {
-	/* Session codes map onto the stable list of DESIGN.md section 4. */
 	if (!strcmp(code, "logged_out"))
-		return BT_E_DISCONNECTED;
-	if (!strcmp(code, "store"))
-		return "store";
-	return code;
+		return BT_ERR_DISCONNECTED;
+	return bt_err_from_code(code);
 }
 
 static void on_closed(void *arg, const char *code, const char *reason)
 {
 	struct bt_auth *a = arg;
 	/* code and reason live in the connection freed just below */
-	char what[CODE_MAX], why[REASON_MAX];
+	char what[32], why[REASON_MAX];
 	snprintf(what, sizeof what, "%s", code ? code : "");
 	snprintf(why, sizeof why, "%s", reason ? reason : "");
 	reactor_timer_stop(a->r, &a->ur_timer);
 	set_conn(a, NULL);
-	a->logout_sent = 0;
 	bt_wipe_free_str(&a->password);
 	publish_io(a);
-
-	pthread_mutex_lock(&a->mu);
-	/* A refused login's connection may end only after the next register()
-	 * or login() was claimed: its end is no news for that new attempt. */
-	if (a->attempt != a->conn_attempt) {
-		pthread_mutex_unlock(&a->mu);
-		return;
-	}
-	enum bt_auth_state st = a->st;
-	struct bt_op *logout_op = a->logout_op;
-	a->logout_op = NULL;
-	pthread_mutex_unlock(&a->mu);
-
-	if (logout_op) {
-		/* Our own Logout was answered (or timed out), or a login that
-		 * logout() was cancelling ended first: a clean end either way. */
-		finish_fail(take_op(a, &a->op), BT_E_CANCELLED, "login cancelled by logout()");
-		set_state(a, BT_AUTH_DISCONNECTED, NULL, NULL);
-		struct bt_value v = BT_VBOOL(1);
-		finish_ok(logout_op, 1, &v);
-		return;
-	}
-	if (st == BT_AUTH_FAILED || st == BT_AUTH_DISCONNECTED)
-		return; /* already decided (a refused login being logged out) */
 	if (strstr(why, "MsgSeqNum too low") && !a->cfg.reset_on_logon) {
 		/* Most often the store of another run (a relative `store` seen from
 		 * another working directory): say where ours is and what helps. */
@@ -746,7 +551,7 @@ static void on_closed(void *arg, const char *code, const char *reason)
 			 "previous session or reset_on_logon = true)",
 			 a->cfg.store_dir ? a->cfg.store_dir : "(none)");
 	}
-	fail_current(a, closed_code(what), why);
+	run(a, AM_EV_CLOSED, closed_err(what), why);
 }
 
 static void on_trace(void *ud, int dir, const char *frame, size_t len)
@@ -770,30 +575,14 @@ static int open_store(struct bt_auth *a, const char *client_id, struct seqstore 
 	return 0;
 }
 
-static void start_login(struct bt_reactor *r, void *ud)
+static void open_conn(struct bt_auth *a, struct login_job *j)
 {
-	struct login_job *j = ud;
-	struct bt_auth *a = j->a;
-	pthread_mutex_lock(&a->mu);
-	int current = a->op == j->op;
-	uint64_t attempt = a->attempt;
-	pthread_mutex_unlock(&a->mu);
-	if (!current) {
-		login_job_free(j);
-		return;
-	}
-	drop_conn(a); /* a refused login may still be logging out */
-	if (a->req) {
-		http_cancel(a->req); /* a cancelled register() */
-		a->req = NULL;
-	}
 	if (j->store_busy) {
 		/* That connection held the store's lock; it is gone now. The
 		 * only store work left on this thread, and only after a refusal. */
 		char err[REASON_MAX];
 		if (open_store(a, j->client_id, &j->store, err, sizeof err) != 0) {
-			fail_current(a, BT_E_STORE, err);
-			login_job_free(j);
+			run(a, AM_EV_FAIL, BT_ERR_STORE, err);
 			return;
 		}
 	}
@@ -803,7 +592,6 @@ static void start_login(struct bt_reactor *r, void *ud)
 	a->password = j->password;
 	j->password = NULL;
 	a->logout_text[0] = '\0';
-	a->conn_attempt = attempt;
 
 	struct fix_conn_opts o;
 	memset(&o, 0, sizeof o);
@@ -837,8 +625,17 @@ static void start_login(struct bt_reactor *r, void *ud)
 	set_conn(a, fix_conn_open(a->r, &o, &cbs, a, err, sizeof err));
 	if (!a->conn) {
 		bt_wipe_free_str(&a->password);
-		fail_current(a, BT_E_CONNECT_FAILED, err);
+		run(a, AM_EV_FAIL, BT_ERR_CONNECT_FAILED, err);
 	}
+}
+
+static void start_login(struct bt_reactor *r, void *ud)
+{
+	struct login_job *j = ud;
+	struct am_event ev = {.type = AM_EV_START_LOGIN, .op = j->op};
+	struct run_ctx ctx = {.login = j};
+	struct am_out out;
+	run_ctx(j->a, &ev, &out, &ctx);
 	login_job_free(j);
 }
 
@@ -857,20 +654,11 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 		login_job_free(j);
 		return NULL;
 	}
-	pthread_mutex_lock(&a->mu);
-	if (!idle_locked(a)) {
-		enum bt_auth_state st = a->st;
-		pthread_mutex_unlock(&a->mu);
+	struct am_out out;
+	struct bt_op *op = claim(a, AM_EV_LOGIN, &out);
+	if (!op || out.refused) {
 		login_job_free(j);
-		return failed_op(a, BT_E_INVALID_STATE,
-				 "login() while %s: one operation at a time (logout first)",
-				 state_names[st]);
-	}
-	struct bt_op *op = claim(a, BT_AUTH_CONNECTING);
-	pthread_mutex_unlock(&a->mu);
-	if (!op) {
-		login_job_free(j);
-		return NULL;
+		return op;
 	}
 	/* The store is opened here, on the caller's thread: mkdir, flock and
 	 * the CRC scan of its files never stall the I/O thread of every
@@ -884,7 +672,7 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 		pthread_mutex_unlock(&a->mu);
 		if (!busy || !ours) {
 			login_job_free(j);
-			fail_current(a, BT_E_STORE, err);
+			run(a, AM_EV_FAIL, BT_ERR_STORE, err);
 			return op;
 		}
 		j->store_busy = 1;
@@ -893,7 +681,7 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 	bt_op_set_cancel(op, on_op_cancelled, a);
 	if (reactor_post(a->r, start_login, j) < 0) {
 		login_job_free(j);
-		fail_current(a, BT_E_NOMEM, "login: could not reach the I/O thread");
+		run(a, AM_EV_FAIL, BT_ERR_NOMEM, "login: could not reach the I/O thread");
 	}
 	return op;
 }
@@ -903,101 +691,100 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 static void start_logout(struct bt_reactor *r, void *ud)
 {
 	struct bt_auth *a = ud;
-	pthread_mutex_lock(&a->mu);
-	int pending = a->logout_op != NULL;
-	enum bt_auth_state st = a->st;
-	pthread_mutex_unlock(&a->mu);
-	if (!pending)
-		return; /* on_closed or a cancel hook already finished it */
-	if (st == BT_AUTH_ACTIVE && a->conn) {
-		/* start_logout may run twice for one logout() (a cancel hook and
-		 * the post that backs it up); one Logout goes out. */
-		if (a->logout_sent)
-			return;
-		if (fix_conn_logout(a->conn, NULL) == 0) {
-			a->logout_sent = 1;
-			return; /* on_closed finishes the op when the Logout is answered */
-		}
-	}
-	drop_conn(a);
-	pthread_mutex_lock(&a->mu);
-	struct bt_op *op = a->logout_op;
-	a->logout_op = NULL;
-	/* A login this logout() cancelled may still sit in its slot when its
-	 * cancel hook has not run yet: the client is idle only once it is out. */
-	struct bt_op *login = a->op;
-	a->op = NULL;
-	set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
-	pthread_mutex_unlock(&a->mu);
-	if (login)
-		bt_op_clear_cancel(login);
-	finish_fail(login, BT_E_CANCELLED, "login cancelled by logout()");
-	struct bt_value v = BT_VBOOL(1);
-	finish_ok(op, 1, &v);
+	struct am_event ev = {.type = AM_EV_START_LOGOUT, .has_conn = a->conn != NULL};
+	struct am_out out;
+	run_ctx(a, &ev, &out, NULL);
 }
 
 struct bt_op *bt_auth_logout(struct bt_auth *a)
 {
-	struct bt_value yes = BT_VBOOL(1);
-	pthread_mutex_lock(&a->mu);
-	enum bt_auth_state st = a->st;
-	if (a->logout_op) {
-		pthread_mutex_unlock(&a->mu);
-		return failed_op(a, BT_E_INVALID_STATE, "logout() already in progress");
+	struct am_out out;
+	struct bt_op *op = claim(a, AM_EV_LOGOUT, &out);
+	if (op && out.done) {
+		struct bt_value yes = BT_VBOOL(1);
+		bt_op_succeed(op, 1, &yes);
 	}
-	switch (st) {
-	case BT_AUTH_REGISTERING:
-		pthread_mutex_unlock(&a->mu);
-		return failed_op(a, BT_E_INVALID_STATE,
-				 "logout() while Registering: cancel the register() operation");
-	case BT_AUTH_CONNECTING:
-	case BT_AUTH_AUTHENTICATING: {
-		/* Cancelling the login op runs on_op_cancelled on the I/O thread,
-		 * which drops the connection, enters Disconnected and then
-		 * finishes this op, so await() returns in Disconnected. */
-		struct bt_op *op = bt_op_new(a->cq);
-		if (!op) {
-			pthread_mutex_unlock(&a->mu);
-			return NULL;
+	return op;
+}
+
+/* ------------------------------------------------------------ actions */
+
+static void exec(struct bt_auth *a, const struct am_out *out, const struct run_ctx *ctx)
+{
+	for (int i = 0; i < out->nacts; i++) {
+		const struct am_action *x = &out->acts[i];
+		switch (x->type) {
+		case AM_ACT_DROP_CONN:
+			drop_conn(a);
+			break;
+		case AM_ACT_CANCEL_REQ:
+			cancel_req(&a->req);
+			break;
+		case AM_ACT_START_REGISTER:
+			a->req = http_register(a->http, ctx->reg->username, ctx->reg->password,
+					       on_register_done, a);
+			if (!a->req)
+				run(a, AM_EV_FAIL, BT_ERR_NOMEM,
+				    "register: could not start the HTTP request");
+			break;
+		case AM_ACT_OPEN_CONN:
+			open_conn(a, ctx->login);
+			break;
+		case AM_ACT_SAVE_TOKEN:
+			bt_wipe_free_str(&a->token);
+			a->token = dup_secret(ctx->res->token);
+			break;
+		case AM_ACT_START_STATE_TIMER:
+			if (reactor_timer_start(a->r, &a->state_timer, 0) < 0)
+				run(a, AM_EV_STATE_TIMER, BT_ERR_NONE, NULL);
+			break;
+		case AM_ACT_SEND_USER_REQUEST:
+			send_user_request(a);
+			break;
+		case AM_ACT_START_UR_TIMER:
+			reactor_timer_start(a->r, &a->ur_timer, a->cfg.timeout_ms);
+			break;
+		case AM_ACT_STOP_UR_TIMER:
+			reactor_timer_stop(a->r, &a->ur_timer);
+			break;
+		case AM_ACT_SEND_LOGOUT:
+			run(a, AM_EV_LOGOUT_SENT,
+			    fix_conn_logout(a->conn, NULL) == 0 ? BT_ERR_NONE : BT_ERR_PROTOCOL,
+			    NULL);
+			break;
+		case AM_ACT_SEND_REFUSAL_LOGOUT:
+			fix_conn_logout(a->conn, NULL);
+			run(a, AM_EV_REFUSAL_LOGOUT_SENT, x->err, x->msg);
+			break;
+		case AM_ACT_POST_MESSAGE:
+			post_message(a, ctx->msg);
+			break;
+		case AM_ACT_POST_LOGOUT:
+			if (reactor_post(a->r, start_logout, a) < 0 && x->err != BT_ERR_NONE)
+				run(a, AM_EV_LOGOUT_POST_FAILED, x->err, NULL);
+			break;
+		case AM_ACT_CANCEL_OP:
+			bt_op_cancel(x->op);
+			bt_op_unref(x->op); /* taken under mu by run_ctx */
+			break;
+		case AM_ACT_RELEASE:
+			bt_op_unref(x->op);
+			break;
+		case AM_ACT_SUCCEED:
+			if (ctx && ctx->res) {
+				const struct http_result *res = ctx->res;
+				struct bt_value v[2] = {BT_VSTR(res->client_id),
+							BT_VSTR(res->token ? res->token : "")};
+				finish(x->op, BT_ERR_NONE, NULL, 2, v);
+			} else {
+				struct bt_value v = BT_VBOOL(1);
+				finish(x->op, BT_ERR_NONE, NULL, 1, &v);
+			}
+			break;
+		case AM_ACT_FAIL:
+			finish(x->op, x->err, x->msg, 0, NULL);
+			break;
 		}
-		a->logout_op = bt_op_ref(op);
-		struct bt_op *login = a->op ? bt_op_ref(a->op) : NULL;
-		pthread_mutex_unlock(&a->mu);
-		/* The login may finish on the I/O thread before the cancel hook
-		 * runs, which then never runs (finishing an op drops its hook).
-		 * start_logout, posted after the hook, finishes this op in every
-		 * case: a no-op if the hook did, a real Logout if we got Active. */
-		if (login)
-			bt_op_cancel(login);
-		reactor_post(a->r, start_logout, a);
-		bt_op_unref(login);
-		return op;
-	}
-	case BT_AUTH_ACTIVE: {
-		struct bt_op *op = bt_op_new(a->cq);
-		if (!op) {
-			pthread_mutex_unlock(&a->mu);
-			return NULL;
-		}
-		a->logout_op = bt_op_ref(op);
-		pthread_mutex_unlock(&a->mu);
-		if (reactor_post(a->r, start_logout, a) < 0) {
-			finish_fail(take_op(a, &a->logout_op), BT_E_NOMEM,
-				    "logout: could not reach the I/O thread");
-		}
-		return op;
-	}
-	case BT_AUTH_FAILED:
-		set_state_locked(a, BT_AUTH_DISCONNECTED, NULL, NULL);
-		/* fall through */
-	case BT_AUTH_DISCONNECTED:
-	default: {
-		pthread_mutex_unlock(&a->mu);
-		struct bt_op *op = bt_op_new(a->cq);
-		if (op)
-			bt_op_succeed(op, 1, &yes);
-		return op;
-	}
 	}
 }
 
@@ -1034,8 +821,8 @@ static void send_failed(struct bt_auth *a, const char *msg_type, int rc)
 	char msg[160];
 	snprintf(msg, sizeof msg, "could not send a 35=%s message: %s", msg_type,
 		 rc == -1 ? "out of memory" : fix_session_strerror(rc));
-	drop_conn(a);
-	fail_current(a, rc == FIX_SESSION_E_NOMEM || rc == -1 ? BT_E_NOMEM : BT_E_PROTOCOL, msg);
+	run(a, AM_EV_SEND_FAILED,
+	    rc == FIX_SESSION_E_NOMEM || rc == -1 ? BT_ERR_NOMEM : BT_ERR_PROTOCOL, msg);
 }
 
 static void flush_sends(struct bt_reactor *r, void *ud)
@@ -1114,8 +901,12 @@ static size_t header_len(size_t type_len, size_t sender_len, size_t target_len)
 	return (4 + type_len) + (4 + sender_len) + (4 + target_len) + (4 + 20) + (4 + 21);
 }
 
-int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,
-		 size_t nfields, char *err, size_t errlen)
+/* Everything about the message itself the session or the peer would
+ * refuse; fills in the queue record's size and the body's size without the
+ * header. BT_AUTH_SEND_OK or BT_AUTH_SEND_MISUSE with the reason in err. */
+static int check_message(const struct bt_auth *a, const char *msg_type,
+			 const struct fix_out_field *fields, size_t nfields, size_t *need,
+			 size_t *body, char *err, size_t errlen)
 {
 	size_t tlen = strlen(msg_type);
 	if (tlen == 1 && strchr("012345A", msg_type[0])) {
@@ -1135,7 +926,8 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 			 BT_AUTH_MAX_FIELDS);
 		return BT_AUTH_SEND_MISUSE;
 	}
-	size_t need = 2 + tlen + 4, body = 0;
+	*need = 2 + tlen + 4;
+	*body = 0;
 	for (size_t i = 0; i < nfields; i++) {
 		uint32_t tag = fields[i].tag;
 		if (!fix_session_app_tag_ok(tag)) {
@@ -1156,18 +948,28 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 				 (unsigned)tag, a->cfg.max_body);
 			return BT_AUTH_SEND_MISUSE;
 		}
-		body += dec_digits(tag) + 2 + len;
-		need += 8 + len;
+		*body += dec_digits(tag) + 2 + len;
+		*need += 8 + len;
 	}
+	return BT_AUTH_SEND_OK;
+}
+
+int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_field *fields,
+		 size_t nfields, char *err, size_t errlen)
+{
+	size_t need, body;
+	int rc = check_message(a, msg_type, fields, nfields, &need, &body, err, errlen);
+	if (rc != BT_AUTH_SEND_OK)
+		return rc;
+	size_t tlen = strlen(msg_type);
 	pthread_mutex_lock(&a->mu);
-	if (a->st != BT_AUTH_ACTIVE || a->logout_op) {
-		enum bt_auth_state st = a->st;
+	if (!am_can_send(&a->m)) {
+		const char *why = a->m.logout_op ? "logging out" : bt_auth_state_name(a->m.st);
 		pthread_mutex_unlock(&a->mu);
-		snprintf(err, errlen, "send() while %s: the session is not Active",
-			 a->logout_op ? "logging out" : state_names[st]);
+		snprintf(err, errlen, "send() while %s: the session is not Active", why);
 		return BT_AUTH_SEND_STATE;
 	}
-	body += header_len(tlen, strlen(a->comp_id), strlen(a->cfg.target_comp_id));
+	body += header_len(tlen, strlen(a->m.comp_id), strlen(a->cfg.target_comp_id));
 	if (body > a->cfg.max_body) {
 		pthread_mutex_unlock(&a->mu);
 		snprintf(err, errlen,
@@ -1240,13 +1042,14 @@ static void on_profile_done(void *arg, const struct http_result *res)
 {
 	struct bt_auth *a = arg;
 	a->profile_req = NULL;
-	struct bt_op *op = take_op(a, &a->profile_op);
-	if (res->code) {
-		finish_fail(op, res->code, res->message ? res->message : "profile request failed");
+	struct bt_op *op = take_profile(a);
+	if (res->err != BT_ERR_NONE) {
+		finish(op, res->err, res->message ? res->message : "profile request failed", 0,
+		       NULL);
 		return;
 	}
 	struct bt_value v = BT_VLSTR(res->body, res->body_len);
-	finish_ok(op, 1, &v);
+	finish(op, BT_ERR_NONE, NULL, 1, &v);
 }
 
 static void start_profile(struct bt_reactor *r, void *ud)
@@ -1260,8 +1063,8 @@ static void start_profile(struct bt_reactor *r, void *ud)
 	a->profile_req =
 	    a->token ? http_fetch_profile(a->http, a->token, on_profile_done, a) : NULL;
 	if (!a->profile_req)
-		finish_fail(take_op(a, &a->profile_op), BT_E_INVALID_STATE,
-			    "profile(): no token (register() first)");
+		finish(take_profile(a), BT_ERR_INVALID_STATE,
+		       "profile(): no token (register() first)", 0, NULL);
 }
 
 static void on_profile_cancelled(struct bt_op *op, void *ud)
@@ -1274,9 +1077,7 @@ static void on_profile_cancelled(struct bt_op *op, void *ud)
 	pthread_mutex_unlock(&a->mu);
 	if (!current)
 		return;
-	if (a->profile_req)
-		http_cancel(a->profile_req);
-	a->profile_req = NULL;
+	cancel_req(&a->profile_req);
 	bt_op_unref(op);
 }
 
@@ -1285,7 +1086,7 @@ struct bt_op *bt_auth_profile(struct bt_auth *a)
 	pthread_mutex_lock(&a->mu);
 	if (a->profile_op) {
 		pthread_mutex_unlock(&a->mu);
-		return failed_op(a, BT_E_INVALID_STATE, "profile() already in progress");
+		return failed_op(a, BT_ERR_INVALID_STATE, "profile() already in progress");
 	}
 	struct bt_op *op = bt_op_new(a->cq);
 	if (!op) {
@@ -1296,8 +1097,8 @@ struct bt_op *bt_auth_profile(struct bt_auth *a)
 	pthread_mutex_unlock(&a->mu);
 	bt_op_set_cancel(op, on_profile_cancelled, a);
 	if (reactor_post(a->r, start_profile, a) < 0)
-		finish_fail(take_op(a, &a->profile_op), BT_E_NOMEM,
-			    "profile: could not reach the I/O thread");
+		finish(take_profile(a), BT_ERR_NOMEM, "profile: could not reach the I/O thread", 0,
+		       NULL);
 	return op;
 }
 
@@ -1349,6 +1150,7 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	am_init(&a->m);
 	a->target = bt_cq_next_id(cq);
 	reactor_timer_init(&a->ur_timer, on_ur_timeout, a);
 	reactor_timer_init(&a->state_timer, on_state_timer, a);
@@ -1391,18 +1193,12 @@ static void teardown(struct bt_reactor *r, void *ud)
 {
 	struct bt_auth *a = ud;
 	reactor_failure_remove(r, &a->fail_hook);
-	if (a->req)
-		http_cancel(a->req);
-	a->req = NULL;
-	if (a->profile_req)
-		http_cancel(a->profile_req);
-	a->profile_req = NULL;
+	cancel_req(&a->req);
+	cancel_req(&a->profile_req);
 	http_client_free(a->http);
 	a->http = NULL;
-	drop_conn(a);
-	finish_fail(take_op(a, &a->op), BT_E_CANCELLED, "client closed");
-	finish_fail(take_op(a, &a->logout_op), BT_E_CANCELLED, "client closed");
-	finish_fail(take_op(a, &a->profile_op), BT_E_CANCELLED, "client closed");
+	run(a, AM_EV_TEARDOWN, BT_ERR_CANCELLED, NULL);
+	finish(take_profile(a), BT_ERR_CANCELLED, "client closed", 0, NULL);
 	free(a->io_q.buf);
 	a->io_q.buf = NULL;
 	free(a->ends);
@@ -1433,11 +1229,11 @@ enum bt_auth_state bt_auth_state(struct bt_auth *a, char *reason, size_t reason_
 				 size_t code_len)
 {
 	pthread_mutex_lock(&a->mu);
-	enum bt_auth_state st = a->st;
+	enum bt_auth_state st = a->m.st;
 	if (reason && reason_len)
-		snprintf(reason, reason_len, "%s", a->reason);
+		snprintf(reason, reason_len, "%s", a->m.reason);
 	if (code && code_len)
-		snprintf(code, code_len, "%s", a->code);
+		snprintf(code, code_len, "%s", bt_err_code(a->m.err));
 	pthread_mutex_unlock(&a->mu);
 	return st;
 }
@@ -1445,7 +1241,7 @@ enum bt_auth_state bt_auth_state(struct bt_auth *a, char *reason, size_t reason_
 void bt_auth_sender_comp_id(struct bt_auth *a, char *out, size_t len)
 {
 	pthread_mutex_lock(&a->mu);
-	snprintf(out, len, "%s", a->comp_id);
+	snprintf(out, len, "%s", a->m.comp_id);
 	pthread_mutex_unlock(&a->mu);
 }
 

@@ -16,6 +16,8 @@
  * through ops and "state"/"message" user events on its completion queue; the
  * I/O thread never touches a Lua state.
  *
+ * The rules are a sans-I/O machine (auth_machine.h), driven by auth.c.
+ *
  * Credentials: the password is copied once, kept only until the 35=BE is
  * encoded, then wiped (OPENSSL_cleanse). The registration token is wiped
  * when the client is freed. */

@@ -155,7 +155,7 @@ static void req_where(struct http_req *q, char *buf, size_t n)
 }
 
 /* Map a transport-level curl failure to a stable code and a message. */
-static const char *curl_failure(struct http_req *q, CURLcode rc, char *msg, size_t n)
+static enum bt_err curl_failure(struct http_req *q, CURLcode rc, char *msg, size_t n)
 {
 	char where[300], secs[32];
 	const char *detail = q->errbuf[0] ? q->errbuf : curl_easy_strerror(rc);
@@ -176,19 +176,19 @@ static const char *curl_failure(struct http_req *q, CURLcode rc, char *msg, size
 			snprintf(msg, n, "%s: %s on %s timed out after %s", req_what(q),
 				 req_path(q), where, secs);
 		}
-		return BT_E_TIMEOUT;
+		return BT_ERR_TIMEOUT;
 	}
 	case CURLE_COULDNT_CONNECT:
 		if (oserr == ECONNREFUSED) {
 			snprintf(msg, n, "%s: connection refused by %s", req_what(q), where);
-			return BT_E_REFUSED;
+			return BT_ERR_REFUSED;
 		}
 		snprintf(msg, n, "%s: cannot connect to %s: %s", req_what(q), where, detail);
-		return BT_E_CONNECT_FAILED;
+		return BT_ERR_CONNECT_FAILED;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		snprintf(msg, n, "%s: %s", req_what(q), detail);
-		return BT_E_CONNECT_FAILED;
+		return BT_ERR_CONNECT_FAILED;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
@@ -204,32 +204,32 @@ static const char *curl_failure(struct http_req *q, CURLcode rc, char *msg, size
 	case CURLE_SSL_SHUTDOWN_FAILED:
 	case CURLE_USE_SSL_FAILED:
 		snprintf(msg, n, "%s: TLS with %s failed: %s", req_what(q), where, detail);
-		return BT_E_TLS_FAILED;
+		return BT_ERR_TLS_FAILED;
 	case CURLE_WRITE_ERROR:
 	case CURLE_FILESIZE_EXCEEDED:
 		if (q->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
 			snprintf(msg, n, "bad_response: response larger than %zu bytes",
 				 q->c->o.max_response);
-			return BT_E_BAD_RESPONSE;
+			return BT_ERR_BAD_RESPONSE;
 		}
 		snprintf(msg, n, "%s: out of memory reading the response", req_what(q));
-		return BT_E_BAD_RESPONSE;
+		return BT_ERR_BAD_RESPONSE;
 	case CURLE_TOO_MANY_REDIRECTS:
 	case CURLE_WEIRD_SERVER_REPLY:
 		snprintf(msg, n, "bad_response: %s", detail);
-		return BT_E_BAD_RESPONSE;
+		return BT_ERR_BAD_RESPONSE;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		snprintf(msg, n, "%s: %s (only http and https are allowed)", req_what(q), detail);
-		return BT_E_CONNECT_FAILED;
+		return BT_ERR_CONNECT_FAILED;
 	case CURLE_GOT_NOTHING:
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
 	case CURLE_PARTIAL_FILE:
 		snprintf(msg, n, "%s: connection to %s lost: %s", req_what(q), where, detail);
-		return BT_E_DISCONNECTED;
+		return BT_ERR_DISCONNECTED;
 	default:
 		snprintf(msg, n, "%s: %s", req_what(q), detail);
-		return BT_E_CONNECT_FAILED;
+		return BT_ERR_CONNECT_FAILED;
 	}
 }
 
@@ -278,7 +278,7 @@ static void finish(struct http_req *q, CURLcode rc)
 	res.status = status;
 	res.message = msg;
 	if (rc != CURLE_OK) {
-		res.code = curl_failure(q, rc, msg, sizeof(msg));
+		res.err = curl_failure(q, rc, msg, sizeof(msg));
 		goto out;
 	}
 	json_error_t jerr;
@@ -287,7 +287,7 @@ static void finish(struct http_req *q, CURLcode rc)
 		/* The server's own words when it gave any. */
 		const char *em = json_is_object(root) ? json_str(root, "error_msg") : NULL;
 		char *location = NULL;
-		res.code = BT_E_HTTP_STATUS;
+		res.err = BT_ERR_HTTP_STATUS;
 		if (status >= 300 && status < 400 &&
 		    curl_easy_getinfo(q->easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK)
 			snprintf(msg, sizeof(msg),
@@ -302,7 +302,7 @@ static void finish(struct http_req *q, CURLcode rc)
 		goto out;
 	}
 	if (!root) {
-		res.code = BT_E_BAD_RESPONSE;
+		res.err = BT_ERR_BAD_RESPONSE;
 		if (!q->resp_len)
 			snprintf(msg, sizeof(msg), "bad_response: empty body");
 		else
@@ -312,7 +312,7 @@ static void finish(struct http_req *q, CURLcode rc)
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		res.code = BT_E_BAD_RESPONSE;
+		res.err = BT_ERR_BAD_RESPONSE;
 		snprintf(msg, sizeof(msg), "bad_response: not a JSON object");
 		goto out;
 	}
@@ -323,13 +323,13 @@ static void finish(struct http_req *q, CURLcode rc)
 	}
 	json_t *ok = json_object_get(root, "success");
 	if (ok && !json_is_boolean(ok)) {
-		res.code = BT_E_BAD_RESPONSE;
+		res.err = BT_ERR_BAD_RESPONSE;
 		snprintf(msg, sizeof(msg), "bad_response: 'success' is not a boolean");
 		goto out;
 	}
 	if (ok && json_is_false(ok)) {
 		const char *em = json_str(root, "error_msg");
-		res.code = BT_E_HTTP_STATUS;
+		res.err = BT_ERR_HTTP_STATUS;
 		snprintf(msg, sizeof(msg), "register failed (HTTP %ld): %s", status,
 			 em ? em : "the exchange said no");
 		goto out;
@@ -337,14 +337,14 @@ static void finish(struct http_req *q, CURLcode rc)
 	res.client_id = json_str(root, "client_id");
 	res.token = json_str(root, "token");
 	if (!res.client_id || !res.token) {
-		res.code = BT_E_BAD_RESPONSE;
+		res.err = BT_ERR_BAD_RESPONSE;
 		snprintf(msg, sizeof(msg), "bad_response: '%s' missing",
 			 !res.client_id ? "client_id" : "token");
 		res.client_id = res.token = NULL;
 		goto out;
 	}
 	if (!client_id_ok(json_object_get(root, "client_id"), msg, sizeof(msg))) {
-		res.code = BT_E_BAD_RESPONSE;
+		res.err = BT_ERR_BAD_RESPONSE;
 		res.client_id = res.token = NULL;
 		goto out;
 	}

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "op.h"
+
 struct bt_reactor;
 struct http_client;
 struct http_req;
@@ -32,9 +34,9 @@ struct http_opts {
 /* What a request ended with. Strings are valid during the callback only
  * (copy what you keep; the token is wiped right after). */
 struct http_result {
-	const char *code;      /* NULL on success, else a BT_E_* code from op.h: "timeout",
-				  "refused", "connect_failed", "tls_failed", "http_status",
-				  "bad_response", "disconnected" */
+	enum bt_err err;       /* BT_ERR_NONE on success, else BT_ERR_TIMEOUT, _REFUSED,
+				  _CONNECT_FAILED, _TLS_FAILED, _HTTP_STATUS, _BAD_RESPONSE or
+				  _DISCONNECTED (op.h) */
 	const char *message;   /* for people: "register failed (HTTP 409): name taken" */
 	long status;           /* HTTP status, 0 when none was received */
 	const char *client_id; /* http_register success */

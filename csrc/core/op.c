@@ -431,6 +431,39 @@ static int finish(struct bt_op *op, enum bt_op_status st, struct bt_value *vals,
 	return 1;
 }
 
+static const char *const err_codes[BT_ERR_COUNT_] = {
+    [BT_ERR_NONE] = "",
+    [BT_ERR_TIMEOUT] = "timeout",
+    [BT_ERR_REFUSED] = "refused",
+    [BT_ERR_CONNECT_FAILED] = "connect_failed",
+    [BT_ERR_TLS_FAILED] = "tls_failed",
+    [BT_ERR_HTTP_STATUS] = "http_status",
+    [BT_ERR_BAD_RESPONSE] = "bad_response",
+    [BT_ERR_REJECTED] = "rejected",
+    [BT_ERR_DISCONNECTED] = "disconnected",
+    [BT_ERR_PROTOCOL] = "protocol",
+    [BT_ERR_INVALID_STATE] = "invalid_state",
+    [BT_ERR_CANCELLED] = "cancelled",
+    [BT_ERR_NOMEM] = "nomem",
+    [BT_ERR_STORE] = "store",
+    [BT_ERR_BUSY] = "busy",
+};
+
+const char *bt_err_code(enum bt_err e)
+{
+	if ((unsigned)e < BT_ERR_COUNT_)
+		return err_codes[e];
+	return err_codes[BT_ERR_PROTOCOL];
+}
+
+enum bt_err bt_err_from_code(const char *code)
+{
+	for (int e = BT_ERR_NONE + 1; code && e < BT_ERR_COUNT_; e++)
+		if (!strcmp(code, err_codes[e]))
+			return (enum bt_err)e;
+	return BT_ERR_PROTOCOL;
+}
+
 int bt_op_succeed(struct bt_op *op, int n, const struct bt_value *vals)
 {
 	struct bt_value copy[BT_MAX_VALUES];

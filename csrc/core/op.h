@@ -24,20 +24,51 @@ struct bt_reactor;
 struct bt_op;
 struct bt_cq;
 
-/* Stable failure codes (DESIGN.md section 4); pass these to bt_op_fail. */
-#define BT_E_TIMEOUT "timeout"
-#define BT_E_REFUSED "refused"
-#define BT_E_CONNECT_FAILED "connect_failed"
-#define BT_E_TLS_FAILED "tls_failed"
-#define BT_E_HTTP_STATUS "http_status"
-#define BT_E_BAD_RESPONSE "bad_response"
-#define BT_E_REJECTED "rejected"
-#define BT_E_DISCONNECTED "disconnected"
-#define BT_E_PROTOCOL "protocol"
-#define BT_E_INVALID_STATE "invalid_state"
-#define BT_E_CANCELLED "cancelled"
-#define BT_E_NOMEM "nomem" /* an allocation failed while completing */
-#define BT_E_STORE "store" /* the sequence store failed (open, corrupt, in use) */
+/* Why the core failed an operation. Every failure the core produces is one
+ * of these; bt_err_code() is the one place that spells them as the stable
+ * strings of docs/design.md section 6 (the third return value in Lua), the
+ * way liolib's luaL_fileresult turns errno into a message. */
+enum bt_err {
+	BT_ERR_NONE = 0,
+	BT_ERR_TIMEOUT,
+	BT_ERR_REFUSED,
+	BT_ERR_CONNECT_FAILED,
+	BT_ERR_TLS_FAILED,
+	BT_ERR_HTTP_STATUS,
+	BT_ERR_BAD_RESPONSE,
+	BT_ERR_REJECTED,
+	BT_ERR_DISCONNECTED,
+	BT_ERR_PROTOCOL,
+	BT_ERR_INVALID_STATE,
+	BT_ERR_CANCELLED,
+	BT_ERR_NOMEM, /* an allocation failed while completing */
+	BT_ERR_STORE, /* the sequence store failed (open, corrupt, in use) */
+	BT_ERR_BUSY,  /* a bounded queue is full: try again later */
+	BT_ERR_COUNT_,
+};
+
+/* "timeout", "refused", ... ("" for BT_ERR_NONE). */
+const char *bt_err_code(enum bt_err e);
+
+/* The enum of a stable code string, for codes that arrive as strings (from
+ * the transport, the FIX connection or Lua); BT_ERR_PROTOCOL if unknown. */
+enum bt_err bt_err_from_code(const char *code);
+
+/* The stable codes as strings, for the layers that pass strings on. */
+#define BT_E_TIMEOUT bt_err_code(BT_ERR_TIMEOUT)
+#define BT_E_REFUSED bt_err_code(BT_ERR_REFUSED)
+#define BT_E_CONNECT_FAILED bt_err_code(BT_ERR_CONNECT_FAILED)
+#define BT_E_TLS_FAILED bt_err_code(BT_ERR_TLS_FAILED)
+#define BT_E_HTTP_STATUS bt_err_code(BT_ERR_HTTP_STATUS)
+#define BT_E_BAD_RESPONSE bt_err_code(BT_ERR_BAD_RESPONSE)
+#define BT_E_REJECTED bt_err_code(BT_ERR_REJECTED)
+#define BT_E_DISCONNECTED bt_err_code(BT_ERR_DISCONNECTED)
+#define BT_E_PROTOCOL bt_err_code(BT_ERR_PROTOCOL)
+#define BT_E_INVALID_STATE bt_err_code(BT_ERR_INVALID_STATE)
+#define BT_E_CANCELLED bt_err_code(BT_ERR_CANCELLED)
+#define BT_E_NOMEM bt_err_code(BT_ERR_NOMEM)
+#define BT_E_STORE bt_err_code(BT_ERR_STORE)
+#define BT_E_BUSY bt_err_code(BT_ERR_BUSY)
 
 enum bt_op_status {
 	BT_OP_PENDING = 0,

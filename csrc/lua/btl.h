@@ -21,7 +21,8 @@ void btl_open_dict(lua_State *L, int mod);   /* dict.c: FIX by name (data dictio
 struct bt_auth;
 struct fix_dict;
 struct fix_msg;
-/* The open client behind the userdata at idx (raises otherwise). */
+/* The client behind the userdata at idx, NULL once closed (raises for
+ * another type, or for a client inherited across fork()). */
 struct bt_auth *btl_client_check(lua_State *L, int idx);
 /* The same for a userdata whose metatable is known to be the client's. */
 struct bt_auth *btl_client_auth(lua_State *L, int idx);

@@ -22,6 +22,15 @@ struct lclient {
 	const struct fix_dict *dict; /* held while the I/O thread validates with it */
 };
 
+/* The fork check of every client access (see check_client). */
+static struct bt_auth *client_of(lua_State *L, struct lclient *c)
+{
+	if (c->gen != reactor_fork_generation() && c->a)
+		luaL_error(L, "betatrader: this client was created before fork() in the parent "
+			      "process and cannot be used in the child: create a new client");
+	return c->a;
+}
+
 /* For methods, whose upvalue 1 is the metatable: fix:send runs this per order,
  * and luaL_checkudata would look the metatable up by name each time. NULL
  * once closed: every method has an answer for a closed client (see below). */
@@ -35,10 +44,7 @@ static struct bt_auth *check_client(lua_State *L)
 	}
 	if (!ok)
 		c = luaL_checkudata(L, 1, CLIENT_MT);
-	if (c->gen != reactor_fork_generation() && c->a)
-		luaL_error(L, "betatrader: this client was created before fork() in the parent "
-			      "process and cannot be used in the child: create a new client");
-	return c->a;
+	return client_of(L, c);
 }
 
 static struct bt_auth *check_open(lua_State *L)
@@ -173,10 +179,7 @@ static const char client_mt_key = 0;
 
 struct bt_auth *btl_client_auth(lua_State *L, int idx)
 {
-	struct lclient *c = lua_touserdata(L, idx);
-	if (!c->a)
-		luaL_error(L, "client is closed");
-	return c->a;
+	return client_of(L, lua_touserdata(L, idx));
 }
 
 struct bt_auth *btl_client_check(lua_State *L, int idx)
@@ -190,9 +193,7 @@ struct bt_auth *btl_client_check(lua_State *L, int idx)
 	}
 	if (!ok)
 		c = luaL_checkudata(L, idx, CLIENT_MT);
-	if (!c->a)
-		luaL_error(L, "client is closed");
-	return c->a;
+	return client_of(L, c);
 }
 
 /* state() -> name, reason|nil, code|nil (the reason only while Failed). */
@@ -449,7 +450,7 @@ static int client_send(lua_State *L)
 	if (!a) {
 		luaL_pushfail(L);
 		lua_pushliteral(L, CLOSED_MSG);
-		lua_pushliteral(L, BT_E_INVALID_STATE);
+		lua_pushstring(L, bt_err_code(BT_ERR_INVALID_STATE));
 		return 3;
 	}
 	lua_Integer n = luaL_len(L, 3);
@@ -524,7 +525,8 @@ static int client_send(lua_State *L)
 		/* not Active, or the queue is full: states a script must handle */
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(L, rc == BT_AUTH_SEND_BUSY ? "busy" : BT_E_INVALID_STATE);
+		lua_pushstring(
+		    L, bt_err_code(rc == BT_AUTH_SEND_BUSY ? BT_ERR_BUSY : BT_ERR_INVALID_STATE));
 		return 3;
 	}
 }

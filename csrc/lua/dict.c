@@ -765,16 +765,26 @@ static int dict_send(lua_State *L)
 	const struct fix_dict_message *m = encode_named(L, ld, 3, 4, 2, &n);
 	char err[160];
 	const char *type = m ? S(ld->d, m->msg_type) : lua_tostring(L, 3);
-	if (bt_auth_send(a, type, ld->out, n, err, sizeof err) != 0) {
-		if (!strstr(err, "not Active"))
-			return luaL_error(L, "bad argument to 'send' (%s)", err);
+	int rc = a ? bt_auth_send(a, type, ld->out, n, err, sizeof err) : BT_AUTH_SEND_STATE;
+	if (!a)
+		snprintf(err, sizeof err, "client is closed");
+	switch (rc) {
+	case BT_AUTH_SEND_OK:
+		lua_pushboolean(L, 1);
+		return 1;
+	case BT_AUTH_SEND_STATE:
+	case BT_AUTH_SEND_BUSY:
+		/* as the raw form answers: states a script must handle */
 		luaL_pushfail(L);
 		lua_pushstring(L, err);
-		lua_pushstring(L, BT_E_INVALID_STATE);
+		lua_pushstring(
+		    L, bt_err_code(rc == BT_AUTH_SEND_BUSY ? BT_ERR_BUSY : BT_ERR_INVALID_STATE));
 		return 3;
+	case BT_AUTH_SEND_NOMEM:
+		return luaL_error(L, "send: %s", err);
+	default:
+		return luaL_error(L, "bad argument to 'send' (%s)", err);
 	}
-	lua_pushboolean(L, 1);
-	return 1;
 }
 
 /* dict:encode(msg, { Name = value, ... } [, { sender =, target =, seq =,

@@ -199,7 +199,7 @@ static void on_result(void *arg, const struct http_result *res)
 	struct call *k = arg;
 	pthread_mutex_lock(&k->mu);
 	k->done++;
-	snprintf(k->code, sizeof(k->code), "%s", res->code ? res->code : "");
+	snprintf(k->code, sizeof(k->code), "%s", bt_err_code(res->err));
 	snprintf(k->msg, sizeof(k->msg), "%s", res->message ? res->message : "");
 	snprintf(k->client_id, sizeof(k->client_id), "%s", res->client_id ? res->client_id : "");
 	snprintf(k->tok, sizeof(k->tok), "%s", res->token ? res->token : "");

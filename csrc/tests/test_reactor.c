@@ -691,6 +691,41 @@ static void test_op_without_cq(void)
 	bt_op_unref(NULL);
 }
 
+/* The one table of stable codes: every enum value has its own lowercase
+ * name, and a name read back (from the transport, the session or Lua) is
+ * the same enum. */
+static void test_err_codes(void)
+{
+	static const char *const want[BT_ERR_COUNT_] = {
+	    "",
+	    "timeout",
+	    "refused",
+	    "connect_failed",
+	    "tls_failed",
+	    "http_status",
+	    "bad_response",
+	    "rejected",
+	    "disconnected",
+	    "protocol",
+	    "invalid_state",
+	    "cancelled",
+	    "nomem",
+	    "store",
+	    "busy",
+	};
+	for (int e = 0; e < BT_ERR_COUNT_; e++) {
+		T_EQ_STR(bt_err_code((enum bt_err)e), want[e]);
+		if (e != BT_ERR_NONE)
+			T_EQ_INT(bt_err_from_code(want[e]), e);
+	}
+	T_EQ_STR(BT_E_TIMEOUT, "timeout");
+	T_EQ_STR(BT_E_BUSY, "busy");
+	T_EQ_INT(bt_err_from_code("no such code"), BT_ERR_PROTOCOL);
+	T_EQ_INT(bt_err_from_code(""), BT_ERR_PROTOCOL);
+	T_EQ_INT(bt_err_from_code(NULL), BT_ERR_PROTOCOL);
+	T_EQ_STR(bt_err_code(BT_ERR_COUNT_), "protocol");
+}
+
 int main(void)
 {
 	int fds0 = srv_count_dir("/proc/self/fd");
@@ -705,6 +740,7 @@ int main(void)
 	T_RUN(test_op_first_wins);
 	T_RUN(test_op_from_io_thread);
 	T_RUN(test_op_race);
+	T_RUN(test_err_codes);
 	T_RUN(test_op_without_cq);
 	T_RUN(test_acquire_release_cycles);
 	T_RUN(test_epoll_failure_is_reported_and_nothing_hangs);
