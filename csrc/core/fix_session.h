@@ -307,19 +307,4 @@ const char *fix_session_target_comp_id(const struct fix_session *s);
 /* HeartBtInt in force, in seconds (acceptor: the peer's, once known). */
 int fix_session_heartbeat_s(const struct fix_session *s);
 
-/* ---- Fault injection, for the local exchange's scenario tests only. ---- */
-
-/* Skip n outbound sequence numbers: the next message goes out with a gap the
- * peer has to ask for (the skipped numbers are answered with a GapFill). */
-void fix_session_fault_skip_seq(struct fix_session *s, uint64_t n);
-
-/* Silent mode on/off: send no Heartbeat or TestRequest, answer nothing
- * (TestRequest, ResendRequest, Logout, rejects), and close on no timer
- * except the logout timeout. Explicit API calls still send. */
-void fix_session_fault_silent(struct fix_session *s, int on);
-
-/* Append raw bytes to the output as they are (a garbled frame, say), after
- * what is already queued. Consumes no sequence number. */
-int fix_session_fault_raw(struct fix_session *s, const char *bytes, size_t n);
-
 #endif
