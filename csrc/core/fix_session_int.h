@@ -86,7 +86,7 @@ struct fix_session {
 	uint64_t resend_end; /* highest number seen beyond a gap; 0 = no gap open */
 	uint64_t logon_seq;  /* acceptor: the Logon's 34 until accepted */
 	int reset_done;      /* 141=Y exchanged in this session */
-	int silent;
+	int silent;          /* fix_session_fault_silent (csrc/exchange) */
 
 	int64_t wall_off; /* UTC minus the timer clock (fix_session_set_clock) */
 	int64_t last_sent, last_recv;
@@ -230,18 +230,26 @@ enum input_status {
 /* NULL only if the queue is full, which frames never let happen. */
 struct fix_event *fs_push_event(struct fix_session *s, enum fix_event_type type,
 				const struct fix_msg *m);
+/* Process the whole frames in the input buffer as far as the state and the
+ * room in the event queue allow. */
 enum input_status fs_process_input(struct fix_session *s, int64_t now);
+/* Reclaim processed bytes, the pool and the queue once every event is polled. */
 void fs_compact(struct fix_session *s);
 
 /* ------------------------------------------------ fix_session_out.c */
 
+/* Room for need more bytes of output; the old block is wiped, not realloc'd. */
 int fs_out_reserve(struct fix_session *s, size_t need);
+/* Start a frame at the end of the output; fs_finish_msg closes and queues it,
+ * moving next_out and the store along unless kind is OUT_RESEND. */
 int fs_begin_msg(struct fix_session *s, struct fix_enc *enc, const char *msg_type, uint64_t seq,
 		 int64_t now, size_t need);
 int fs_finish_msg(struct fix_session *s, struct fix_enc *enc, enum out_kind kind, uint64_t seq,
 		  int64_t now);
+/* Record next_out / next_in in the store; on failure CLOSED "store". */
 int fs_store_next_out(struct fix_session *s);
 int fs_store_next_in(struct fix_session *s);
+/* Hand a frame to the cfg's trace callback with 554 masked. */
 void fs_trace(struct fix_session *s, int dir, const char *p, size_t n);
 /* Every MsgType of the FIX 4.4 dictionary, plus user-defined "U..." types. */
 int fs_valid_msg_type(const char *t, size_t n);

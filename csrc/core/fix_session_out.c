@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+/* ---------------------------------------------------------------- trace */
+
 /* Copy frame into dst with every 554 value shown as "***"; returns length. */
 static size_t redact(char *dst, size_t cap, const char *src, size_t n)
 {
@@ -47,33 +49,6 @@ void fs_trace(struct fix_session *s, int dir, const char *p, size_t n)
 	size_t k = redact(s->trace_buf, s->trace_cap, p, n);
 	s->trace(s->trace_ud, dir, s->trace_buf, k);
 	wipe(s->trace_buf, k);
-}
-
-/* Every MsgType of the FIX 4.4 dictionary, plus user-defined "U..." types. */
-int fs_valid_msg_type(const char *t, size_t n)
-{
-	static const char one[] = "0123456789ABCDEFGHJKLMNPQRSTVWXYZabcdefghijklmnopqrstuvwxyz";
-	if (n >= 1 && t[0] == 'U')
-		return 1;
-	if (n == 1)
-		return memchr(one, t[0], sizeof(one) - 1) != NULL;
-	if (n == 2 && t[0] == 'A')
-		return t[1] >= 'A' && t[1] <= 'Z';
-	if (n == 2 && t[0] == 'B')
-		return t[1] >= 'A' && t[1] <= 'H';
-	return 0;
-}
-
-static int admin_type(const char *t, size_t n)
-{
-	return n == 1 && strchr("012345A", t[0]) != NULL;
-}
-
-int fix_session_app_msg_type_ok(const char *t)
-{
-	size_t n = t ? strlen(t) : 0;
-	return n && fs_valid_msg_type(t, n) && !admin_type(t, n) && !memchr(t, FIX_SOH, n) &&
-	       !strchr(t, '=');
 }
 
 /* --------------------------------------------------------------- output */
@@ -159,7 +134,7 @@ static size_t body_len(const char *f, size_t n)
 	return v;
 }
 
-/* Close the frame begun with begin_msg and queue it. The bytes only become
+/* Close the frame begun with fs_begin_msg and queue it. The bytes only become
  * visible to the driver after the store has the new next_out. */
 int fs_finish_msg(struct fix_session *s, struct fix_enc *enc, enum out_kind kind, uint64_t seq,
 		  int64_t now)
@@ -216,6 +191,35 @@ void fix_session_out_consume(struct fix_session *s, size_t n)
 		s->out_off = s->out_len = s->out_wipe = 0;
 }
 
+/* ---------------------------------------------------- application sends */
+
+/* Every MsgType of the FIX 4.4 dictionary, plus user-defined "U..." types. */
+int fs_valid_msg_type(const char *t, size_t n)
+{
+	static const char one[] = "0123456789ABCDEFGHJKLMNPQRSTVWXYZabcdefghijklmnopqrstuvwxyz";
+	if (n >= 1 && t[0] == 'U')
+		return 1;
+	if (n == 1)
+		return memchr(one, t[0], sizeof(one) - 1) != NULL;
+	if (n == 2 && t[0] == 'A')
+		return t[1] >= 'A' && t[1] <= 'Z';
+	if (n == 2 && t[0] == 'B')
+		return t[1] >= 'A' && t[1] <= 'H';
+	return 0;
+}
+
+static int admin_type(const char *t, size_t n)
+{
+	return n == 1 && strchr("012345A", t[0]) != NULL;
+}
+
+int fix_session_app_msg_type_ok(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+	return n && fs_valid_msg_type(t, n) && !admin_type(t, n) && !memchr(t, FIX_SOH, n) &&
+	       !strchr(t, '=');
+}
+
 int fix_session_app_tag_ok(uint32_t tag)
 {
 	switch (tag) {
@@ -251,7 +255,7 @@ int fix_session_send(struct fix_session *s, const char *msg_type,
 		    !fix_session_app_tag_ok(fields[i].tag))
 			return FIX_SESSION_E_ARG;
 		/* need reserves 12 bytes per field for its tag; only the values
-		 * alone (need - 12 * i) are surely too large here: finish_msg
+		 * alone (need - 12 * i) are surely too large here: fs_finish_msg
 		 * checks the exact body, so a message of many short fields that
 		 * fits is not refused. */
 		if (fields[i].len > s->max_body || need - 12 * i > s->max_body)

@@ -220,11 +220,47 @@ static void on_sequence_reset(struct fix_session *s, const struct fix_msg *m, in
 		(void)fs_advance_in(s, new_seq);
 }
 
+/* The events of dispatch that carry fields of m. */
+static void push_reject(struct fix_session *s, const struct fix_msg *m)
+{
+	struct fix_event *ev = fs_push_event(s, FIX_EV_REJECT, m);
+	if (ev) {
+		uint64_t ref = 0;
+		(void)fix_msg_get_u64(m, 45, &ref);
+		ev->reject.ref_seq_num = ref;
+		ev->reject.ref_tag = get_int(m, 371, -1);
+		ev->reject.ref_msg_type = get_sv(m, 372);
+		ev->reject.reason = get_int(m, 373, -1);
+		ev->reject.text = get_sv(m, 58);
+	}
+}
+
+static void push_user_request(struct fix_session *s, const struct fix_msg *m)
+{
+	struct fix_event *ev = fs_push_event(s, FIX_EV_USER_REQUEST, m);
+	if (ev) {
+		ev->user_request.req_id = get_sv(m, 923);
+		ev->user_request.username = get_sv(m, 553);
+		ev->user_request.password = get_sv(m, 554);
+		ev->user_request.type = get_int(m, 924, -1);
+	}
+}
+
+static void push_user_response(struct fix_session *s, const struct fix_msg *m)
+{
+	struct fix_event *ev = fs_push_event(s, FIX_EV_USER_RESPONSE, m);
+	if (ev) {
+		ev->user_response.req_id = get_sv(m, 923);
+		ev->user_response.username = get_sv(m, 553);
+		ev->user_response.text = get_sv(m, 927);
+		ev->user_response.status = get_int(m, 926, -1);
+	}
+}
+
 /* An in-sequence message once logged on (next_in already advanced).
  * Returns 1 if an event pins m. */
 static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
-	struct fix_event *ev;
 	if (m->msg_type_len == 1) {
 		switch (m->msg_type[0]) {
 		case '0':
@@ -239,16 +275,7 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 			fs_answer_resend(s, m, now);
 			return 0;
 		case '3':
-			ev = fs_push_event(s, FIX_EV_REJECT, m);
-			if (ev) {
-				uint64_t ref = 0;
-				(void)fix_msg_get_u64(m, 45, &ref);
-				ev->reject.ref_seq_num = ref;
-				ev->reject.ref_tag = get_int(m, 371, -1);
-				ev->reject.ref_msg_type = get_sv(m, 372);
-				ev->reject.reason = get_int(m, 373, -1);
-				ev->reject.text = get_sv(m, 58);
-			}
+			push_reject(s, m);
 			return 1;
 		case '4':
 			on_sequence_reset(s, m, 1, now);
@@ -264,23 +291,11 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 		return 0;
 	}
 	if (s->role == FIX_ACCEPTOR && fix_msg_is(m, "BE")) {
-		ev = fs_push_event(s, FIX_EV_USER_REQUEST, m);
-		if (ev) {
-			ev->user_request.req_id = get_sv(m, 923);
-			ev->user_request.username = get_sv(m, 553);
-			ev->user_request.password = get_sv(m, 554);
-			ev->user_request.type = get_int(m, 924, -1);
-		}
+		push_user_request(s, m);
 		return 1;
 	}
 	if (s->role == FIX_INITIATOR && fix_msg_is(m, "BF")) {
-		ev = fs_push_event(s, FIX_EV_USER_RESPONSE, m);
-		if (ev) {
-			ev->user_response.req_id = get_sv(m, 923);
-			ev->user_response.username = get_sv(m, 553);
-			ev->user_response.text = get_sv(m, 927);
-			ev->user_response.status = get_int(m, 926, -1);
-		}
+		push_user_response(s, m);
 		return 1;
 	}
 	if (s->validate) {
@@ -291,7 +306,7 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 			return 0;
 		}
 	}
-	ev = fs_push_event(s, FIX_EV_APP, m);
+	struct fix_event *ev = fs_push_event(s, FIX_EV_APP, m);
 	if (ev) {
 		ev->app.msg_type.ptr = m->msg_type;
 		ev->app.msg_type.len = m->msg_type_len;
