@@ -44,16 +44,23 @@ describe("betatrader module", function()
     for _, part in ipairs({ "", "_validate", "_inbox", "_out", "_admin", "_resend", "_timers" }) do
       sources[#sources + 1] = "csrc/core/fix_session" .. part .. ".c"
     end
+    local closed = {}
     for _, f in ipairs(sources) do
       local src = read(f)
       for code in src:gmatch('close_session%(s, "([%l_]+)"') do
-        from_code[code] = true
+        closed[code] = true
       end
       for code in src:gmatch('fs_close%(s, "([%l_]+)"') do
-        from_code[code] = true
+        closed[code] = true
       end
     end
-    assert(from_code.nomem and from_code.store, "the session's close codes were not found")
+    -- Guard the scan itself: a rename must not leave it finding nothing.
+    for _, code in ipairs({ "protocol", "timeout", "rejected", "disconnected", "nomem", "store" }) do
+      assert(closed[code], "close code '" .. code .. "' not found in the session's sources")
+    end
+    for code in pairs(closed) do
+      from_code[code] = true
+    end
     from_code.logged_out = nil -- auth.c maps it to "disconnected"
     local readme = read("README.md")
     local section = assert(readme:match("### Error codes(.-)\n### "))
