@@ -10,7 +10,8 @@ description = {
       Registration over the exchange's REST API (libcurl), FIX 4.4 logon and
       UserRequest authentication over TCP or TLS (OpenSSL), one state machine
       that unifies both, and a coroutine-friendly API (op:await()).
-      Ships betatrader-exchange, a local exchange for quickstarts and tests.
+      The local exchange for quickstarts and tests is a rock of its own,
+      betatrader-exchange (rockspec/betatrader-exchange-scm-1.rockspec).
    ]],
    license = "MIT",
    labels = { "fix", "trading", "authentication" },
@@ -28,8 +29,6 @@ external_dependencies = {
    JANSSON = { header = "jansson.h", library = "jansson" },
    EXPAT = { header = "expat.h", library = "expat" },
    DEFLATE = { header = "libdeflate.h", library = "deflate" },
-   MICROHTTPD = { header = "microhttpd.h", library = "microhttpd" },
-   SQLITE = { header = "sqlite3.h", library = "sqlite3" },
 }
 build = {
    type = "cmake",
@@ -40,6 +39,9 @@ build = {
       LIBDIR = "$(LIBDIR)",
       BINDIR = "$(BINDIR)",
       LUA_INCDIR = "$(LUA_INCDIR)",
+      -- Only the client: the exchange (libmicrohttpd, SQLite) is the other rock.
+      BT_CLIENT = "ON",
+      BT_EXCHANGE = "OFF",
       BT_TESTS = "OFF",
    },
 }

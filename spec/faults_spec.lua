@@ -5,7 +5,7 @@
 -- asserts the state, the code and the message a user would see, and that
 -- nothing was lost.
 local bt = require("betatrader")
-local core = require("betatrader.core")
+local process = require("betatrader.testing.process")
 local testing = require("betatrader.testing")
 
 local PW = "s3cret"
@@ -364,7 +364,7 @@ while true do
 end
 ]]):format(package.path, package.cpath, ex.api_url, ex.fix_host, ex.fix_port, store, id, PW))
       f:close()
-      local child <close> = assert(core.spawn({ "lua5.4", script }))
+      local child <close> = assert(process.spawn({ "lua5.4", script }))
       local acks = 0
       local deadline = bt.now() + 20
       while acks < 20 do

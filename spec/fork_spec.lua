@@ -19,10 +19,10 @@ describe("fork()", function()
 		local out = lua_child([[
 			local bt = require("betatrader")
 			local async = require("betatrader.async")
-			local core = require("betatrader.core")
+			local process = require("betatrader.testing.process")
 			local c = bt.client{ store = false }
 			local op = async.sleep_op(0.2)
-			local pid = core.fork()
+			local pid = process.fork()
 			if pid == 0 then
 				local ok, err = pcall(c.auth.state, c.auth)
 				print("child state", ok, err)
@@ -42,7 +42,7 @@ describe("fork()", function()
 			end
 			print("parent sleep", bt.sleep(0.5))
 			print("parent op", op:await(5))
-			print("parent child exit", core.waitpid(pid))
+			print("parent child exit", process.waitpid(pid))
 			print("parent client", c.auth:state(), c.auth:logout():await(5))
 			c:close()
 		]])

@@ -113,6 +113,16 @@ describe("betatrader module", function()
     end
   end)
 
+  it("gives no process control: spawn, fork and waitpid live in the exchange rock", function()
+    for _, name in ipairs({ "spawn", "fork", "waitpid", "kill" }) do
+      assert.is_nil(core[name], name)
+    end
+    local process = require("betatrader.testing.process")
+    for _, name in ipairs({ "spawn", "fork", "waitpid" }) do
+      assert.is_function(process[name], name)
+    end
+  end)
+
   it("returns nothing global", function()
     for k in pairs(_G) do
       assert.is_not.matches("^betatrader", k)

@@ -1,10 +1,10 @@
--- The process binding (betatrader.core.spawn) and betatrader.testing itself.
-local core = require("betatrader.core")
+-- The process helper (betatrader.testing.process) and betatrader.testing itself.
+local process = require("betatrader.testing.process")
 local testing = require("betatrader.testing")
 
-describe("core.spawn", function()
+describe("process.spawn", function()
   it("captures stdout by lines and stderr as a whole", function()
-    local p = assert(core.spawn({ "sh", "-c", "echo one; echo two; echo oops >&2" }))
+    local p = assert(process.spawn({ "sh", "-c", "echo one; echo two; echo oops >&2" }))
     assert.is_number(p:pid())
     assert.equal("one", p:read_line(5))
     assert.equal("two", p:read_line(5))
@@ -14,19 +14,19 @@ describe("core.spawn", function()
   end)
 
   it("reports a missing program the Lua way", function()
-    local p, err = core.spawn({ "/nonexistent/prog" })
+    local p, err = process.spawn({ "/nonexistent/prog" })
     assert.is_nil(p)
     assert.equal("spawn: /nonexistent/prog: No such file or directory", err)
   end)
 
   it("passes env on top of the parent's environment", function()
-    local p = assert(core.spawn({ "sh", "-c", "echo $BT_X-$HOME" }, { env = { BT_X = "y" } }))
+    local p = assert(process.spawn({ "sh", "-c", "echo $BT_X-$HOME" }, { env = { BT_X = "y" } }))
     assert.equal("y-" .. os.getenv("HOME"), p:read_line(5))
     p:wait(5)
   end)
 
   it("times out instead of blocking, then kills and reports the signal", function()
-    local p = assert(core.spawn({ "sleep", "30" }))
+    local p = assert(process.spawn({ "sleep", "30" }))
     assert.same({ nil, "timeout" }, { p:read_line(0.05) })
     assert.same({ nil, "timeout" }, { p:wait(0.05) })
     assert.is_true(p:kill("TERM"))
@@ -35,14 +35,14 @@ describe("core.spawn", function()
   end)
 
   it("reports the exit code", function()
-    local p = assert(core.spawn({ "sh", "-c", "exit 7" }))
+    local p = assert(process.spawn({ "sh", "-c", "exit 7" }))
     assert.same({ 7, "exit" }, { p:wait(5) })
   end)
 
   it("kills and reaps the child when closed", function()
     local pid
     do
-      local p <close> = assert(core.spawn({ "sleep", "30" }))
+      local p <close> = assert(process.spawn({ "sleep", "30" }))
       pid = p:pid()
     end
     -- reaped: no such process any more
@@ -50,9 +50,9 @@ describe("core.spawn", function()
   end)
 
   it("rejects bad arguments", function()
-    assert.has_error(function() core.spawn("ls") end)
-    assert.has_error(function() core.spawn({}) end)
-    assert.has_error(function() core.spawn({ "ls", {} }) end)
+    assert.has_error(function() process.spawn("ls") end)
+    assert.has_error(function() process.spawn({}) end)
+    assert.has_error(function() process.spawn({ "ls", {} }) end)
   end)
 end)
 

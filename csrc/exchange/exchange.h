@@ -36,7 +36,8 @@ struct exch_faults {
 	int no_soh;          /* after the Logon reply: "9=" and 1 MiB without SOH */
 	int many_fields;     /* after the Logon reply: one frame of 100,000 fields */
 	int resend_request;  /* ResendRequest 7=1 16=0 after the first app message */
-	char logon_logout_buf[256], logout_active_buf[256], http_redirect_buf[256]; /* the texts' storage */
+	char logon_logout_buf[256], logout_active_buf[256],
+	    http_redirect_buf[256]; /* the texts' storage */
 };
 
 /* Switch the fault named by spec ("NAME" or "NAME=VALUE") on, or off (on =

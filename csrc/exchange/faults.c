@@ -105,8 +105,8 @@ int exch_fault_set(struct exch_faults *f, const char *spec, int on, char *err, s
 		if (!on)
 			f->http_redirect = NULL;
 		else if (!f->http_redirect)
-			f->http_redirect = keep_text(f->http_redirect_buf,
-						     sizeof(f->http_redirect_buf), val, "");
+			f->http_redirect =
+			    keep_text(f->http_redirect_buf, sizeof(f->http_redirect_buf), val, "");
 		else
 			goto badval;
 		return 0;

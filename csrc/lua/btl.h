@@ -13,11 +13,10 @@ struct bt_reactor;
 struct bt_value;
 
 /* Each takes the module table at stack index `mod` and adds its fields. */
-void btl_open_op(lua_State *L, int mod);      /* op.c: op userdata, sleep, op() */
-void btl_open_process(lua_State *L, int mod); /* process.c: spawn/kill for testing.lua */
-void btl_open_client(lua_State *L, int mod);  /* client.c: the AuthCoordinator */
-void btl_open_fix(lua_State *L, int mod);     /* fix.c: decode a FIX frame to a table */
-void btl_open_dict(lua_State *L, int mod);    /* dict.c: FIX by name (data dictionary) */
+void btl_open_op(lua_State *L, int mod);     /* op.c: op userdata, sleep, op() */
+void btl_open_client(lua_State *L, int mod); /* client.c: the AuthCoordinator */
+void btl_open_fix(lua_State *L, int mod);    /* fix.c: decode a FIX frame to a table */
+void btl_open_dict(lua_State *L, int mod);   /* dict.c: FIX by name (data dictionary) */
 
 struct bt_auth;
 struct fix_dict;

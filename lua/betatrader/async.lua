@@ -106,7 +106,7 @@ local function check_timeout(t, n, fname)
 	return t
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- timers (await deadlines)
 
 -- Entries know their slot (e.pos), so a cancelled timer leaves the heap at
@@ -180,7 +180,7 @@ local function heap_top()
 	return timers[1]
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- the ready queue and task running
 
 local function schedule(co, ...)
@@ -372,7 +372,7 @@ local function pump(timeout)
 	end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- operations
 
 local Op = {}
@@ -580,15 +580,17 @@ function Op:reject(message, code)
 	return self._c:fail(message, code)
 end
 
--- cqueues pollable protocol: readable once finished.
+--- cqueues pollable protocol: an fd readable once the op finished.
 function Op:pollfd()
 	return self._c:pollfd()
 end
 
+--- cqueues pollable protocol: the op's fd is watched for reading ("r").
 function Op.events(_)
 	return "r"
 end
 
+--- cqueues pollable protocol: 0 once finished, else nil (no deadline of its own).
 function Op:timeout()
 	if self._c:done() then
 		return 0
@@ -606,7 +608,7 @@ function Op:__tostring()
 	return fmt("betatrader.Op %d (%s)", self._c:id(), self._c:status())
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- tasks
 
 -- Never raises: a failed task's traceback is queued in `failures` for the
@@ -681,6 +683,7 @@ function M.pollfd()
 	return core.pollfd()
 end
 
+--- The module is pollable too: its fd is watched for reading ("r").
 function M.events()
 	return "r"
 end
@@ -709,7 +712,7 @@ function M.sleep_op(seconds)
 	return wrap(core.sleep(seconds))
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- making operations from Lua and from the binding
 
 --- Wraps a betatrader.op userdata (from the C binding) as an Op.

@@ -33,6 +33,8 @@ local function check_text(v, n, fname, what, max)
   end
 end
 
+--- The auth view of a core client (made by bt.client; not called by users).
+-- @local
 function Auth.new(core_client)
   local self = setmetatable({ _c = core_client, _handlers = {} }, Auth)
   return self

@@ -9,6 +9,9 @@ local Fix = require("betatrader.fix")
 local Client = {}
 Client.__index = Client
 
+--- Makes a client: `bt.client(opts)`. Options are checked at once (see the
+-- README's options table); a wrong option raises at the caller's line.
+-- The client has `.auth` (registration, login) and `.fix` (the session).
 function Client.new(opts)
   local cfg = config.check(opts, 3)
   local c, err = core.client_new(cfg)

@@ -10,11 +10,14 @@ local M = {}
 
 local default
 
+--- The FIX 4.4 dictionary compiled into the module (shared, made once).
 function M.default()
   default = default or core.dict_default()
   return default
 end
 
+--- Loads a QuickFIX XML dictionary; raises "dictionary: FILE:LINE: problem".
+-- `level` is the error level for argument errors (as `error`'s).
 function M.load(path, level)
   if type(path) ~= "string" then
     error(string.format("bad argument #1 to 'dictionary' (string expected, got %s)", type(path)),

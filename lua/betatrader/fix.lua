@@ -98,6 +98,8 @@ local function q_fail_all(q, message, code)
   end
 end
 
+--- The fix view of a core client (made by bt.client; not called by users).
+-- @local
 function Fix.new(core_client, dict, validate)
   return setmetatable({
     _c = core_client,

@@ -14,7 +14,7 @@
 --
 -- A crashed or hung exchange raises an error carrying its stderr; nothing
 -- here ever waits without a deadline.
-local core = require("betatrader.core")
+local process = require("betatrader.testing.process")
 local cjson = require("cjson")
 
 local M = {}
@@ -39,8 +39,9 @@ local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."
 end
 
---- Path of the exchange binary: $BETATRADER_EXCHANGE, then the build dir
--- that holds the loaded core.so, then ./build, then $PATH. nil, msg if none.
+--- Path of the exchange binary: $BETATRADER_EXCHANGE, then the build dir or
+-- the LuaRocks tree that holds the helper process.so, then ./build, then
+-- $PATH. nil, msg if none.
 function M.exchange_path()
   local env = os.getenv("BETATRADER_EXCHANGE")
   if env and env ~= "" then
@@ -50,13 +51,18 @@ function M.exchange_path()
     return nil, "BETATRADER_EXCHANGE=" .. env .. ": no such file"
   end
   local tried = {}
-  local so = package.searchpath("betatrader.core", package.cpath)
+  local so = package.searchpath("betatrader.testing.process", package.cpath)
   if so then
-    -- core.so lives in <build>/betatrader/, the exchange in <build>/.
-    local cand = dirname(dirname(so)) .. "/betatrader-exchange"
-    tried[#tried + 1] = cand
-    if file_exists(cand) then
-      return cand
+    -- A build has <build>/betatrader/testing/process.so and
+    -- <build>/betatrader-exchange; a tree <tree>/lib/lua/5.4/betatrader/
+    -- testing/process.so and <tree>/bin/betatrader-exchange.
+    local build = dirname(dirname(dirname(so)))
+    local tree = so:match("^(.*)/lib/lua/5%.%d/betatrader/testing/[^/]*$")
+    for _, cand in ipairs({ build .. "/betatrader-exchange", tree and tree .. "/bin/betatrader-exchange" }) do
+      tried[#tried + 1] = cand
+      if file_exists(cand) then
+        return cand
+      end
     end
   end
   tried[#tried + 1] = "./build/betatrader-exchange"
@@ -365,7 +371,7 @@ function M.exchange(opts)
     args[#args + 1] = a
   end
 
-  local proc, err = core.spawn(args, opts.env and { env = opts.env } or nil)
+  local proc, err = process.spawn(args, opts.env and { env = opts.env } or nil)
   if not proc then
     remove_tree(self._tmpdir)
     error("testing.exchange: " .. err, 2)

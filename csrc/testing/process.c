@@ -1,8 +1,12 @@
-/* Child processes for betatrader.testing: spawn with stdout/stderr on pipes,
+/* betatrader.testing.process, the exchange rock's C helper: child processes
+ * for betatrader.testing and the specs. spawn with stdout/stderr on pipes,
  * read stdout by lines with a timeout, collect stderr without blocking, and
  * never leave a child behind (the userdata kills and reaps its process group
- * on __gc/__close). Linux/POSIX only; nothing here knows about the exchange. */
-#include "btl.h"
+ * on __gc/__close). It blocks the calling thread, so it stays out of the
+ * client's module (betatrader.core). Linux/POSIX only; nothing here knows
+ * about the exchange. */
+#include <lauxlib.h>
+#include <lua.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROC_MT "betatrader.process"
+#define PROC_MT "betatrader.testing.process"
 #define PROC_BUF_MAX (1u << 20) /* keep at most this much unread output per pipe */
 
 extern char **environ;
@@ -388,12 +392,12 @@ static int l_wait(lua_State *L)
 static int l_tostring(lua_State *L)
 {
 	struct proc *p = check_proc(L);
-	lua_pushfstring(L, "betatrader.process (pid %d%s)", (int)p->pid,
+	lua_pushfstring(L, "betatrader.testing.process (pid %d%s)", (int)p->pid,
 			p->reaped ? ", exited" : "");
 	return 1;
 }
 
-/* core.fork() -> pid (0 in the child): for the specs of fork() safety. */
+/* fork() -> pid (0 in the child): for the specs of fork() safety. */
 static int l_fork(lua_State *L)
 {
 	pid_t pid = fork();
@@ -403,7 +407,7 @@ static int l_fork(lua_State *L)
 	return 1;
 }
 
-/* core.waitpid(pid) -> exit status, or nil and the signal number. */
+/* waitpid(pid) -> exit status, or nil and the signal number. */
 static int l_waitpid(lua_State *L)
 {
 	pid_t pid = (pid_t)luaL_checkinteger(L, 1);
@@ -427,19 +431,18 @@ static const luaL_Reg meth[] = {{"read_line", l_read_line}, {"stderr", l_stderr}
 static const luaL_Reg metameth[] = {
     {"__index", NULL}, {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
 
-void btl_open_process(lua_State *L, int mod)
+static const luaL_Reg funcs[] = {
+    {"spawn", l_spawn}, {"fork", l_fork}, {"waitpid", l_waitpid}, {NULL, NULL}};
+
+LUA_API int luaopen_betatrader_testing_process(lua_State *L);
+__attribute__((visibility("default"))) int luaopen_betatrader_testing_process(lua_State *L)
 {
-	mod = lua_absindex(L, mod);
 	if (luaL_newmetatable(L, PROC_MT)) {
 		luaL_setfuncs(L, metameth, 0);
 		luaL_newlib(L, meth);
 		lua_setfield(L, -2, "__index");
 	}
 	lua_pop(L, 1);
-	lua_pushcfunction(L, l_spawn);
-	lua_setfield(L, mod, "spawn");
-	lua_pushcfunction(L, l_fork);
-	lua_setfield(L, mod, "fork");
-	lua_pushcfunction(L, l_waitpid);
-	lua_setfield(L, mod, "waitpid");
+	luaL_newlib(L, funcs);
+	return 1;
 }
