@@ -34,7 +34,10 @@
  * Lifetimes: pointers inside an event (ev.msg and every struct fix_sv that
  * points into the inbound frame) stay valid until the first fix_session_feed
  * or fix_session_tick call made after the event has been polled; CLOSED
- * texts live in the session until fix_session_free. */
+ * texts live in the session until fix_session_free.
+ *
+ * The implementation's map is in fix_session_int.h (private). Fault injection
+ * for the local exchange is not part of this API (csrc/exchange has it). */
 #ifndef BT_FIX_SESSION_H
 #define BT_FIX_SESSION_H
 
