@@ -39,10 +39,27 @@ describe("betatrader module", function()
     for code in read("csrc/core/op.h"):gmatch('#define BT_E_[%u_]+ "([%l_]+)"') do
       from_code[code] = true
     end
-    for _, f in ipairs({ "csrc/core/fix_session.c", "csrc/core/auth.c", "csrc/core/fix_conn.c" }) do
-      for code in read(f):gmatch('close_session%(s, "([%l_]+)"') do
-        from_code[code] = true
+    -- The session is split by job (docs/design.md 4.2); it closes with fs_close.
+    local sources = { "csrc/core/auth.c", "csrc/core/fix_conn.c" }
+    for _, part in ipairs({ "", "_validate", "_inbox", "_out", "_admin", "_resend", "_timers" }) do
+      sources[#sources + 1] = "csrc/core/fix_session" .. part .. ".c"
+    end
+    local closed = {}
+    for _, f in ipairs(sources) do
+      local src = read(f)
+      for code in src:gmatch('close_session%(s, "([%l_]+)"') do
+        closed[code] = true
       end
+      for code in src:gmatch('fs_close%(s, "([%l_]+)"') do
+        closed[code] = true
+      end
+    end
+    -- Guard the scan itself: a rename must not leave it finding nothing.
+    for _, code in ipairs({ "protocol", "timeout", "rejected", "disconnected", "nomem", "store" }) do
+      assert(closed[code], "close code '" .. code .. "' not found in the session's sources")
+    end
+    for code in pairs(closed) do
+      from_code[code] = true
     end
     from_code.logged_out = nil -- auth.c maps it to "disconnected"
     local readme = read("README.md")

@@ -34,7 +34,10 @@
  * Lifetimes: pointers inside an event (ev.msg and every struct fix_sv that
  * points into the inbound frame) stay valid until the first fix_session_feed
  * or fix_session_tick call made after the event has been polled; CLOSED
- * texts live in the session until fix_session_free. */
+ * texts live in the session until fix_session_free.
+ *
+ * The implementation's map is in fix_session_int.h (private). Fault injection
+ * for the local exchange is not part of this API (csrc/exchange has it). */
 #ifndef BT_FIX_SESSION_H
 #define BT_FIX_SESSION_H
 
@@ -306,20 +309,5 @@ const char *fix_session_target_comp_id(const struct fix_session *s);
 
 /* HeartBtInt in force, in seconds (acceptor: the peer's, once known). */
 int fix_session_heartbeat_s(const struct fix_session *s);
-
-/* ---- Fault injection, for the local exchange's scenario tests only. ---- */
-
-/* Skip n outbound sequence numbers: the next message goes out with a gap the
- * peer has to ask for (the skipped numbers are answered with a GapFill). */
-void fix_session_fault_skip_seq(struct fix_session *s, uint64_t n);
-
-/* Silent mode on/off: send no Heartbeat or TestRequest, answer nothing
- * (TestRequest, ResendRequest, Logout, rejects), and close on no timer
- * except the logout timeout. Explicit API calls still send. */
-void fix_session_fault_silent(struct fix_session *s, int on);
-
-/* Append raw bytes to the output as they are (a garbled frame, say), after
- * what is already queued. Consumes no sequence number. */
-int fix_session_fault_raw(struct fix_session *s, const char *bytes, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #include "exchange.h"
 #include "fix_codec.h"
 #include "fix_session.h"
+#include "fix_session_fault.h"
 
 #include <errno.h>
 #include <netinet/in.h>

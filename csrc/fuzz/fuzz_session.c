@@ -17,6 +17,7 @@
 
 #include "fix_codec.h"
 #include "fix_session.h"
+#include "fix_session_fault.h"
 #include "fuzz_session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

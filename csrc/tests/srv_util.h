@@ -72,6 +72,20 @@ static inline int srv_count_threads(void)
 	return srv_count_dir("/proc/self/task");
 }
 
+/* Threads once a joined thread's task is gone: pthread_join returns when the
+ * thread cleared its tid, a moment before the kernel drops its task entry,
+ * so wait (up to 2 s) for the count to reach want. */
+static inline int srv_threads_settle(int want)
+{
+	int n = srv_count_threads();
+	for (int i = 0; i < 2000 && n != want; i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+		n = srv_count_threads();
+	}
+	return n;
+}
+
 /* Replaces every epoll fd of the process with /dev/null, the way a bug that
  * closes or dup2()s over a random fd would: the reactor's next epoll_wait
  * fails (EINVAL). Returns how many were replaced. */

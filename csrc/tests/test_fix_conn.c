@@ -662,7 +662,7 @@ static void test_thousand_sessions(void)
 	close(m->lfd);
 	free(m);
 	T_EQ_INT(srv_count_fds(), fds0);
-	T_EQ_INT(srv_count_threads(), threads0);
+	T_EQ_INT(srv_threads_settle(threads0), threads0);
 }
 
 int main(void)

@@ -1,6 +1,7 @@
-/* test-deps: fix_session fix_codec */
+/* test-deps: fix_session session_fault fix_codec */
 /* The acceptor side of the FIX session, the fault-injection hooks, and an
  * initiator and an acceptor talking to each other in memory. */
+#include "fix_session_fault.h"
 #include "test_fix_session_helpers.h"
 
 static void cfg_exchange(struct fix_session_cfg *c, struct fix_store *st)

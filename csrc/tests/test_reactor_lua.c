@@ -81,7 +81,7 @@ static void test_close_releases_reactor(void)
 		if (run(L, busy_chunk) == 0)
 			T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0 + 1);
 		lua.close(L);
-		T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0);
+		T_EQ_INT(srv_threads_settle(tasks0), tasks0);
 		T_EQ_INT(srv_count_dir("/proc/self/fd"), fds0);
 	}
 }
@@ -98,7 +98,7 @@ static void test_two_states_share_thread(void)
 	T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0 + 1);
 	run(b, "assert(require('betatrader.async').sleep(0.001))");
 	lua.close(b);
-	T_EQ_INT(srv_count_dir("/proc/self/task"), tasks0);
+	T_EQ_INT(srv_threads_settle(tasks0), tasks0);
 }
 
 int main(void)
