@@ -55,7 +55,7 @@ double bench_decode_ours(const char *msg, size_t len, long iters, uint64_t *sink
 	for (long i = 0; i < iters; i++) {
 		size_t flen;
 		fix_msg_init(&m, fields, 64);
-		if (fix_decode(&m, msg, len, 0, &flen) != FIX_OK || flen != len)
+		if (fix_frame_parse(&m, msg, len, 0, &flen) != FIX_OK || flen != len)
 			abort();
 		acc += m.nfields + m.seq_num;
 	}

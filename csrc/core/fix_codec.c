@@ -479,7 +479,8 @@ int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
 	return st;
 }
 
-int fix_decode(struct fix_msg *msg, const char *buf, size_t len, size_t max_body, size_t *frame_len)
+int fix_frame_parse(struct fix_msg *msg, const char *buf, size_t len, size_t max_body,
+		    size_t *frame_len)
 {
 	int want;
 	msg->buf = buf;

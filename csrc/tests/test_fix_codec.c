@@ -926,7 +926,7 @@ static void test_strerror(void)
 
 /* ------------------------------------------------------------- robustness */
 
-/* fix_decode on b[0..n) gives what fix_frame then fix_parse give: status,
+/* fix_frame_parse on b[0..n) gives what fix_frame then fix_parse give: status,
  * frame length and, when framed, the same index and header values. */
 static int decode_matches(const char *b, size_t n, size_t max_body)
 {
@@ -938,7 +938,7 @@ static int decode_matches(const char *b, size_t n, size_t max_body)
 	int want = fix_frame(b, n, max_body, &fl1);
 	if (want == FIX_OK)
 		want = fix_parse(&m1, b, fl1);
-	int got = fix_decode(&m2, b, n, max_body, &fl2);
+	int got = fix_frame_parse(&m2, b, n, max_body, &fl2);
 	if (got != want || fl1 != fl2)
 		return 0;
 	if (want == FIX_E_CHECKSUM || fl1 == 0 || want == FIX_E_NEED_MORE)
@@ -1038,7 +1038,7 @@ static void test_decode_is_frame_then_parse(void)
 		struct fix_msg m;
 		size_t flen = 0;
 		fix_msg_init(&m, fl, NF);
-		ok_frames += fix_decode(&m, b, n, 0, &flen) == FIX_OK && flen == n &&
+		ok_frames += fix_frame_parse(&m, b, n, 0, &flen) == FIX_OK && flen == n &&
 			     m.nfields == 9 && fix_msg_is(&m, "D") && m.seq_num == 7;
 		for (size_t k2 = 0; k2 <= n; k2 += 7)
 			bad += !decode_matches(b, k2, 0);
@@ -1051,9 +1051,9 @@ static void test_decode_is_frame_then_parse(void)
 		bad += !decode_matches(b, n, 0);
 		struct fix_msg m2;
 		fix_msg_init(&m2, fl, NF);
-		bad += fix_decode(&m2, b, n, 0, &flen) != FIX_E_EMPTY_VALUE;
+		bad += fix_frame_parse(&m2, b, n, 0, &flen) != FIX_E_EMPTY_VALUE;
 		b[n - 2] = b[n - 2] == '0' ? '1' : '0'; /* and now the sum is wrong too */
-		bad += fix_decode(&m2, b, n, 0, &flen) != FIX_E_CHECKSUM || flen != n;
+		bad += fix_frame_parse(&m2, b, n, 0, &flen) != FIX_E_CHECKSUM || flen != n;
 		free(b);
 	}
 	T_EQ_INT(bad, 0);
