@@ -544,7 +544,9 @@ static void case_split(struct bench *b, int rounds, int samples)
 	double *ours = calloc((size_t)samples, sizeof *ours);
 	double *raw = calloc((size_t)samples, sizeof *raw);
 	double *floor_us = calloc((size_t)samples, sizeof *floor_us);
-	if (!ours || !raw || !floor_us)
+	double *client = calloc((size_t)samples, sizeof *client);
+	double *exch = calloc((size_t)samples, sizeof *exch);
+	if (!ours || !raw || !floor_us || !client || !exch)
 		die("calloc", "out of memory");
 	for (int i = 0; i < 3; i++) {
 		login_once(b, a, id[0]);
@@ -557,15 +559,25 @@ static void case_split(struct bench *b, int rounds, int samples)
 			raw[i] = rawfix_once(b->cfg.fix_port, id[0]);
 			floor_us[i] = floor_once(port);
 		}
+		/* medians of the per-sample differences too: each sample's three
+		 * runs were back to back, so they saw the same load */
+		for (int i = 0; i < samples; i++) {
+			client[i] = ours[i] - raw[i];
+			exch[i] = raw[i] - floor_us[i];
+		}
 		printf("RESULT split.ours %d %.1f\n", r, bench_median(ours, (size_t)samples));
 		printf("RESULT split.rawfix %d %.1f\n", r, bench_median(raw, (size_t)samples));
 		printf("RESULT split.floor %d %.1f\n", r, bench_median(floor_us, (size_t)samples));
+		printf("RESULT split.client %d %.1f\n", r, bench_median(client, (size_t)samples));
+		printf("RESULT split.exchange %d %.1f\n", r, bench_median(exch, (size_t)samples));
 		fflush(stdout);
 	}
 	bt_auth_free(a);
 	free(ours);
 	free(raw);
 	free(floor_us);
+	free(client);
+	free(exch);
 	kill(echo, SIGTERM);
 	waitpid(echo, NULL, 0);
 }
