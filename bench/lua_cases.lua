@@ -1,6 +1,6 @@
 -- Cases 5 and 6 of the benchmark, from Lua through the public API.
 --
---   lua5.4 bench/lua_cases.lua send <fix_port> <http_port> <messages> <round>
+--   lua5.4 bench/lua_cases.lua send <fix_port> <http_port> <messages> <round> [store]
 --     client.fix:send of a NewOrderSingle, <messages> times in a loop, then
 --     until the exchange has received them all. The local exchange answers
 --     every application message with a BusinessMessageReject (35=j), so the
@@ -8,6 +8,9 @@
 --     its own event hook instead of fix:receive(), which would decode each
 --     into a table: that cost belongs to this exchange's chatter, not to
 --     sending. send.ours_loop is the rate at which fix:send returned.
+--     Without [store] the client runs with store = false (send.ours); with a
+--     directory it runs with the default store settings there (send.store:
+--     every message recorded for resends, fsync off, resend_window default).
 --   lua5.4 bench/lua_cases.lua await <round> [iterations]
 --     await of an operation that is already done, a plain Lua method call
 --     beside it (the floor of any call), and await of an operation the I/O
@@ -25,17 +28,18 @@ local function result(case, round, value)
   io.flush()
 end
 
-local function send_case(fix_port, http_port, n, round)
+local function send_case(fix_port, http_port, n, round, store)
   local client = bt.client{
     api_url = "http://127.0.0.1:" .. http_port,
     fix_host = "127.0.0.1",
     fix_port = fix_port,
-    store = false,
+    store = store or false,
     reset_on_logon = true,
     -- room for the whole burst: the case measures the send path, not the
     -- busy/flush cycle of a full queue
     max_send_queue = 1024 * 1024 * 1024,
   }
+  local case = store and "send.store" or "send.ours"
   local user = string.format("bs%d_%d_%d", round, os.time(), math.random(1 << 30))
   local id = assert(client.auth:register(user, "bench-pw"):await(10))
   assert(client.auth:login(id, "bench-pw"):await(10))
@@ -72,8 +76,8 @@ local function send_case(fix_port, http_port, n, round)
     end
   end
   local t2 = bt.now()
-  result("send.ours", round, n / (t2 - t0))
-  result("send.ours_loop", round, n / (t1 - t0))
+  result(case, round, n / (t2 - t0))
+  result(case .. "_loop", round, n / (t1 - t0))
   assert(auth:logout():await(10))
   client:close()
 end
@@ -105,11 +109,11 @@ local function await_case(round, iters)
 end
 
 if mode == "send" then
-  send_case(tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]))
+  send_case(tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]), arg[6])
 elseif mode == "await" then
   await_case(tonumber(arg[2]), tonumber(arg[3] or "1000000"))
 else
-  io.stderr:write("usage: lua_cases.lua send <fix_port> <http_port> <messages> <round>\n"
+  io.stderr:write("usage: lua_cases.lua send <fix_port> <http_port> <messages> <round> [store]\n"
     .. "       lua_cases.lua await <round> [iterations]\n")
   os.exit(2)
 end

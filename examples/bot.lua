@@ -1,5 +1,6 @@
 --- A small bot farm: N bots in one process (one I/O thread), each registers,
--- logs in, sends a few NewOrderSingles and reads the exchange's answers.
+-- logs in, sends a few NewOrderSingles by name and reads the exchange's
+-- ExecutionReports by name (field and enum names from the FIX 4.4 dictionary).
 --
 --   lua5.4 examples/bot.lua [bots] [orders]        -- against a local exchange
 local bt = require("betatrader")
@@ -19,15 +20,18 @@ local function bot(n)
   assert(auth:login(id, "bot-pass-" .. n):await())
   local answers = {}
   for i = 1, norders do
-    assert(fix:send("D", {
-      { 11, string.format("%s-%d", id, i) }, -- ClOrdID
-      { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000000 }, { 40, 2 }, { 44, 1.0845 },
-      { 60, os.date("!%Y%m%d-%H:%M:%S") },
+    assert(fix:send("NewOrderSingle", {
+      ClOrdID = string.format("%s-%d", id, i), Symbol = "EUR/USD", Side = "BUY",
+      OrderQty = 1000000, OrdType = "LIMIT", Price = 1.0845, TimeInForce = "DAY",
+      TransactTime = bt.utc(),
     }))
   end
   for _ = 1, norders do
     local msg = assert(fix:receive(5):await())
-    answers[msg.msg_type] = (answers[msg.msg_type] or 0) + 1
+    -- "ExecutionReport NEW", or the name of whatever else came back
+    local what = msg.MsgType == "ExecutionReport" and "ExecutionReport " .. msg:enum("OrdStatus")
+      or msg.MsgType
+    answers[what] = (answers[what] or 0) + 1
   end
   assert(auth:logout():await())
   return id, answers
@@ -43,7 +47,7 @@ for n = 1, nbots do
   local id, answers = results[n]:get()
   local parts = {}
   for k, v in pairs(answers) do
-    parts[#parts + 1] = string.format("%d x 35=%s", v, k)
+    parts[#parts + 1] = string.format("%d x %s", v, k)
   end
   print(string.format("bot %d (%s): %s", n, id, table.concat(parts, ", ")))
 end

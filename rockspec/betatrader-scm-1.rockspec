@@ -26,6 +26,8 @@ external_dependencies = {
    CURL = { library = "curl" },
    OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
    JANSSON = { header = "jansson.h", library = "jansson" },
+   EXPAT = { header = "expat.h", library = "expat" },
+   DEFLATE = { header = "libdeflate.h", library = "deflate" },
    MICROHTTPD = { header = "microhttpd.h", library = "microhttpd" },
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
 }

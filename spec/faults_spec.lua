@@ -57,8 +57,9 @@ local function path_of(list)
   return table.concat(out, " > ")
 end
 
+-- A limit order that rests: exactly one ExecutionReport (New).
 local function order(id)
-  return { { 11, id }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 }, { 40, 1 } }
+  return { { 11, id }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 }, { 40, 2 }, { 44, "1.1" } }
 end
 
 -- Sends an order and expects its ExecutionReport: the session is usable.
@@ -350,7 +351,8 @@ io.stdout:flush()
 local i = 0
 while true do
   i = i + 1
-  assert(c.fix:send("D", { { 11, "K" .. i }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 }, { 40, 1 } }))
+  assert(c.fix:send("D", { { 11, "K" .. i }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 }, { 40, 2 },
+    { 44, "1.1" } }))
   bt.sleep(0.002)
   while c.fix:pending() > 0 do
     local m = c.fix:receive():await()

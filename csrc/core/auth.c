@@ -56,6 +56,7 @@ void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 	cfg->connect_timeout_ms = 10000;
 	cfg->logon_timeout_ms = 10000;
 	cfg->logout_timeout_ms = 10000;
+	cfg->resend_window = BT_DEFAULT_RESEND_WINDOW;
 }
 
 /* Messages queued by bt_auth_send on the owner's thread, flushed in one
@@ -84,6 +85,7 @@ struct bt_auth {
 	uint64_t attempt;         /* bumped by every register/login claim */
 	struct bt_op *profile_op; /* profile request in flight (a reference) */
 	struct sendq q;           /* filled by bt_auth_send */
+	int conn_live;            /* a connection (and so maybe its store) exists */
 	int q_posted;             /* a flush is already posted */
 	/* The send queue's size as queued() tells it, under mu too: q holds
 	 * q_msgs messages of at most q_wire bytes on the wire; io_* what the
@@ -286,6 +288,17 @@ static int push_end(struct bt_auth *a)
 	return 0;
 }
 
+/* Replaces the connection (freeing the old one, which closes its store);
+ * conn_live tells login() whether a busy store may be our own. */
+static void set_conn(struct bt_auth *a, struct fix_conn *c)
+{
+	fix_conn_free(a->conn);
+	a->conn = c;
+	pthread_mutex_lock(&a->mu);
+	a->conn_live = c != NULL;
+	pthread_mutex_unlock(&a->mu);
+}
+
 static void drop_conn(struct bt_auth *a)
 {
 	a->logout_sent = 0;
@@ -294,8 +307,7 @@ static void drop_conn(struct bt_auth *a)
 	pthread_mutex_lock(&a->mu);
 	flush_deferred_locked(a);
 	pthread_mutex_unlock(&a->mu);
-	fix_conn_free(a->conn);
-	a->conn = NULL;
+	set_conn(a, NULL);
 	bt_wipe_free_str(&a->password);
 	publish_io(a);
 }
@@ -518,10 +530,13 @@ struct login_job {
 	struct bt_op *op;
 	char *client_id;
 	char *password;
+	struct seqstore *store; /* opened by the caller, handed to the connection */
+	int store_busy;         /* locked, maybe by our own last connection */
 };
 
 static void login_job_free(struct login_job *j)
 {
+	seqstore_close(j->store);
 	free(j->client_id);
 	bt_wipe_free_str(&j->password);
 	bt_op_unref(j->op);
@@ -694,8 +709,7 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	snprintf(what, sizeof what, "%s", code ? code : "");
 	snprintf(why, sizeof why, "%s", reason ? reason : "");
 	reactor_timer_stop(a->r, &a->ur_timer);
-	fix_conn_free(a->conn);
-	a->conn = NULL;
+	set_conn(a, NULL);
 	a->logout_sent = 0;
 	bt_wipe_free_str(&a->password);
 	publish_io(a);
@@ -744,6 +758,18 @@ static void on_trace(void *ud, int dir, const char *frame, size_t len)
 	bt_cq_post_event(a->cq, a->target, "trace", 2, v);
 }
 
+/* The sequence store of (client_id, target): 0, or -1 with errno (EBUSY:
+ * locked) and the reason in err. */
+static int open_store(struct bt_auth *a, const char *client_id, struct seqstore **out, char *err,
+		      size_t errlen)
+{
+	if (seqstore_open(out, a->cfg.store_dir, client_id, a->cfg.target_comp_id,
+			  a->cfg.store_fsync ? SEQSTORE_FSYNC : 0, err, errlen) != 0)
+		return -1;
+	seqstore_set_window(*out, a->cfg.resend_window);
+	return 0;
+}
+
 static void start_login(struct bt_reactor *r, void *ud)
 {
 	struct login_job *j = ud;
@@ -760,6 +786,16 @@ static void start_login(struct bt_reactor *r, void *ud)
 	if (a->req) {
 		http_cancel(a->req); /* a cancelled register() */
 		a->req = NULL;
+	}
+	if (j->store_busy) {
+		/* That connection held the store's lock; it is gone now. The
+		 * only store work left on this thread, and only after a refusal. */
+		char err[REASON_MAX];
+		if (open_store(a, j->client_id, &j->store, err, sizeof err) != 0) {
+			fail_current(a, BT_E_STORE, err);
+			login_job_free(j);
+			return;
+		}
 	}
 	free(a->login_id);
 	a->login_id = j->client_id;
@@ -792,11 +828,13 @@ static void start_login(struct bt_reactor *r, void *ud)
 		o.session.trace = on_trace;
 		o.session.trace_ud = a;
 	}
-	o.store_dir = a->cfg.store_dir;
-	o.store_flags = a->cfg.store_fsync ? SEQSTORE_FSYNC : 0;
+	o.session.validate = a->cfg.validate;
+	o.session.validate_ud = a->cfg.validate_ud;
+	o.store = j->store; /* taken over, even on failure */
+	j->store = NULL;
 	static const struct fix_conn_cbs cbs = {on_connected, on_event, on_closed, on_written};
 	char err[256];
-	a->conn = fix_conn_open(a->r, &o, &cbs, a, err, sizeof err);
+	set_conn(a, fix_conn_open(a->r, &o, &cbs, a, err, sizeof err));
 	if (!a->conn) {
 		bt_wipe_free_str(&a->password);
 		fail_current(a, BT_E_CONNECT_FAILED, err);
@@ -833,6 +871,23 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 	if (!op) {
 		login_job_free(j);
 		return NULL;
+	}
+	/* The store is opened here, on the caller's thread: mkdir, flock and
+	 * the CRC scan of its files never stall the I/O thread of every
+	 * session. A lock held by our own previous connection (a refused login
+	 * still logging out) is retried once that connection is dropped. */
+	char err[REASON_MAX];
+	if (a->cfg.store_dir && open_store(a, client_id, &j->store, err, sizeof err) != 0) {
+		int busy = errno == EBUSY;
+		pthread_mutex_lock(&a->mu);
+		int ours = a->conn_live;
+		pthread_mutex_unlock(&a->mu);
+		if (!busy || !ours) {
+			login_job_free(j);
+			fail_current(a, BT_E_STORE, err);
+			return op;
+		}
+		j->store_busy = 1;
 	}
 	j->op = bt_op_ref(op);
 	bt_op_set_cancel(op, on_op_cancelled, a);
@@ -1002,6 +1057,8 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 	struct sendq *q = &a->io_q;
 	struct fix_out_field fields[BT_AUTH_MAX_FIELDS];
 	size_t off = 0;
+	/* One burst, one group commit: corked, no callback can drop a->conn. */
+	fix_conn_cork(a->conn, 1);
 	while (off < q->len) {
 		uint16_t tlen;
 		uint32_t n;
@@ -1036,6 +1093,7 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 			send_failed(a, msg_type, rc);
 	}
 	q->len = 0;
+	fix_conn_cork(a->conn, 0);
 	publish_io(a);
 }
 

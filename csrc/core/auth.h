@@ -22,6 +22,9 @@
 #ifndef BT_AUTH_H
 #define BT_AUTH_H
 
+/* resend_window when the options do not say (messages). */
+#define BT_DEFAULT_RESEND_WINDOW 100000
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +32,7 @@ struct bt_reactor;
 struct bt_cq;
 struct bt_op;
 struct bt_auth;
+struct fix_msg;
 
 enum bt_auth_state {
 	BT_AUTH_DISCONNECTED = 0,
@@ -58,6 +62,9 @@ struct bt_auth_cfg {
 	size_t max_send_queue; /* bytes bt_auth_send may queue before "busy" */
 	const char *store_dir; /* NULL: no persistence (numbers from 1 each logon) */
 	int store_fsync;
+	/* Outbound messages kept for resends, at least; older ones are dropped
+	 * from the store and a resend gap-fills them. 0: keep all. */
+	size_t resend_window;
 	/* Deadlines, ms */
 	int64_t timeout_ms; /* HTTP request total, and the UserResponse wait */
 	int64_t connect_timeout_ms;
@@ -74,6 +81,12 @@ struct bt_auth_cfg {
 	/* Queue a "trace" user event (dir, frame) for every FIX frame in and
 	 * out, 554 shown as "***" (the session redacts before we see it). */
 	int trace;
+	/* Optional inbound check (fix_session_cfg.validate): messages it refuses
+	 * get a session Reject and never become "message" events. validate_ud
+	 * must outlive the client. */
+	int (*validate)(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
+			size_t textlen);
+	void *validate_ud;
 };
 
 /* Default deadlines and sizes; the strings stay NULL. */

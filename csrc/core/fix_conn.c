@@ -25,34 +25,40 @@ struct fix_conn {
 	struct seqstore *store;
 	struct fix_store fstore; /* the session points here */
 	struct reactor_timer timer;
+	struct reactor_timer frames_timer; /* writes the store's frames after a send */
 	struct fix_conn_cbs cbs;
 	void *arg;
 	char *username; /* kept until fix_session_start encodes the Logon */
 	char *password; /* likewise, then wiped */
-	int64_t last_now;
-	int busy;    /* dispatch depth: destroy waits until 0 */
-	int freed;   /* the owner called fix_conn_free */
-	int closed;  /* on_closed was (or will never be) delivered */
-	int pumping; /* inside pump(): nested calls only queue output */
-	int tcode;   /* transport failure, if any */
+	int busy;       /* dispatch depth: destroy waits until 0 */
+	int freed;      /* the owner called fix_conn_free */
+	int closed;     /* on_closed was (or will never be) delivered */
+	int pumping;    /* inside pump(): nested calls only queue output */
+	int corked;     /* fix_conn_cork: API calls only queue */
+	int tcode;      /* transport failure, if any */
 	char treason[REASON_MAX];
-	uint64_t handed; /* bytes given to the transport so far */
+	uint64_t handed;  /* bytes given to the transport so far */
+	int store_failed; /* a group commit failed: nothing more may be written */
+	char store_err[REASON_MAX];
 };
 
-/* UTC ms for the session (it writes SendingTime), never going backwards. */
+/* The session's timer clock (CLOCK_MONOTONIC ms, like the reactor's timers,
+ * so a wall-clock step cannot freeze or rush a deadline), with the UTC of
+ * the same moment handed over for SendingTime(52) and OrigSendingTime(122). */
 static int64_t now_ms(struct fix_conn *c)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	if (now < c->last_now)
-		now = c->last_now;
-	c->last_now = now;
+	struct timespec wall;
+	int64_t now = reactor_now_ms();
+	clock_gettime(CLOCK_REALTIME, &wall);
+	if (c->s)
+		fix_session_set_clock(c->s, now,
+				      (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000);
 	return now;
 }
 
 static void release_session(struct fix_conn *c)
 {
+	reactor_timer_stop(c->r, &c->frames_timer); /* close writes what is left */
 	fix_session_free(c->s);
 	c->s = NULL;
 	seqstore_close(c->store);
@@ -83,15 +89,49 @@ static int live(const struct fix_conn *c)
 	return !c->freed && !c->closed;
 }
 
-/* Hand everything the session queued to the transport (coalesced there). */
-static void write_out(struct fix_conn *c)
+/* Write the store's pending frames now: 0, or -1 once the store failed. */
+static int frames_now(struct fix_conn *c)
 {
+	if (c->store_failed)
+		return -1;
+	if (c->store && seqstore_commit(c->store) < 0) {
+		c->store_failed = 1;
+		snprintf(c->store_err, sizeof(c->store_err), "sequence store failed: %s",
+			 seqstore_error(c->store));
+		return -1;
+	}
+	return 0;
+}
+
+/* Hand everything the session queued to the transport (coalesced there),
+ * after the store's group commit of the numbers: one .seq record for the
+ * whole batch before any of its bytes can leave, so a kill -9 never lets a
+ * number be used twice. The frames kept for resends are written by
+ * frames_timer, which fires after the transport's own zero-delay flush
+ * (timers of equal due time run in start order): the batch goes on the wire
+ * first, and a crash in between only turns a later resend into a GapFill.
+ * 0, or -1 once the store failed (then nothing is ever written again; the
+ * caller ends the session). */
+static int write_out(struct fix_conn *c)
+{
+	if (c->store_failed)
+		return -1;
+	if (c->store && seqstore_commit_numbers(c->store) < 0) {
+		c->store_failed = 1;
+		snprintf(c->store_err, sizeof(c->store_err), "sequence store failed: %s",
+			 seqstore_error(c->store));
+		return -1;
+	}
 	size_t len;
 	const char *p = c->s ? fix_session_out(c->s, &len) : NULL;
 	if (p && len && c->t && transport_write(c->t, p, len) == 0) {
 		fix_session_out_consume(c->s, len);
 		c->handed += len;
 	}
+	if (c->store && seqstore_pending_frames(c->store) &&
+	    reactor_timer_start(c->r, &c->frames_timer, 0) < 0)
+		return frames_now(c);
+	return 0;
 }
 
 static void finish(struct fix_conn *c, const char *code, const char *reason)
@@ -146,7 +186,10 @@ static size_t pump(struct fix_conn *c)
 	}
 	c->pumping = 0;
 	if (live(c) && c->s) {
-		write_out(c);
+		if (write_out(c) < 0) {
+			finish(c, "store", c->store_err);
+			return n;
+		}
 		arm_timer(c);
 	}
 	return n;
@@ -214,6 +257,15 @@ static void t_written(void *arg)
 	leave(c);
 }
 
+static void frames_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
+{
+	struct fix_conn *c = ud;
+	enter(c);
+	if (live(c) && frames_now(c) < 0)
+		finish(c, "store", c->store_err);
+	leave(c);
+}
+
 static void timer_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 {
 	struct fix_conn *c = ud;
@@ -241,25 +293,31 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 			       const struct fix_conn_cbs *cbs, void *arg, char *err, size_t errlen)
 {
 	if (!r || !opts || !cbs) {
+		if (opts)
+			seqstore_close(opts->store);
 		snprintf(err, errlen, "fix_conn: reactor, options and callbacks are required");
 		return NULL;
 	}
 	struct fix_session_cfg cfg = opts->session;
 	if (!cfg.sender_comp_id || !*cfg.sender_comp_id || !cfg.target_comp_id ||
 	    !*cfg.target_comp_id) {
+		seqstore_close(opts->store);
 		snprintf(err, errlen, "fix_conn: sender_comp_id and target_comp_id are required");
 		return NULL;
 	}
 	struct fix_conn *c = calloc(1, sizeof(*c));
 	if (!c) {
+		seqstore_close(opts->store);
 		snprintf(err, errlen, "fix_conn: out of memory");
 		return NULL;
 	}
+	c->store = opts->store;
 	atomic_init(&c->refs, 1);
 	c->r = r;
 	c->cbs = *cbs;
 	c->arg = arg;
 	reactor_timer_init(&c->timer, timer_cb, c);
+	reactor_timer_init(&c->frames_timer, frames_cb, c);
 	int oom = 0;
 	c->username = dup_or_null(cfg.username, &oom);
 	c->password = dup_or_null(cfg.password, &oom);
@@ -271,12 +329,14 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 	cfg.username = c->username;
 	cfg.password = c->password;
 	cfg.store = NULL;
-	if (opts->store_dir) {
-		if (seqstore_open(&c->store, opts->store_dir, cfg.sender_comp_id,
-				  cfg.target_comp_id, opts->store_flags, err, errlen) != 0)
-			goto fail;
+	if (!c->store && opts->store_dir &&
+	    seqstore_open(&c->store, opts->store_dir, cfg.sender_comp_id, cfg.target_comp_id,
+			  opts->store_flags, err, errlen) != 0)
+		goto fail;
+	if (c->store) {
 		c->fstore = seqstore_as_fix_store(c->store);
 		cfg.store = &c->fstore;
+		seqstore_set_deferred(c->store, 1); /* committed by write_out */
 	}
 	c->s = fix_session_new(&cfg);
 	if (!c->s) {
@@ -325,12 +385,23 @@ struct fix_session *fix_conn_session(struct fix_conn *c)
  * caller is already inside pump, which will do it on the way out. */
 static void after_call(struct fix_conn *c)
 {
+	if (c->corked)
+		return;
 	enter(c);
 	if (c->pumping)
-		write_out(c);
+		(void)write_out(c); /* a failure ends the session in that pump */
 	else
 		pump(c);
 	leave(c);
+}
+
+void fix_conn_cork(struct fix_conn *c, int on)
+{
+	if (!c)
+		return;
+	c->corked = on != 0;
+	if (!c->corked && live(c))
+		after_call(c);
 }
 
 int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out_field *fields,

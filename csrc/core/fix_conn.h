@@ -19,6 +19,7 @@
 struct bt_reactor;
 struct transport_tls_ctx;
 struct fix_conn;
+struct seqstore;
 
 struct fix_conn_opts {
 	const char *host; /* FIX acceptor; numeric addresses skip resolution */
@@ -30,8 +31,14 @@ struct fix_conn_opts {
 	 * password included, are copied; the password copy is wiped once the
 	 * Logon carrying it is encoded. cfg.store is ignored: see store_dir. */
 	struct fix_session_cfg session;
-	const char *store_dir; /* NULL: sequence numbers start at 1 and are not kept */
-	int store_flags;       /* SEQSTORE_FSYNC for power-loss durability */
+	/* An open store the connection takes over: it is closed by the
+	 * connection, also when fix_conn_open fails. Open it off the I/O thread
+	 * (a CRC scan of the whole file). NULL: see store_dir. */
+	struct seqstore *store;
+	/* Without store: a directory opened here, or NULL: sequence numbers
+	 * start at 1 and are not kept. */
+	const char *store_dir;
+	int store_flags; /* SEQSTORE_FSYNC for power-loss durability */
 };
 
 struct fix_conn_cbs {
@@ -77,6 +84,12 @@ void fix_conn_out_stats(struct fix_conn *c, uint64_t *produced, size_t *unsent);
  * own password; the bytes queued for the wire are wiped as they are sent. */
 int fix_conn_user_request(struct fix_conn *c, const char *req_id, int type, const char *username,
 			  const char *password);
+
+/* Cork on: fix_conn_send and the other API calls only queue (no callback
+ * runs, nothing is written). Cork off: the whole batch is committed to the
+ * store with one write and handed to the transport at once (group commit).
+ * I/O thread only; uncork before returning to the reactor. */
+void fix_conn_cork(struct fix_conn *c, int on);
 
 /* Start a Logout (58=text if not NULL); on_closed("logged_out") follows. */
 int fix_conn_logout(struct fix_conn *c, const char *text);

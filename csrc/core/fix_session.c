@@ -31,6 +31,8 @@
 #define TEXT_MAX 512   /* outbound 58/927 texts are cut here */
 #define EV_RESERVE 4   /* slots kept free for events not born from a frame */
 #define TRACE_SLACK 128
+/* Largest step a SequenceReset may take the expected inbound number. */
+#define MAX_SEQ_JUMP (UINT64_C(1) << 31)
 
 /* What an encoded frame is, for the store and the wiping of output. */
 enum out_kind {
@@ -59,6 +61,9 @@ struct fix_session {
 	struct fix_store *store;
 	void (*trace)(void *ud, int dir, const char *frame, size_t len);
 	void *trace_ud;
+	int (*validate)(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
+			size_t textlen);
+	void *validate_ud;
 
 	uint64_t next_out, next_in;
 	uint64_t resend_end; /* highest number seen beyond a gap; 0 = no gap open */
@@ -66,6 +71,7 @@ struct fix_session {
 	int reset_done;      /* 141=Y exchanged in this session */
 	int silent;
 
+	int64_t wall_off; /* UTC minus the timer clock (fix_session_set_clock) */
 	int64_t last_sent, last_recv;
 	int64_t logon_deadline, logout_deadline;
 	int64_t test_req_sent; /* 0: no TestRequest outstanding */
@@ -92,6 +98,14 @@ struct fix_session {
 };
 
 /* ------------------------------------------------------------ utilities */
+
+/* UTC ms at the timer-clock instant now: only for 52, 122 and the check of
+ * the peer's 52. Deadlines never see it, so a wall-clock step cannot freeze
+ * or rush them. */
+static int64_t wall(const struct fix_session *s, int64_t now)
+{
+	return now + s->wall_off;
+}
 
 static void wipe(void *p, size_t n)
 {
@@ -224,6 +238,14 @@ int fix_session_app_msg_type_ok(const char *t)
 	       !strchr(t, '=');
 }
 
+/* Nothing unasked goes out: the silent fault, or our own Logout is out (the
+ * logout initiator only answers ResendRequests until the reply or the
+ * logout timeout). */
+static int quiet(const struct fix_session *s)
+{
+	return s->silent || s->st == FIX_ST_LOGOUT_SENT;
+}
+
 /* --------------------------------------------------------------- events */
 
 static size_t ev_free(const struct fix_session *s)
@@ -322,7 +344,7 @@ static int begin_msg(struct fix_session *s, struct fix_enc *enc, const char *msg
 	if (r)
 		return r;
 	fix_enc_begin(enc, s->out + s->out_len, s->out_cap - s->out_len, msg_type, s->sender,
-		      s->target, seq, now);
+		      s->target, seq, wall(s, now));
 	return 0;
 }
 
@@ -488,7 +510,7 @@ static void send_reject(struct fix_session *s, const struct fix_msg *m, int ref_
 			const char *text, int64_t now)
 {
 	struct fix_enc enc;
-	if (s->silent)
+	if (quiet(s))
 		return;
 	if (begin_msg(s, &enc, "3", s->next_out, now, text_len(text) + m->msg_type_len))
 		return;
@@ -509,7 +531,7 @@ static void send_gap_fill(struct fix_session *s, uint64_t seq, uint64_t new_seq,
 	if (begin_msg(s, &enc, "4", seq, now, 0))
 		return;
 	fix_enc_char(&enc, 43, 'Y');
-	fix_enc_time(&enc, 122, now);
+	fix_enc_time(&enc, 122, wall(s, now));
 	fix_enc_char(&enc, 123, 'Y');
 	fix_enc_int(&enc, 36, (int64_t)new_seq);
 	(void)finish_msg(s, &enc, OUT_RESEND, seq, now);
@@ -524,7 +546,7 @@ static void fail(struct fix_session *s, int64_t now, const char *code, const cha
 {
 	if (s->st == FIX_ST_CLOSED)
 		return;
-	if (!s->silent && logout_text)
+	if (!quiet(s) && logout_text)
 		send_logout(s, logout_text, now);
 	va_list ap;
 	va_start(ap, fmt);
@@ -702,11 +724,11 @@ static int check_comp_ids(struct fix_session *s, const struct fix_msg *m, int64_
 static int check_sending_time(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
 	struct fix_sv st = get_sv(m, 52);
-	int64_t t;
+	int64_t t, utc = wall(s, now);
 	if (s->tolerance >= INT64_MAX / 2)
 		return 0;
 	if (st.ptr && fix_parse_time(st.ptr, st.len, &t) == FIX_OK &&
-	    (t > now ? t - now : now - t) <= s->tolerance)
+	    (t > utc ? t - utc : utc - t) <= s->tolerance)
 		return 0;
 	send_reject(s, m, 52, 10, "SendingTime accuracy problem", now);
 	fail(s, now, "protocol", "SendingTime accuracy problem",
@@ -727,7 +749,7 @@ static void too_low(struct fix_session *s, const struct fix_msg *m, int64_t now)
 
 static void open_gap(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
-	if (s->resend_end == 0 && !s->silent)
+	if (s->resend_end == 0 && !quiet(s))
 		send_resend_request(s, s->next_in, now);
 	if (m->seq_num > s->resend_end)
 		s->resend_end = m->seq_num;
@@ -874,6 +896,17 @@ static void on_sequence_reset(struct fix_session *s, const struct fix_msg *m, in
 		send_reject(s, m, 36, 5, text, now);
 		return;
 	}
+	if (new_seq - s->next_in > MAX_SEQ_JUMP) {
+		/* One message must not push the expected number out of reach:
+		 * every later message would be "too low". */
+		char text[128];
+		snprintf(text, sizeof(text),
+			 "NewSeqNo %" PRIu64
+			 " is implausibly far above the expected MsgSeqNum %" PRIu64,
+			 new_seq, s->next_in);
+		send_reject(s, m, 36, 5, text, now);
+		return;
+	}
 	if (new_seq > s->next_in || !gap_fill)
 		(void)advance_in(s, new_seq);
 }
@@ -889,7 +922,7 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 			return 0;
 		case '1': {
 			struct fix_sv id = get_sv(m, 112);
-			if (!s->silent)
+			if (!quiet(s))
 				send_heartbeat(s, &id, now);
 			return 0;
 		}
@@ -940,6 +973,14 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 			ev->user_response.status = get_int(m, 926, -1);
 		}
 		return 1;
+	}
+	if (s->validate) {
+		int ref_tag = -1, reason = 0;
+		char text[160] = "";
+		if (s->validate(s->validate_ud, m, &ref_tag, &reason, text, sizeof text)) {
+			send_reject(s, m, ref_tag, reason, text, now);
+			return 0;
+		}
 	}
 	ev = push_event(s, FIX_EV_APP, m);
 	if (ev) {
@@ -1247,10 +1288,8 @@ int64_t fix_session_deadline(const struct fix_session *s)
 		return s->silent ? INT64_MAX : s->logon_deadline;
 	case FIX_ST_ACTIVE:
 		return hb_deadline(s);
-	case FIX_ST_LOGOUT_SENT: {
-		int64_t h = hb_deadline(s);
-		return h < s->logout_deadline ? h : s->logout_deadline;
-	}
+	case FIX_ST_LOGOUT_SENT:
+		return s->logout_deadline;
 	default:
 		return INT64_MAX;
 	}
@@ -1283,9 +1322,8 @@ void fix_session_tick(struct fix_session *s, int64_t now_ms)
 			fmt_secs(secs, sizeof(secs), s->logout_to);
 			close_session(s, "logged_out", 0, "logged out (no Logout reply within %s)",
 				      secs);
-			return;
 		}
-		break;
+		return; /* no Heartbeat or TestRequest after our Logout */
 	case FIX_ST_ACTIVE:
 		break;
 	default:
@@ -1360,6 +1398,8 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	s->store = cfg->store;
 	s->trace = cfg->trace;
 	s->trace_ud = cfg->trace_ud;
+	s->validate = cfg->validate;
+	s->validate_ud = cfg->validate_ud;
 	s->next_out = s->store && s->store->next_out ? s->store->next_out : 1;
 	s->next_in = s->store && s->store->next_in ? s->store->next_in : 1;
 
@@ -1655,6 +1695,11 @@ int fix_session_refuse(struct fix_session *s, const char *text, int64_t now_ms)
 	send_logout(s, text, now_ms);
 	close_session(s, "rejected", 0, "Logon refused: %s", text && *text ? text : "(no reason)");
 	return 0;
+}
+
+void fix_session_set_clock(struct fix_session *s, int64_t now_ms, int64_t wall_ms)
+{
+	s->wall_off = wall_ms - now_ms;
 }
 
 uint64_t fix_session_next_out_seq(const struct fix_session *s)

@@ -22,9 +22,14 @@
  *   after CLOSED: flush what fix_session_out still holds, close the socket,
  *                 fix_session_free(s).
  *
- * Time: every now_ms is UTC milliseconds since the Unix epoch (the session
- * writes it into SendingTime(52) and checks the peer's 52 against it), and
- * it must not go backwards between calls.
+ * Time: the session takes two clocks. Every now_ms is the timer clock
+ * (CLOCK_MONOTONIC milliseconds in the drivers): every deadline (heartbeat,
+ * TestRequest, logon and logout timeouts) is computed on it, and it must not
+ * go backwards between calls. UTC (CLOCK_REALTIME) is used only for
+ * SendingTime(52), the OrigSendingTime(122) of GapFills and the check of the
+ * peer's 52; the driver hands it over with fix_session_set_clock, so a
+ * wall-clock step moves those fields and nothing else. A driver that never
+ * calls it passes UTC milliseconds as now_ms (the tests do).
  *
  * Lifetimes: pointers inside an event (ev.msg and every struct fix_sv that
  * points into the inbound frame) stay valid until the first fix_session_feed
@@ -80,6 +85,12 @@ struct fix_session_cfg {
 	 * (a redacted copy; the frame pointer is only valid during the call). */
 	void (*trace)(void *ud, int dir, const char *frame, size_t len);
 	void *trace_ud;
+	/* Optional: checks every inbound application message before it becomes
+	 * an event. Nonzero: answer with a session Reject (35=3) carrying 371
+	 * (*ref_tag, none if < 0), 373 (*reason) and 58 (text), and drop it. */
+	int (*validate)(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
+			size_t textlen);
+	void *validate_ud;
 };
 
 /* Fill cfg with the defaults: initiator, heartbeat 30 s, logon and logout
@@ -278,6 +289,12 @@ int fix_session_accept(struct fix_session *s, int64_t now_ms);
 /* Acceptor, LOGON_RECEIVED: send a Logout with 58=text and close (CLOSED
  * "rejected"). */
 int fix_session_refuse(struct fix_session *s, const char *text, int64_t now_ms);
+
+/* The wall clock: wall_ms (UTC ms since the Unix epoch) was the time when the
+ * timer clock read now_ms. Call it before a call whenever the wall clock may
+ * have been stepped (the drivers do before every call); until the next call
+ * the session takes UTC = now_ms + (wall_ms - now_ms). */
+void fix_session_set_clock(struct fix_session *s, int64_t now_ms, int64_t wall_ms);
 
 /* Next outbound MsgSeqNum / next expected inbound MsgSeqNum. */
 uint64_t fix_session_next_out_seq(const struct fix_session *s);

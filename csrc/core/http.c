@@ -241,6 +241,33 @@ static const char *json_str(json_t *obj, const char *key)
 	return s && *s ? s : NULL;
 }
 
+/* The client id becomes our SenderCompID(49): what login() accepts, checked
+ * here so register() never hands out one that login() refuses or that would
+ * break a FIX frame: 1..HTTP_MAX_CLIENT_ID bytes of printable ASCII without
+ * '=', '|' or spaces. v is the JSON string (its length counts an embedded
+ * NUL). 1, or 0 with the reason in msg (never quoting the id itself). */
+static int client_id_ok(json_t *v, char *msg, size_t n)
+{
+	const char *id = json_string_value(v);
+	size_t len = json_string_length(v);
+	if (len > HTTP_MAX_CLIENT_ID) {
+		snprintf(msg, n, "bad_response: client_id is %zu bytes long (at most %d)", len,
+			 HTTP_MAX_CLIENT_ID);
+		return 0;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)id[i];
+		if (c <= 0x20 || c >= 0x7f || c == '=' || c == '|') {
+			snprintf(msg, n,
+				 "bad_response: client_id has byte 0x%02x at offset %zu (printable "
+				 "ASCII without '=', '|' or spaces expected)",
+				 c, i);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static void finish(struct http_req *q, CURLcode rc)
 {
 	struct http_result res = {0};
@@ -259,8 +286,15 @@ static void finish(struct http_req *q, CURLcode rc)
 	if (status != 200) {
 		/* The server's own words when it gave any. */
 		const char *em = json_is_object(root) ? json_str(root, "error_msg") : NULL;
+		char *location = NULL;
 		res.code = BT_E_HTTP_STATUS;
-		if (em)
+		if (status >= 300 && status < 400 &&
+		    curl_easy_getinfo(q->easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK)
+			snprintf(msg, sizeof(msg),
+				 "%s failed (HTTP %ld): redirected to %.300s (redirects are not "
+				 "followed: set api_url to the right address)",
+				 req_what(q), status, location ? location : "(no Location)");
+		else if (em)
 			snprintf(msg, sizeof(msg), "%s failed (HTTP %ld): %s", req_what(q), status,
 				 em);
 		else
@@ -306,6 +340,11 @@ static void finish(struct http_req *q, CURLcode rc)
 		res.code = BT_E_BAD_RESPONSE;
 		snprintf(msg, sizeof(msg), "bad_response: '%s' missing",
 			 !res.client_id ? "client_id" : "token");
+		res.client_id = res.token = NULL;
+		goto out;
+	}
+	if (!client_id_ok(json_object_get(root, "client_id"), msg, sizeof(msg))) {
+		res.code = BT_E_BAD_RESPONSE;
 		res.client_id = res.token = NULL;
 		goto out;
 	}
@@ -550,9 +589,12 @@ static struct http_req *req_new(struct http_client *c, enum req_kind kind, http_
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->o.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_timeout_ms);
 	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	/* No redirect is ever followed: one to another origin, or from https to
+	 * http, would hand the registration body (the password) or the bearer
+	 * token to whoever the Location names, in clear text for http. The
+	 * exchange's API never redirects; a 3xx fails with http_status and the
+	 * Location in the message. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->o.max_response);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, q);

@@ -54,9 +54,14 @@ struct http_client *http_client_new(struct bt_reactor *r, const struct http_opts
  * client. Safe inside an http callback. NULL is a no-op. */
 void http_client_free(struct http_client *c);
 
+/* Longest client_id register accepts (a FIX CompID). */
+#define HTTP_MAX_CLIENT_ID 64
+
 /* POST {base}/api/register with {"username":..,"password":..}. 200 gives
  * client_id and token; other statuses give "http_status" with the server's
- * error_msg; a body of the wrong shape gives "bad_response". cb runs exactly
+ * error_msg (a 3xx: the Location; no redirect is ever followed); a body of
+ * the wrong shape, or a client_id that is not 1..HTTP_MAX_CLIENT_ID bytes of
+ * printable ASCII without '=', '|' or spaces, gives "bad_response". cb runs exactly
  * once unless the request is cancelled. NULL if it could not start (no
  * memory, NULL arguments). */
 struct http_req *http_register(struct http_client *c, const char *username, const char *password,

@@ -37,6 +37,7 @@ struct bt_cq;
 #define BT_E_INVALID_STATE "invalid_state"
 #define BT_E_CANCELLED "cancelled"
 #define BT_E_NOMEM "nomem" /* an allocation failed while completing */
+#define BT_E_STORE "store" /* the sequence store failed (open, corrupt, in use) */
 
 enum bt_op_status {
 	BT_OP_PENDING = 0,

@@ -26,7 +26,9 @@
 struct seqstore;
 
 /* Open (creating dir with mode 0700 and the files if needed) the store of one
- * session and take its lock. 0, or -1 with "seqstore: what: why" in err. */
+ * session and take its lock. 0, or -1 with "seqstore: what: why" in err and
+ * errno set (EBUSY: the lock is held, by another process or another open
+ * store in this one). */
 int seqstore_open(struct seqstore **out, const char *dir, const char *sender, const char *target,
 		  int flags, char *err, size_t errlen);
 
@@ -65,5 +67,34 @@ int seqstore_each(struct seqstore *s, uint64_t begin, uint64_t end,
 
 /* Forget every saved frame and set next_out = next_in = 1. 0 or -1. */
 int seqstore_reset(struct seqstore *s);
+
+/* Resend window: keep at least the newest `window` saved frames; older ones
+ * are dropped by compacting .msgs once it holds twice as many (a resend of
+ * their numbers becomes a GapFill). 0 keeps everything (the default). */
+void seqstore_set_window(struct seqstore *s, size_t window);
+
+/* Deferred mode (group commit) on/off: set_next_out, set_next_in and save
+ * only update memory until seqstore_commit writes them all: one .seq record
+ * and one write of every frame (each followed by one fdatasync with
+ * SEQSTORE_FSYNC). The caller must commit the numbers (seqstore_commit_numbers
+ * or seqstore_commit) before any byte that uses one leaves the process;
+ * seqstore_each commits first, seqstore_close tries to.
+ * Turning it off does not commit. */
+void seqstore_set_deferred(struct seqstore *s, int on);
+
+/* Write what deferred mode holds back; 0 (also when nothing waits) or -1
+ * with errno set, after which the store refuses every update (the numbers
+ * of the unwritten frames must not be sent). */
+int seqstore_commit(struct seqstore *s);
+
+/* The first half of seqstore_commit: only the .seq record (the numbers, with
+ * its fdatasync under SEQSTORE_FSYNC). That is all that must be durable
+ * before bytes using the numbers leave; frames written later can only be
+ * missing after a crash, and a resend gap-fills them. 0 or -1 (the store is
+ * then broken). */
+int seqstore_commit_numbers(struct seqstore *s);
+
+/* Bytes of frames deferred mode holds for the next seqstore_commit. */
+size_t seqstore_pending_frames(const struct seqstore *s);
 
 #endif

@@ -4,6 +4,7 @@
 #ifndef BT_EXCHANGE_H
 #define BT_EXCHANGE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,7 +12,9 @@
 #define EXCH_MAX_BODY (16u * 1024u) /* largest accepted HTTP request body */
 #define EXCH_DEFAULT_ITER 100000    /* PBKDF2-HMAC-SHA256 iterations */
 
-/* Scenario faults selected with --fault NAME[=VALUE]; zero means "off". */
+/* Scenario faults selected with --fault NAME[=VALUE] or switched mid-run on
+ * the admin channel (on the gateway thread); zero means "off". The HTTP
+ * threads read the http_* ones, hence atomic. */
 struct exch_faults {
 	int no_logon_reply;
 	const char *logon_logout; /* Logout text sent instead of the Logon reply */
@@ -23,15 +26,23 @@ struct exch_faults {
 	int close_after;   /* close after this many inbound messages */
 	int logout_active; /* Logout right after a successful UserResponse */
 	const char *logout_active_text;
-	int http_delay_ms;
-	int http_500;
-	int bad_json;
+	atomic_int http_delay_ms;
+	atomic_int http_500;
+	atomic_int bad_json;
+	/* answer every HTTP request with 307 to this URL (text in http_redirect_buf) */
+	_Atomic(const char *) http_redirect;
 	int slow_bytes;      /* dribble output at 1 byte/s: EXCH_SLOW_AFTER_* */
 	int huge_bodylength; /* after the Logon reply: "9=999999999" and garbage */
 	int no_soh;          /* after the Logon reply: "9=" and 1 MiB without SOH */
 	int many_fields;     /* after the Logon reply: one frame of 100,000 fields */
 	int resend_request;  /* ResendRequest 7=1 16=0 after the first app message */
+	char logon_logout_buf[256], logout_active_buf[256],
+	    http_redirect_buf[256]; /* the texts' storage */
 };
+
+/* Switch the fault named by spec ("NAME" or "NAME=VALUE") on, or off (on =
+ * 0; the value is ignored). 0, or -1 with *err naming what is wrong. */
+int exch_fault_set(struct exch_faults *f, const char *spec, int on, char *err, size_t errlen);
 
 /* When the slow-bytes fault starts dribbling. */
 enum { EXCH_SLOW_AFTER_LOGON = 1, EXCH_SLOW_AFTER_LOGIN = 2 };
@@ -82,7 +93,9 @@ struct http_api;
 
 /* Start the HTTP API on an already listening socket fd (ownership passes to
  * the API). NULL on error. */
-struct http_api *http_api_start(int listen_fd, struct accounts *a, const struct exch_faults *f);
+struct exch_admin;
+struct http_api *http_api_start(int listen_fd, struct accounts *a, const struct exch_faults *f,
+				struct exch_admin *admin);
 
 /* Stop the server thread and free everything. NULL is a no-op. */
 void http_api_stop(struct http_api *h);
@@ -98,7 +111,8 @@ struct fix_gateway_cfg {
 	const struct exch_faults *faults;
 	const char *tls_cert; /* PEM paths; both NULL means plain TCP */
 	const char *tls_key;
-	int trace; /* print every frame (554 redacted) to stderr */
+	int trace;                /* print every frame (554 redacted) to stderr */
+	struct exch_admin *admin; /* the trading side and the admin channel */
 };
 
 /* Create the gateway (TLS context included). NULL and *err on error. */
@@ -109,6 +123,52 @@ int fix_gateway_run(struct fix_gateway *g);
 
 /* Close every session and free the gateway. NULL is a no-op. */
 void fix_gateway_free(struct fix_gateway *g);
+
+/* For the trading side, on the gateway thread. conn is what admin_login
+ * got. Queue an application message (written at the end of this loop turn
+ * or by fix_gateway_flush): 0, or a FIX_SESSION_E_* code. */
+struct fix_out_field;
+int fix_gateway_send(struct fix_gateway *g, void *conn, const char *msg_type,
+		     const struct fix_out_field *fields, size_t n);
+/* Drop the connection as a crash would (no Logout). */
+void fix_gateway_drop(struct fix_gateway *g, void *conn);
+/* Write what fix_gateway_send queued. */
+void fix_gateway_flush(struct fix_gateway *g);
+
+/* ---------------------------------------------------------------- admin */
+
+/* The trading side (venue.h) and the admin channel: HTTP endpoints under
+ * /admin/, guarded by a random token printed on the READY line, whose
+ * commands run on the gateway thread; the HTTP thread waits until a
+ * command is done. */
+struct exch_admin;
+struct participant;
+struct fix_msg;
+
+/* symbols: --symbols (NULL = the default list). NULL and *err on error. */
+struct exch_admin *admin_new(const char *symbols, struct exch_faults *faults, char *err,
+			     size_t errlen);
+void admin_free(struct exch_admin *a);
+const char *admin_token(const struct exch_admin *a);
+/* Readable when commands are waiting: the gateway then calls admin_run. */
+int admin_fd(const struct exch_admin *a);
+
+/* HTTP thread: run the command named by path ("/admin/order") with a JSON
+ * body; returns the HTTP status and a malloc'd JSON text in *resp. */
+unsigned admin_http(struct exch_admin *a, const char *path, const char *auth, const char *body,
+		    size_t len, char **resp);
+/* Any thread: waiting admin requests give up (503); new ones are refused. */
+void admin_shutdown(struct exch_admin *a);
+
+/* Gateway thread. */
+void admin_bind(struct exch_admin *a, struct fix_gateway *g);
+void admin_run(struct exch_admin *a);
+/* A session's user logged in / its connection went away. */
+struct participant *admin_login(struct exch_admin *a, void *conn, const char *comp_id);
+void admin_logout(struct exch_admin *a, struct participant *p);
+/* An application message from a logged-in user: 0 if handled, 1 if not a
+ * message the exchange trades on. */
+int admin_message(struct exch_admin *a, struct participant *p, const struct fix_msg *m);
 
 /* ------------------------------------------------------------- helpers */
 

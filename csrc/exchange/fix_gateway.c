@@ -76,6 +76,9 @@ struct conn {
 	uint32_t ev_mask;
 	struct conn *prev, *next;
 	struct conn *dead_next;
+	struct participant *trader; /* set once the user logged in */
+	int dirty;                  /* on g->dirty: the trading side queued output */
+	struct conn *dirty_next;
 };
 
 struct fix_gateway {
@@ -88,23 +91,25 @@ struct fix_gateway {
 	size_t heap_len, heap_cap;
 	struct comp_store **stores;
 	size_t nstores, stores_cap;
-	int64_t last_now;
-	unsigned conn_seq;            /* connections accepted so far */
-	uint64_t order_seq, exec_seq; /* OrderID and ExecID counters */
-	int listen_tag, signal_tag;   /* addresses used as epoll tags */
+	int64_t wall_off;  /* CLOCK_REALTIME minus CLOCK_MONOTONIC, ms, at the last gw_now */
+	unsigned conn_seq; /* connections accepted so far */
+	int listen_tag, signal_tag; /* addresses used as epoll tags */
+	int admin_tag;
+	struct conn *dirty; /* conns the trading side wrote to this loop turn */
 };
 
 /* ------------------------------------------------------------------ time */
 
+/* The timer clock: CLOCK_MONOTONIC, so a wall-clock step neither freezes nor
+ * rushes a deadline. The UTC offset read at the same moment is handed to the
+ * sessions (sync_clock) for SendingTime and the peer's 52, and used for 60. */
 static int64_t gw_now(struct fix_gateway *g)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	/* The session needs time that never goes backwards. */
-	if (ms < g->last_now)
-		ms = g->last_now;
-	g->last_now = ms;
+	struct timespec mono, wall;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	int64_t ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
+	g->wall_off = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 - ms;
 	return ms;
 }
 
@@ -166,6 +171,13 @@ static void heap_remove(struct fix_gateway *g, struct conn *c)
 		heap_fix(g, i);
 	}
 	c->heap_idx = (size_t)-1;
+}
+
+/* Before any session call: the session's UTC is now + wall_off. */
+static void sync_clock(struct conn *c, int64_t now)
+{
+	if (c->s)
+		fix_session_set_clock(c->s, now, now + c->g->wall_off);
 }
 
 static void set_deadline(struct conn *c, int64_t when)
@@ -344,6 +356,9 @@ static void conn_kill(struct conn *c)
 		c->next->prev = c->prev;
 	if (c->cs)
 		c->cs->in_use = 0;
+	if (c->trader)
+		admin_logout(g->cfg.admin, c->trader);
+	c->trader = NULL;
 	fix_session_free(c->s);
 	c->s = NULL;
 	free(c->pre);
@@ -426,7 +441,7 @@ static void send_garbled(struct conn *c, int64_t now)
 	struct fix_enc enc;
 	size_t len;
 	fix_enc_begin(&enc, buf, sizeof(buf), "0", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
-		      fix_session_next_out_seq(c->s), now);
+		      fix_session_next_out_seq(c->s), now + c->g->wall_off);
 	fix_enc_cstr(&enc, 58, "garbled by fault injection");
 	const char *f = fix_enc_finish(&enc, &len);
 	if (!f || len < 5)
@@ -443,6 +458,14 @@ static void sv_copy(char *dst, size_t cap, struct fix_sv sv)
 	if (n)
 		memcpy(dst, sv.ptr, n);
 	dst[n] = 0;
+}
+
+/* The user is logged in: from now on it trades and the admin channel can
+ * reach it. */
+static void conn_trader(struct conn *c)
+{
+	if (!c->trader && c->s && c->g->cfg.admin)
+		c->trader = admin_login(c->g->cfg.admin, c, fix_session_target_comp_id(c->s));
 }
 
 static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t now)
@@ -490,6 +513,7 @@ static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t
 			return;
 		}
 		c->user_logged_on = 1;
+		conn_trader(c);
 	}
 	fix_session_accept(c->s, now);
 }
@@ -532,7 +556,7 @@ static void send_many_fields(struct conn *c, int64_t now)
 	struct fix_enc enc;
 	size_t len;
 	fix_enc_begin(&enc, buf, cap, "B", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
-		      fix_session_next_out_seq(c->s), now);
+		      fix_session_next_out_seq(c->s), now + c->g->wall_off);
 	fix_enc_cstr(&enc, 148, "many fields (fault injection)");
 	fix_enc_int(&enc, 33, MANY_FIELDS - 2);
 	for (int i = 0; i < MANY_FIELDS - 2; i++)
@@ -551,7 +575,7 @@ static void send_resend_request(struct conn *c, int64_t now)
 	struct fix_enc enc;
 	size_t len;
 	fix_enc_begin(&enc, buf, sizeof(buf), "2", EXCH_COMP_ID, fix_session_target_comp_id(c->s),
-		      fix_session_next_out_seq(c->s), now);
+		      fix_session_next_out_seq(c->s), now + c->g->wall_off);
 	fix_enc_int(&enc, 7, 1);
 	fix_enc_int(&enc, 16, 0);
 	const char *f = fix_enc_finish(&enc, &len);
@@ -625,6 +649,7 @@ static void on_user_request(struct conn *c, const struct fix_event *ev, int64_t 
 		} else {
 			status = 1;
 			c->user_logged_on = 1;
+			conn_trader(c);
 			snprintf(text, sizeof(text), "logged in");
 		}
 	}
@@ -650,67 +675,17 @@ static void business_reject(struct conn *c, const struct fix_event *ev, char rea
 	fix_session_send(c->s, "j", fields, 4, now);
 }
 
-/* A NewOrderSingle is acknowledged as New (150=0, 39=0) and nothing more:
- * enough for bots and the benchmark to get a real answer. Everything lives
- * on the stack; the values point into the inbound frame. */
-static void on_new_order(struct conn *c, const struct fix_event *ev, int64_t now)
-{
-	static const uint32_t required[] = {11, 55, 54, 38, 40};
-	const struct fix_msg *m = ev->msg;
-	size_t len[5];
-	const char *val[5];
-	for (int i = 0; i < 5; i++) {
-		val[i] = fix_msg_get(m, required[i], &len[i]);
-		if (!val[i]) {
-			char why[64];
-			snprintf(why, sizeof(why), "required tag %u missing",
-				 (unsigned)required[i]);
-			business_reject(c, ev, '5', why, now);
-			return;
-		}
-	}
-	size_t plen = 0;
-	const char *price = fix_msg_get(m, 44, &plen);
-	struct fix_gateway *g = c->g;
-	char oid[24], xid[24], ts[22];
-	int on = snprintf(oid, sizeof(oid), "O%llu", (unsigned long long)++g->order_seq);
-	int xn = snprintf(xid, sizeof(xid), "X%llu", (unsigned long long)++g->exec_seq);
-	fix_format_time(now, ts);
-	struct fix_out_field f[16];
-	size_t n = 0;
-	f[n++] = (struct fix_out_field){37, oid, (size_t)on};
-	f[n++] = (struct fix_out_field){11, val[0], len[0]};
-	f[n++] = (struct fix_out_field){17, xid, (size_t)xn};
-	f[n++] = (struct fix_out_field){150, "0", 1};
-	f[n++] = (struct fix_out_field){39, "0", 1};
-	f[n++] = (struct fix_out_field){55, val[1], len[1]};
-	f[n++] = (struct fix_out_field){54, val[2], len[2]};
-	f[n++] = (struct fix_out_field){38, val[3], len[3]};
-	f[n++] = (struct fix_out_field){40, val[4], len[4]};
-	if (price)
-		f[n++] = (struct fix_out_field){44, price, plen};
-	f[n++] = (struct fix_out_field){151, val[3], len[3]};
-	f[n++] = (struct fix_out_field){14, "0", 1};
-	f[n++] = (struct fix_out_field){6, "0", 1};
-	f[n++] = (struct fix_out_field){60, ts, 21};
-	int rc = fix_session_send(c->s, "8", f, n, now);
-	if (rc == FIX_SESSION_E_ARG || rc == FIX_SESSION_E_TOO_LARGE)
-		business_reject(c, ev, '0', "cannot echo the order's values", now);
-}
-
 static void on_app(struct conn *c, const struct fix_event *ev, int64_t now)
 {
 	const struct exch_faults *f = c->g->cfg.faults;
 	if (f->silent_after_logon || !ev->msg)
 		return;
 	c->napp++;
-	if (!fix_msg_is(ev->msg, "D"))
+	if (!c->user_logged_on || !c->trader)
+		business_reject(c, ev, '6', "not logged in: send a UserRequest (35=BE) first", now);
+	else if (admin_message(c->g->cfg.admin, c->trader, ev->msg) != 0)
 		/* Nothing else is traded: say so instead of dropping silently. */
 		business_reject(c, ev, '3', "unsupported message type", now);
-	else if (!c->user_logged_on)
-		business_reject(c, ev, '6', "not logged in: send a UserRequest (35=BE) first", now);
-	else
-		on_new_order(c, ev, now);
 	if (f->resend_request && c->napp == 1)
 		send_resend_request(c, now);
 }
@@ -834,6 +809,7 @@ static int conn_start_session(struct conn *c, int64_t now)
 	cfg.trace = trace_in;
 	cfg.trace_ud = c;
 	c->s = fix_session_new(&cfg);
+	sync_clock(c, now);
 	if (!c->s || fix_session_start(c->s, now) != 0)
 		return -1;
 	return 0;
@@ -843,6 +819,7 @@ static void conn_feed(struct conn *c, const char *buf, size_t n, int64_t now)
 {
 	const struct exch_faults *f = c->g->cfg.faults;
 	size_t off = 0;
+	sync_clock(c, now);
 	while (off < n && !c->dead && c->s) {
 		size_t k = fix_session_feed(c->s, buf + off, n - off, now);
 		off += k;
@@ -921,6 +898,7 @@ broken:
 		conn_kill(c);
 		return;
 	}
+	sync_clock(c, now);
 	fix_session_disconnected(c->s, now);
 	c->closing = 1;
 	c->close_by = now;
@@ -973,6 +951,7 @@ static void conn_timer(struct conn *c, int64_t now)
 		conn_kill(c); /* no complete first frame in time */
 		return;
 	}
+	sync_clock(c, now);
 	fix_session_tick(c->s, now);
 	conn_pump(c, now);
 }
@@ -1059,6 +1038,10 @@ int fix_gateway_run(struct fix_gateway *g)
 				gw_accept(g, now);
 				continue;
 			}
+			if (tag == &g->admin_tag) {
+				admin_run(g->cfg.admin);
+				continue;
+			}
 			struct conn *c = tag;
 			if (!c->dead)
 				conn_io(c, evs[i].events, now);
@@ -1070,6 +1053,7 @@ int fix_gateway_run(struct fix_gateway *g)
 			if (!c->dead && c->deadline <= now)
 				set_deadline(c, now + 1);
 		}
+		fix_gateway_flush(g);
 		bury(g);
 	}
 }
@@ -1105,11 +1089,15 @@ struct fix_gateway *fix_gateway_new(const struct fix_gateway_cfg *cfg, char *err
 	}
 	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &g->listen_tag};
 	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &g->signal_tag};
+	struct epoll_event aev = {.events = EPOLLIN, .data.ptr = &g->admin_tag};
 	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->listen_fd, &lev) < 0 ||
-	    epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->signal_fd, &sev) < 0) {
+	    epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->signal_fd, &sev) < 0 ||
+	    (cfg->admin && epoll_ctl(g->ep, EPOLL_CTL_ADD, admin_fd(cfg->admin), &aev) < 0)) {
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
 		goto fail;
 	}
+	if (cfg->admin)
+		admin_bind(cfg->admin, g);
 	if (cfg->tls_cert) {
 		char why[256];
 		g->tls = SSL_CTX_new(TLS_server_method());
@@ -1146,6 +1134,7 @@ void fix_gateway_free(struct fix_gateway *g)
 	while (g->conns) {
 		struct conn *c = g->conns;
 		if (c->s && fix_session_state(c->s) == FIX_ST_ACTIVE) {
+			sync_clock(c, now);
 			fix_session_logout(c->s, "exchange shutting down", now);
 			c->slow = 0;
 			conn_flush(c, now);
@@ -1162,4 +1151,41 @@ void fix_gateway_free(struct fix_gateway *g)
 		close(g->ep);
 	close(g->cfg.listen_fd);
 	free(g);
+}
+
+/* ------------------------------------------------- for the trading side */
+
+int fix_gateway_send(struct fix_gateway *g, void *conn, const char *msg_type,
+		     const struct fix_out_field *fields, size_t n)
+{
+	struct conn *c = conn;
+	if (c->dead || !c->s)
+		return FIX_SESSION_E_STATE;
+	int rc = fix_session_send(c->s, msg_type, fields, n, gw_now(g));
+	/* Written at the end of the loop turn: the sender may be this very
+	 * connection, in the middle of handling its own events. */
+	if (!c->dirty) {
+		c->dirty = 1;
+		c->dirty_next = g->dirty;
+		g->dirty = c;
+	}
+	return rc;
+}
+
+void fix_gateway_drop(struct fix_gateway *g, void *conn)
+{
+	(void)g;
+	conn_kill(conn);
+}
+
+void fix_gateway_flush(struct fix_gateway *g)
+{
+	int64_t now = gw_now(g);
+	while (g->dirty) {
+		struct conn *c = g->dirty;
+		g->dirty = c->dirty_next;
+		c->dirty = 0;
+		if (!c->dead && c->s)
+			conn_pump(c, now);
+	}
 }

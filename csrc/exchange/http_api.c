@@ -15,6 +15,7 @@ struct http_api {
 	struct MHD_Daemon *mhd;
 	struct accounts *accounts;
 	const struct exch_faults *faults;
+	struct exch_admin *admin;
 	atomic_int stopping; /* cuts injected delays short on shutdown */
 };
 
@@ -161,13 +162,55 @@ static void fault_delay(struct http_api *h)
 	}
 }
 
+/* The admin channel: never delayed or broken by the HTTP faults, so a spec
+ * can always switch them off again. */
+static enum MHD_Result do_admin(struct http_api *h, struct MHD_Connection *c, const char *url,
+				const char *method, const struct req *rq)
+{
+	if (rq->too_large)
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large", NULL,
+				  NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+				  MHD_HTTP_HEADER_ALLOW, "POST");
+	const char *auth =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	char *text = NULL;
+	unsigned status = admin_http(h->admin, url, auth, rq->body, rq->len, &text);
+	if (!text)
+		return MHD_NO;
+	struct MHD_Response *r =
+	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result respond(struct http_api *h, struct MHD_Connection *c, const char *url,
 			       const char *method, const struct req *rq)
 {
+	if (h->admin && strncmp(url, "/admin/", 7) == 0)
+		return do_admin(h, c, url, method, rq);
 	fault_delay(h);
 	if (h->faults->http_500)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "injected fault: internal server error", NULL, NULL);
+	const char *redirect = h->faults->http_redirect;
+	if (redirect) {
+		struct MHD_Response *r =
+		    MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (!r)
+			return MHD_NO;
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, redirect);
+		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_TEMPORARY_REDIRECT, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	if (h->faults->bad_json) {
 		static const char bad[] = "{\"success\": true, \"client_id\": \"CLIENT";
 		struct MHD_Response *r = MHD_create_response_from_buffer(
@@ -248,13 +291,15 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
-struct http_api *http_api_start(int listen_fd, struct accounts *a, const struct exch_faults *f)
+struct http_api *http_api_start(int listen_fd, struct accounts *a, const struct exch_faults *f,
+				struct exch_admin *admin)
 {
 	struct http_api *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
 	h->accounts = a;
 	h->faults = f;
+	h->admin = admin;
 	atomic_init(&h->stopping, 0);
 	h->mhd = MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
@@ -273,6 +318,8 @@ void http_api_stop(struct http_api *h)
 	if (!h)
 		return;
 	atomic_store(&h->stopping, 1);
+	if (h->admin)
+		admin_shutdown(h->admin);
 	MHD_stop_daemon(h->mhd);
 	free(h);
 }

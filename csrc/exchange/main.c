@@ -29,6 +29,8 @@ static const char usage[] =
     "  --tls-cert PEM       serve FIX over TLS with this certificate (chain)\n"
     "  --tls-key PEM        ... and this private key\n"
     "  --pbkdf2-iter N      PBKDF2-HMAC-SHA256 iterations for new accounts (default 100000)\n"
+    "  --symbols LIST       comma-separated symbols with an order book each (default\n"
+    "                       EUR/USD,USD/JPY,GBP/USD,USD/CHF,AUD/USD,USD/CAD,NZD/USD)\n"
     "  --fault NAME[=VALUE] inject a fault; may be given several times:\n"
     "      no-logon-reply         never answer the Logon\n"
     "      logon-logout[=TEXT]    answer the Logon with a Logout carrying 58=TEXT\n"
@@ -42,6 +44,7 @@ static const char usage[] =
     "      http-delay=MS          delay every HTTP response by MS milliseconds\n"
     "      http-500               answer every HTTP request with 500\n"
     "      bad-json               answer every HTTP request with malformed JSON\n"
+    "      http-redirect=URL      answer every HTTP request with 307, Location: URL\n"
     "      slow-bytes[=WHEN]      send every outbound byte at one byte per second once\n"
     "                             WHEN is reached: logon (default: after the Logon\n"
     "                             reply) or login (after a successful UserResponse)\n"
@@ -61,7 +64,9 @@ static const char usage[] =
     "                       \"fix <conn> closed\" once a connection is gone\n"
     "  --help               this text\n"
     "\n"
-    "Prints \"READY fix=<port> http=<port>\" once both ports accept connections.\n";
+    "Prints \"READY fix=<port> http=<port> admin=<token>\" once both ports accept\n"
+    "connections. The token guards the admin endpoints (POST /admin/<command>\n"
+    "with \"Authorization: Bearer <token>\"): see the README, \"Scenario tests\".\n";
 
 int exch_listen(const char *host, int port, int *bound, char *err, size_t errlen)
 {
@@ -115,73 +120,9 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 	return 0;
 }
 
-static int parse_fault(struct exch_faults *f, const char *spec)
-{
-	char name[32];
-	const char *eq = strchr(spec, '=');
-	size_t n = eq ? (size_t)(eq - spec) : strlen(spec);
-	const char *val = eq ? eq + 1 : NULL;
-	if (n >= sizeof(name))
-		goto unknown;
-	memcpy(name, spec, n);
-	name[n] = 0;
-#define FLAG(s, field)              \
-	if (strcmp(name, s) == 0) { \
-		if (val)            \
-			goto noval; \
-		f->field = 1;       \
-		return 0;           \
-	}
-	FLAG("no-logon-reply", no_logon_reply)
-	FLAG("no-user-response", no_user_response)
-	FLAG("silent-after-logon", silent_after_logon)
-	FLAG("garbled-frame", garbled_frame)
-	FLAG("http-500", http_500)
-	FLAG("bad-json", bad_json)
-	FLAG("huge-bodylength", huge_bodylength)
-	FLAG("no-soh", no_soh)
-	FLAG("many-fields", many_fields)
-	FLAG("resend-request", resend_request)
-#undef FLAG
-	if (strcmp(name, "slow-bytes") == 0) {
-		if (!val || strcmp(val, "logon") == 0)
-			f->slow_bytes = EXCH_SLOW_AFTER_LOGON;
-		else if (strcmp(val, "login") == 0)
-			f->slow_bytes = EXCH_SLOW_AFTER_LOGIN;
-		else
-			return -2;
-		return 0;
-	}
-	if (strcmp(name, "logon-logout") == 0) {
-		f->logon_logout = val && *val ? val : "logon refused (fault injection)";
-		return 0;
-	}
-	if (strcmp(name, "logout-active") == 0) {
-		f->logout_active = 1;
-		f->logout_active_text = val && *val ? val : "session closed by the exchange";
-		return 0;
-	}
-	if (strcmp(name, "seq-gap") == 0) {
-		f->seq_gap = 5;
-		return val && parse_int(val, 1, 1000000, &f->seq_gap) ? -2 : 0;
-	}
-	if (strcmp(name, "user-status") == 0)
-		return parse_int(val, 1, 99, &f->user_status) ? -2 : 0;
-	if (strcmp(name, "close-after") == 0)
-		return parse_int(val, 1, INT_MAX, &f->close_after) ? -2 : 0;
-	if (strcmp(name, "http-delay") == 0)
-		return parse_int(val, 0, 3600000, &f->http_delay_ms) ? -2 : 0;
-unknown:
-	fprintf(stderr, "betatrader-exchange: unknown fault '%s' (see --help)\n", spec);
-	return -1;
-noval:
-	fprintf(stderr, "betatrader-exchange: fault '%s' takes no value\n", name);
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
-	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL;
+	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL, *symbols = NULL;
 	int fix_port = 9878, http_port = 8080, iter = EXCH_DEFAULT_ITER, trace = 0;
 	int with_parent = 0;
 	struct exch_faults faults = {0};
@@ -218,11 +159,14 @@ int main(int argc, char **argv)
 			cert = v;
 		} else if (strcmp(o, "--tls-key") == 0) {
 			key = v;
+		} else if (strcmp(o, "--symbols") == 0) {
+			symbols = v;
 		} else if (strcmp(o, "--fault") == 0) {
-			int rc = parse_fault(&faults, v);
-			if (rc == -1)
+			char why[160];
+			if (exch_fault_set(&faults, v, 1, why, sizeof(why)) != 0) {
+				fprintf(stderr, "betatrader-exchange: --fault: %s\n", why);
 				return 2;
-			bad = rc;
+			}
 		} else {
 			fprintf(stderr, "betatrader-exchange: unknown option %s (see --help)\n", o);
 			return 2;
@@ -268,12 +212,16 @@ int main(int argc, char **argv)
 	struct accounts *acc = NULL;
 	struct http_api *http = NULL;
 	struct fix_gateway *gw = NULL;
+	struct exch_admin *admin = NULL;
 	if (sfd < 0) {
 		fprintf(stderr, "betatrader-exchange: signalfd: %s\n", strerror(errno));
 		return 1;
 	}
 	acc = accounts_open(db, iter, err, sizeof(err));
 	if (!acc)
+		goto fail;
+	admin = admin_new(symbols, &faults, err, sizeof(err));
+	if (!admin)
 		goto fail;
 	fix_fd = exch_listen(host, fix_port, &fix_bound, err, sizeof(err));
 	if (fix_fd < 0)
@@ -284,7 +232,8 @@ int main(int argc, char **argv)
 				      .faults = &faults,
 				      .tls_cert = cert,
 				      .tls_key = key,
-				      .trace = trace};
+				      .trace = trace,
+				      .admin = admin};
 	gw = fix_gateway_new(&cfg, err, sizeof(err));
 	fix_fd = -1; /* the gateway owns it now, even on failure */
 	if (!gw)
@@ -292,13 +241,13 @@ int main(int argc, char **argv)
 	http_fd = exch_listen(host, http_port, &http_bound, err, sizeof(err));
 	if (http_fd < 0)
 		goto fail;
-	http = http_api_start(http_fd, acc, &faults);
+	http = http_api_start(http_fd, acc, &faults, admin);
 	if (!http) {
 		close(http_fd);
 		snprintf(err, sizeof(err), "cannot start the HTTP server on port %d", http_bound);
 		goto fail;
 	}
-	printf("READY fix=%d http=%d\n", fix_bound, http_bound);
+	printf("READY fix=%d http=%d admin=%s\n", fix_bound, http_bound, admin_token(admin));
 	fflush(stdout);
 	status = fix_gateway_run(gw) == 0 ? 0 : 1;
 	err[0] = 0;
@@ -309,6 +258,7 @@ fail:
 		fprintf(stderr, "betatrader-exchange: %s\n", err);
 	http_api_stop(http);
 	fix_gateway_free(gw);
+	admin_free(admin);
 	if (fix_fd >= 0)
 		close(fix_fd);
 	accounts_close(acc);

@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "btl.h"
+#include "fix_dict.h"
 #include "fix_session.h"
 #include "op.h"
 #include "reactor.h"
@@ -16,8 +17,9 @@
 #define CLIENT_MT "betatrader.client"
 
 struct lclient {
-	struct bt_auth *a; /* NULL once closed */
-	unsigned gen;      /* reactor_fork_generation() when made */
+	struct bt_auth *a;           /* NULL once closed */
+	unsigned gen;                /* reactor_fork_generation() when made */
+	const struct fix_dict *dict; /* held while the I/O thread validates with it */
 };
 
 /* For methods, whose upvalue 1 is the metatable: fix:send runs this per order,
@@ -104,6 +106,7 @@ static int client_new(lua_State *L)
 	cfg.max_response = (size_t)opt_number(L, 1, "max_response_size", 1 << 20);
 	cfg.store_dir = opt_string(L, 1, "store");
 	cfg.store_fsync = opt_bool(L, 1, "fsync");
+	cfg.resend_window = (size_t)opt_number(L, 1, "resend_window", BT_DEFAULT_RESEND_WINDOW);
 	lua_getfield(L, 1, "trace");
 	cfg.trace = lua_isfunction(L, -1);
 	lua_pop(L, 1);
@@ -128,7 +131,19 @@ static int client_new(lua_State *L)
 	struct lclient *c = lua_newuserdatauv(L, sizeof *c, 0);
 	c->a = NULL;
 	c->gen = reactor_fork_generation();
+	c->dict = NULL;
 	luaL_setmetatable(L, CLIENT_MT);
+	/* validate = "reject": the I/O thread checks each message before Lua
+	 * sees it, and answers a bad one with a session Reject */
+	lua_getfield(L, 1, "validate");
+	if (lua_type(L, -1) == LUA_TSTRING && !strcmp(lua_tostring(L, -1), "reject")) {
+		lua_getfield(L, 1, "dictionary");
+		c->dict = fix_dict_ref(btl_dict_check(L, -1));
+		cfg.validate = btl_dict_validate;
+		cfg.validate_ud = (void *)c->dict;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
 	char err[256];
 	c->a = bt_auth_new(btl_reactor(L), btl_cq(L), &cfg, err, sizeof err);
 	if (!c->a) {
@@ -147,7 +162,37 @@ static int client_close(lua_State *L)
 	if (c->a && c->gen == reactor_fork_generation())
 		bt_auth_free(c->a);
 	c->a = NULL;
+	fix_dict_unref(c->dict);
+	c->dict = NULL;
 	return 0;
+}
+
+/* The metatable also lives at registry[&client_mt_key]: a pointer key
+ * costs no string lookup, and dict:send checks a client per order. */
+static const char client_mt_key = 0;
+
+struct bt_auth *btl_client_auth(lua_State *L, int idx)
+{
+	struct lclient *c = lua_touserdata(L, idx);
+	if (!c->a)
+		luaL_error(L, "client is closed");
+	return c->a;
+}
+
+struct bt_auth *btl_client_check(lua_State *L, int idx)
+{
+	struct lclient *c = lua_touserdata(L, idx);
+	int ok = 0;
+	if (c && lua_getmetatable(L, idx)) {
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &client_mt_key);
+		ok = lua_rawequal(L, -1, -2);
+		lua_pop(L, 2);
+	}
+	if (!ok)
+		c = luaL_checkudata(L, idx, CLIENT_MT);
+	if (!c->a)
+		luaL_error(L, "client is closed");
+	return c->a;
 }
 
 /* state() -> name, reason|nil, code|nil (the reason only while Failed). */
@@ -265,21 +310,14 @@ static size_t fmt_int(char *buf, lua_Integer v)
 	return k;
 }
 
-/* The longest plain decimal of a double: DBL_MAX has 309 integer digits,
- * the smallest subnormal 323 zeros after "0." before its digit. */
-#define DEC_MAX 340
-
-/* x as the shortest plain decimal that reads back as the same double, with no
- * exponent (FIX has none): 1e-05 -> "0.00001", 1e15 -> "1000000000000000",
- * -0.0 -> "0". x is finite; buf holds DEC_MAX bytes. */
-static size_t fmt_decimal(char *buf, double x)
+size_t btl_fmt_decimal(char *buf, double x)
 {
 	if (x == 0)
-		return (size_t)snprintf(buf, DEC_MAX, "0");
+		return (size_t)snprintf(buf, BTL_DEC_MAX, "0");
 	/* Most prices round-trip in 15 digits and print without an exponent;
 	 * then no shorter form reads back as x either (15 digits are finer
 	 * than any double's spacing, so rounding x to them gives the shortest). */
-	int w = snprintf(buf, DEC_MAX, "%.15g", x);
+	int w = snprintf(buf, BTL_DEC_MAX, "%.15g", x);
 	int exp_form = strchr(buf, 'e') != NULL;
 	if (!exp_form && strtod(buf, NULL) == x)
 		return (size_t)w;
@@ -368,8 +406,8 @@ static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, si
 				    "bad argument #2 to 'send' (field %d, tag %d: %s is not "
 				    "a FIX value)",
 				    field, (int)tag, n != n ? "NaN" : "an infinite number");
-			char dec[DEC_MAX];
-			*len = fmt_decimal(dec, (double)n);
+			char dec[BTL_DEC_MAX];
+			*len = btl_fmt_decimal(dec, (double)n);
 			if (*len < buflen) {
 				memcpy(buf, dec, *len + 1);
 				return buf;
@@ -542,6 +580,8 @@ void btl_open_client(lua_State *L, int mod)
 	    {NULL, NULL},
 	};
 	luaL_newmetatable(L, CLIENT_MT);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &client_mt_key);
 	luaL_setfuncs(L, metameth, 0);
 	luaL_newlibtable(L, meth);
 	lua_pushvalue(L, -2);

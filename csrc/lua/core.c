@@ -295,5 +295,6 @@ __attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
 	btl_open_process(L, mod);
 	btl_open_client(L, mod);
 	btl_open_fix(L, mod);
+	btl_open_dict(L, mod);
 	return 1;
 }

@@ -51,10 +51,8 @@ static int trailer_tag(uint32_t tag)
 	return tag == 93 || tag == 89 || tag == 10;
 }
 
-/* Pushes fields [from, to) as { {tag, value}, ... } and sets msg[tag] (the
- * table below it) for tags not set yet. */
-static void push_fields(lua_State *L, const char *frame, const struct fix_msg *m, size_t from,
-			size_t to)
+void btl_push_field_list(lua_State *L, const char *frame, const struct fix_msg *m, size_t from,
+			 size_t to, int set_tags)
 {
 	lua_createtable(L, (int)(to - from), 0);
 	for (size_t i = from; i < to; i++) {
@@ -62,17 +60,32 @@ static void push_fields(lua_State *L, const char *frame, const struct fix_msg *m
 		lua_pushinteger(L, m->fields[i].tag);
 		lua_rawseti(L, -2, 1);
 		lua_pushlstring(L, frame + m->fields[i].off, m->fields[i].len);
-		lua_pushvalue(L, -1);
-		lua_rawseti(L, -3, 2);
-		/* the first occurrence wins for msg[tag] */
-		if (lua_rawgeti(L, -4, m->fields[i].tag) == LUA_TNIL) {
-			lua_pop(L, 1);
-			lua_rawseti(L, -4, m->fields[i].tag);
+		if (set_tags) {
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, -3, 2);
+			/* the first occurrence wins for msg[tag] */
+			if (lua_rawgeti(L, -4, m->fields[i].tag) == LUA_TNIL) {
+				lua_pop(L, 1);
+				lua_rawseti(L, -4, m->fields[i].tag);
+			} else {
+				lua_pop(L, 2);
+			}
 		} else {
-			lua_pop(L, 2);
+			lua_rawseti(L, -2, 2);
 		}
 		lua_rawseti(L, -2, (lua_Integer)(i - from) + 1);
 	}
+}
+
+void btl_fix_split(const struct fix_msg *m, size_t *hdr, size_t *tr)
+{
+	size_t h = 0, t = m->nfields;
+	while (h < m->nfields && header_tag(m->fields[h].tag))
+		h++;
+	while (t > h && trailer_tag(m->fields[t - 1].tag))
+		t--;
+	*hdr = h;
+	*tr = t;
 }
 
 /* -> { msg_type = "8", seq_num = 12,
@@ -106,21 +119,18 @@ static int fix_decode(lua_State *L)
 		lua_pushfstring(L, "not a valid FIX 4.4 frame: %s", fix_strerror(rc));
 		return 2;
 	}
-	size_t hdr = 0, tr = m.nfields;
-	while (hdr < m.nfields && header_tag(m.fields[hdr].tag))
-		hdr++;
-	while (tr > hdr && trailer_tag(m.fields[tr - 1].tag))
-		tr--;
+	size_t hdr, tr;
+	btl_fix_split(&m, &hdr, &tr);
 	lua_createtable(L, 0, (int)m.nfields + 5);
 	lua_pushlstring(L, m.msg_type, m.msg_type_len);
 	lua_setfield(L, -2, "msg_type");
 	lua_pushinteger(L, (lua_Integer)m.seq_num);
 	lua_setfield(L, -2, "seq_num");
-	push_fields(L, frame, &m, 0, hdr);
+	btl_push_field_list(L, frame, &m, 0, hdr, 1);
 	lua_setfield(L, -2, "header");
-	push_fields(L, frame, &m, hdr, tr);
+	btl_push_field_list(L, frame, &m, hdr, tr, 1);
 	lua_setfield(L, -2, "fields");
-	push_fields(L, frame, &m, tr, m.nfields);
+	btl_push_field_list(L, frame, &m, tr, m.nfields, 1);
 	lua_setfield(L, -2, "trailer");
 	return 1;
 }

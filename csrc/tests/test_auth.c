@@ -6,6 +6,8 @@
  * ThreadSanitizer with -DBT_TSAN=ON). */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
 
 #include "auth.h"
 #include "op.h"
@@ -17,6 +19,20 @@
 static struct ex ex;
 static struct bt_reactor *R;
 static struct bt_cq *CQ;
+
+/* flock is interposed (calls from the linked libraries bind here) to see on
+ * which thread the sequence store is opened: never on the I/O thread. */
+static atomic_int flocks, flocks_on_io_thread;
+
+int flock(int fd, int op)
+{
+	if (op & LOCK_EX) {
+		atomic_fetch_add(&flocks, 1);
+		if (R && reactor_in_io_thread(R))
+			atomic_fetch_add(&flocks_on_io_thread, 1);
+	}
+	return (int)syscall(SYS_flock, fd, op);
+}
 
 /* State events seen for one target, as "new<old" strings. */
 struct seen {
@@ -144,6 +160,56 @@ static void test_wrong_password_fails_rejected(void)
 	T_EQ_INT(finish(bt_auth_login(a, id, "pw-123456"), NULL, NULL, 0, NULL, 0), BT_OP_DONE);
 	T_EQ_INT(bt_auth_state(a, NULL, 0, NULL, 0), BT_AUTH_ACTIVE);
 	bt_auth_free(a); /* no logout: free drops the connection */
+}
+
+/* The store is opened on the caller's thread, before the connect is posted;
+ * a refused login (still logging out, holding the store's lock) followed by
+ * an immediate login still works; a store in use fails with code "store". */
+static void test_store_opened_off_the_io_thread(void)
+{
+	char dir[] = "/tmp/bt-test-auth-XXXXXX";
+	T_OK(mkdtemp(dir) != NULL);
+	char url[64], err[256], id[64], msg[512], code[32];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", ex.http_port);
+	struct bt_auth_cfg cfg;
+	bt_auth_cfg_init(&cfg);
+	cfg.api_url = url;
+	cfg.fix_host = "127.0.0.1";
+	cfg.fix_port = (uint16_t)ex.fix_port;
+	cfg.timeout_ms = cfg.logon_timeout_ms = cfg.logout_timeout_ms = 2000;
+	cfg.store_dir = dir;
+	struct bt_auth *a = bt_auth_new(R, CQ, &cfg, err, sizeof err);
+	struct bt_auth *b = bt_auth_new(R, CQ, &cfg, err, sizeof err);
+	T_OK(a && b);
+	register_user(a, "storethread", id, sizeof id);
+	atomic_store(&flocks, 0);
+	atomic_store(&flocks_on_io_thread, 0);
+	T_EQ_INT(finish(bt_auth_login(a, id, "wrong"), NULL, NULL, 0, code, sizeof code),
+		 BT_OP_FAILED);
+	T_EQ_STR(code, "rejected");
+	T_EQ_INT(finish(bt_auth_login(a, id, "pw-123456"), NULL, NULL, 0, NULL, 0), BT_OP_DONE);
+	T_OK(atomic_load(&flocks) >= 2);
+	/* The retry after a refusal is the one case allowed on the I/O thread. */
+	T_OK(atomic_load(&flocks_on_io_thread) <= 1);
+	int before = atomic_load(&flocks_on_io_thread);
+	T_EQ_INT(
+	    finish(bt_auth_login(b, id, "pw-123456"), NULL, msg, sizeof msg, code, sizeof code),
+	    BT_OP_FAILED);
+	T_EQ_STR(code, "store");
+	T_OK(strstr(msg, "in use by another process") != NULL);
+	T_EQ_INT(atomic_load(&flocks_on_io_thread), before);
+	T_EQ_INT(finish(bt_auth_logout(a), NULL, NULL, 0, NULL, 0), BT_OP_DONE);
+	/* Fresh logins never touch the store on the I/O thread. */
+	atomic_store(&flocks_on_io_thread, 0);
+	T_EQ_INT(finish(bt_auth_login(b, id, "pw-123456"), NULL, NULL, 0, NULL, 0), BT_OP_DONE);
+	T_EQ_INT(finish(bt_auth_logout(b), NULL, NULL, 0, NULL, 0), BT_OP_DONE);
+	T_EQ_INT(finish(bt_auth_login(a, id, "pw-123456"), NULL, NULL, 0, NULL, 0), BT_OP_DONE);
+	T_EQ_INT(atomic_load(&flocks_on_io_thread), 0);
+	bt_auth_free(a);
+	bt_auth_free(b);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	T_EQ_INT(system(cmd), 0);
 }
 
 static void test_one_operation_at_a_time(void)
@@ -334,6 +400,8 @@ int main(void)
 	T_RUN(test_refused_names_the_address);
 	T_RUN(test_logout_cancels_a_login);
 	T_RUN(test_state_reads_from_other_threads);
+	T_RUN(test_store_opened_off_the_io_thread);
+	/* last: it breaks the shared reactor for good */
 	T_RUN(test_io_thread_failure_ends_sessions);
 	bt_cq_close(CQ);
 	reactor_release(R);

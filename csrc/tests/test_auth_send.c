@@ -112,7 +112,8 @@ static void logout_and_free(struct bt_auth *a)
 	}
 
 static const struct fix_out_field ORDER[] = {
-    FIELD(11, "ORD"), FIELD(55, "EUR/USD"), FIELD(54, "1"), FIELD(38, "1000"), FIELD(40, "1"),
+    FIELD(11, "ORD"),  FIELD(55, "EUR/USD"), FIELD(54, "1"),
+    FIELD(38, "1000"), FIELD(40, "2"),       FIELD(44, "1.0"),
 };
 #define NORDER (sizeof ORDER / sizeof ORDER[0])
 

@@ -445,12 +445,19 @@ static void test_new_order_single_execution_report(void)
 	struct fix_out_field m[] = {
 	    {11, "ord-2", 5}, {55, "GBP/USD", 7}, {54, "2", 1}, {38, "5", 1}, {40, "1", 1}};
 	T_EQ_INT(fix_session_send(k.c.s, "D", m, 5, tx_now()), 0);
-	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
+	/* On an empty book it is acknowledged, then cancelled: no liquidity. */
+	for (int t = 0; t < 50 && k.nwant < 3; t++)
+		cli_step(&k.c, 100);
+	T_EQ_INT(k.nwant, 3);
 	T_EQ_STR(cap_get(&k, 11, v, sizeof(v)), "ord-2");
 	T_EQ_STR(cap_get(&k, 37, v, sizeof(v)), "O2");
 	T_EQ_STR(cap_get(&k, 44, v, sizeof(v)), "");
+	T_EQ_STR(cap_get(&k, 150, v, sizeof(v)), "4");
+	T_EQ_STR(cap_get(&k, 39, v, sizeof(v)), "4");
+	T_EQ_STR(cap_get(&k, 151, v, sizeof(v)), "0");
 	/* Missing Symbol: a BusinessMessageReject naming it, not an ack. */
 	snprintf(k.want, sizeof(k.want), "j");
+	k.c.ngot = k.c.next_got = 0; /* forget the ExecutionReports */
 	T_EQ_INT(fix_session_send(k.c.s, "D", m, 1, tx_now()), 0);
 	T_OK(cli_wait(&k.c, FIX_EV_APP, 5000) != NULL);
 	T_EQ_STR(cap_get(&k, 380, v, sizeof(v)), "5");
@@ -565,12 +572,14 @@ static void test_order_flood_wraps_the_resend_store(void)
 	int n = 10050;
 	for (int i = 1; i <= n; i++) {
 		int len = snprintf(clid, sizeof(clid), "f%d", i);
+		/* Resting limit orders: one ExecutionReport (New) each. */
 		struct fix_out_field f[] = {{11, clid, (size_t)len},
 					    {55, "EUR/USD", 7},
 					    {54, "1", 1},
 					    {38, "1", 1},
-					    {40, "1", 1}};
-		if (fix_session_send(k.c.s, "D", f, 5, tx_now()) != 0)
+					    {40, "2", 1},
+					    {44, "1.1", 3}};
+		if (fix_session_send(k.c.s, "D", f, 6, tx_now()) != 0)
 			break;
 		/* Keep the window small so neither side's buffers balloon. */
 		for (int t = 0; t < 50 && k.nwant < i - 64 && !k.c.closed; t++)

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "fix_conn.h"
 #include "reactor.h"
@@ -357,6 +358,74 @@ static void test_store(void)
 	}
 }
 
+/* Group commit through fix_conn: 50 messages sent corked (as the
+ * AuthCoordinator sends one burst) reach the store as one .seq record and
+ * one .msgs write, before the acceptor sees any of them. */
+struct burst {
+	struct cli *k;
+	const char *seq_path;
+	long seq_size_before, seq_size_after_queueing;
+	int rc;
+};
+
+static void send_burst(struct bt_reactor *r, void *ud)
+{
+	struct burst *b = ud;
+	struct stat st;
+	/* Read here: the I/O thread has committed everything before this. */
+	b->seq_size_before = stat(b->seq_path, &st) == 0 ? (long)st.st_size : -1;
+	fix_conn_cork(b->k->c, 1);
+	for (int i = 0; i < 50; i++) {
+		char id[16];
+		int n = snprintf(id, sizeof(id), "B%d", i);
+		struct fix_out_field f[] = {{11, id, (size_t)n}, {55, "EUR/USD", 7}};
+		b->rc |= fix_conn_send(b->k->c, "D", f, 2);
+	}
+	b->seq_size_after_queueing = stat(b->seq_path, &st) == 0 ? (long)st.st_size : -1;
+	fix_conn_cork(b->k->c, 0);
+}
+
+static void test_store_group_commit(void)
+{
+	char dir[512], seqp[600];
+	snprintf(dir, sizeof(dir), "%s/store-burst", tmpdir);
+	snprintf(seqp, sizeof(seqp), "%s/CLIENT0001+%s.seq", dir, EXCH);
+	struct acc1 a;
+	T_EQ_INT(acc1_start(&a, 0), 0);
+	struct cli k;
+	cli_init(&k, a.port, "CLIENT0001");
+	k.o.store_dir = dir;
+	reactor_call(R, do_open, &k);
+	T_OK(k.c != NULL);
+	CLI_WAIT(&k, k.user_status || k.closed);
+	T_EQ_INT(k.user_status, 1);
+	struct stat st;
+	struct burst b = {.k = &k, .seq_path = seqp};
+	reactor_call(R, send_burst, &b);
+	long before = b.seq_size_before;
+	T_OK(before > 0);
+	T_EQ_INT(b.rc, 0);
+	T_EQ_INT(b.seq_size_after_queueing, before); /* nothing written while corked */
+	T_EQ_INT(stat(seqp, &st), 0);
+	T_EQ_INT((long)st.st_size, before + 32); /* one record for 50 numbers */
+	SRV_WAIT_UNTIL(atomic_load(&a.st.app_msgs) == 50, 10000);
+	T_EQ_INT(atomic_load(&a.st.app_msgs), 50);
+	T_EQ_INT(fix_conn_logout_async(k.c, NULL), 0);
+	CLI_WAIT(&k, k.closed);
+	reactor_call(R, do_free, &k);
+	acc1_stop(&a);
+	cli_fini(&k);
+	struct seqstore *ss = NULL;
+	char err[256];
+	T_EQ_INT(seqstore_open(&ss, dir, "CLIENT0001", EXCH, 0, err, sizeof(err)), 0);
+	if (ss) {
+		/* Logon, UserRequest, 50 orders, Logout: 1..53. */
+		T_EQ_INT(seqstore_next_out(ss), 54);
+		T_EQ_INT(seqstore_msg_count(ss), 50);
+		seqstore_close(ss);
+	}
+}
+
 static void test_wrong_password(void)
 {
 	struct acc1 a;
@@ -620,6 +689,7 @@ int main(void)
 	T_RUN(test_logon_plain);
 	T_RUN(test_logon_tls);
 	T_RUN(test_store);
+	T_RUN(test_store_group_commit);
 	T_RUN(test_wrong_password);
 	T_RUN(test_peer_drops);
 	T_RUN(test_refused);

@@ -231,6 +231,82 @@ static void test_sequence_reset_reset_mode(void)
 	fix_session_free(s);
 }
 
+/* After our Logout nothing unasked goes out (no Heartbeat, TestRequest,
+ * echo or Reject), a ResendRequest is still answered, and the logout timeout
+ * still ends the session on time. */
+static void test_silent_after_own_logout(void)
+{
+	struct fix_event ev;
+	struct memstore ms;
+	struct fix_session_cfg c;
+	ms_init(&ms, 1, 1);
+	cfg_client(&c, &ms.st);
+	c.logout_timeout_ms = 100000;
+	struct fix_session *s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("A", 1, T0S) "98=0|108=30|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	struct fix_out_field f[] = {{11, "ord1", 4}};
+	T_EQ_INT(fix_session_send(s, "D", f, 1, T0), 0);
+	EXPECT_OUT(s, W(FROM_CLI("D", 2, T0S) "11=ord1|"));
+	T_EQ_INT(fix_session_logout(s, NULL, T0 + 1000), 0);
+	EXPECT_OUT(s, W(FROM_CLI("5", 3, "%s"), TS(1000)));
+	/* Only the logout timeout is armed: no heartbeat at T0 + 31 s. */
+	T_EQ_INT(fix_session_deadline(s), T0 + 101000);
+	/* The peer ignores the Logout but keeps heartbeating and testing us. */
+	for (int i = 1; i <= 3; i++) {
+		int64_t t = 30000 * i;
+		FEED(s, W(FROM_EXC("0", % d, "%s"), i + 1, TS(t)), T0 + t);
+		fix_session_tick(s, T0 + t + 1000);
+		EXPECT_NO_OUT(s);
+		EXPECT_NO_EV(s);
+	}
+	FEED(s, W(FROM_EXC("1", 5, "%s") "112=hello|", TS(91000)), T0 + 91000);
+	EXPECT_NO_OUT(s);
+	/* A bad message gets no Reject either. */
+	FEED(s, W(FROM_EXC("ZZ", 6, "%s"), TS(92000)), T0 + 92000);
+	EXPECT_NO_OUT(s);
+	/* A ResendRequest is answered. */
+	FEED(s, W(FROM_EXC("2", 7, "%s") "7=2|16=2|", TS(93000)), T0 + 93000);
+	EXPECT_OUT(s, W(FROM_CLI("D", 2, "%s") "43=Y|122=" T0S "|11=ord1|", TS(93000)));
+	fix_session_tick(s, T0 + 100999);
+	EXPECT_NO_OUT(s);
+	EXPECT_NO_EV(s);
+	fix_session_tick(s, T0 + 101000);
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "logged_out");
+	EXPECT_NO_OUT(s);
+	fix_session_free(s);
+	ms_clear(&ms);
+}
+
+/* A NewSeqNo more than 2^31 above the expected number is refused with a
+ * Reject naming tag 36; the session and the expected number stay usable. */
+static void test_sequence_reset_implausible(void)
+{
+	struct fix_session *s = client_logged_on(NULL);
+	FEED(s, W(FROM_EXC("4", 2, T0S) "123=Y|36=18446744073709551000|"), T0);
+	EXPECT_OUT(s, W(FROM_CLI("3", 2, T0S) "45=2|371=36|372=4|373=5|58=NewSeqNo "
+					      "18446744073709551000 is implausibly far above the "
+					      "expected MsgSeqNum 3|"));
+	T_EQ_INT(fix_session_next_in_seq(s), 3);
+	/* Reset mode too. */
+	FEED(s, W(FROM_EXC("4", 1, T0S) "36=2147483652|"), T0);
+	EXPECT_OUT(s, W(FROM_CLI("3", 3, T0S) "45=1|371=36|372=4|373=5|58=NewSeqNo 2147483652 is "
+					      "implausibly far above the expected MsgSeqNum 3|"));
+	T_EQ_INT(fix_session_next_in_seq(s), 3);
+	/* Exactly 2^31 above is still taken. */
+	FEED(s, W(FROM_EXC("4", 1, T0S) "36=2147483651|"), T0);
+	EXPECT_NO_OUT(s);
+	T_EQ_INT(fix_session_next_in_seq(s), 2147483651);
+	T_EQ_INT(fix_session_state(s), FIX_ST_ACTIVE);
+	FEED(s, W(FROM_EXC("0", 2147483651, T0S)), T0);
+	EXPECT_NO_OUT(s);
+	T_EQ_INT(fix_session_next_in_seq(s), 2147483652);
+	fix_session_free(s);
+}
+
 static void test_answer_resend_request(void)
 {
 	struct memstore ms;
@@ -317,6 +393,28 @@ static void test_heartbeat_and_test_request_timeout(void)
 	EXPECT_NO_EV(s);
 	EXPECT_OUT(s, W(FROM_CLI("0", 4, "20231114-22:14:26.000")));
 	T_EQ_INT(fix_session_deadline(s), T0 + 37000 + 36000);
+	fix_session_free(s);
+}
+
+/* Two clocks: deadlines follow now_ms (the timer clock) whatever the wall
+ * clock does; 52 and a GapFill's 122 follow the wall clock handed over. */
+static void test_wall_clock_apart_from_timers(void)
+{
+	struct fix_session *s = client_logged_on(NULL);
+	T_EQ_INT(fix_session_deadline(s), T0 + 30000);
+	/* The wall clock steps back an hour at T0 + 10 s. */
+	fix_session_set_clock(s, T0 + 10000, T0 + 10000 - 3600000);
+	T_EQ_INT(fix_session_deadline(s), T0 + 30000);
+	fix_session_tick(s, T0 + 30000);
+	EXPECT_OUT(s, W(FROM_CLI("0", 2, "20231114-21:13:50.000")));
+	/* The peer's 52 is checked against the wall clock too. */
+	FEED(s, W(FROM_EXC("0", 2, "20231114-21:13:50.000")), T0 + 30000);
+	EXPECT_NO_OUT(s);
+	T_EQ_INT(fix_session_state(s), FIX_ST_ACTIVE);
+	FEED(s, W(FROM_EXC("2", 3, "20231114-21:13:50.000") "7=1|16=0|"), T0 + 30000);
+	EXPECT_OUT(s, W(FROM_CLI("4", 1, "20231114-21:13:50.000") "43=Y|122=20231114-21:13:50.000|"
+								  "123=Y|36=3|"));
+	T_EQ_INT(fix_session_deadline(s), T0 + 60000);
 	fix_session_free(s);
 }
 
@@ -844,9 +942,12 @@ int main(void)
 	T_RUN(test_seq_too_low);
 	T_RUN(test_sequence_reset_gap_fill);
 	T_RUN(test_sequence_reset_reset_mode);
+	T_RUN(test_sequence_reset_implausible);
 	T_RUN(test_answer_resend_request);
+	T_RUN(test_silent_after_own_logout);
 	T_RUN(test_resend_without_store);
 	T_RUN(test_heartbeat_and_test_request_timeout);
+	T_RUN(test_wall_clock_apart_from_timers);
 	T_RUN(test_test_request_echo);
 	T_RUN(test_garbled_frames_dropped);
 	T_RUN(test_wrong_begin_string);

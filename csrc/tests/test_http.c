@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 
 #include "http.h"
 #include "op.h"
@@ -16,6 +17,16 @@
 
 static struct bt_reactor *R;
 static unsigned short PORT;
+/* "Another origin": a listening socket nobody accepts on. A connection to it
+ * would wait in its backlog, so poll() shows whether anything ever came. */
+static int OTHER_FD = -1;
+static unsigned short OTHER_PORT;
+
+static int other_origin_contacted(void)
+{
+	struct pollfd p = {.fd = OTHER_FD, .events = POLLIN};
+	return poll(&p, 1, 0) != 0;
+}
 
 /* ------------------------------------------------------------ server */
 
@@ -69,6 +80,28 @@ static enum MHD_Result on_register(struct MHD_Connection *conn, struct upload *u
 	if (!strcmp(name, "falsy"))
 		return reply(conn, 200,
 			     "{\"success\":false,\"error_msg\":\"registration closed\"}");
+	if (!strcmp(name, "longid") || !strcmp(name, "max64")) {
+		size_t n = name[0] == 'l' ? 5000 : 64;
+		char *body = malloc(n + 64);
+		int k =
+		    snprintf(body, n + 64, "{\"success\":true,\"token\":\"t\",\"client_id\":\"");
+		memset(body + k, 'C', n);
+		snprintf(body + k + n, 64, "\"}");
+		enum MHD_Result rc = reply(conn, 200, body);
+		free(body);
+		return rc;
+	}
+	if (!strcmp(name, "sohid"))
+		return reply(conn, 200,
+			     "{\"success\":true,\"token\":\"t\",\"client_id\":\"CLI\\u0001X\"}");
+	if (!strcmp(name, "nulid"))
+		return reply(conn, 200,
+			     "{\"success\":true,\"token\":\"t\",\"client_id\":\"CLI\\u0000X\"}");
+	if (!strcmp(name, "utf8id"))
+		return reply(conn, 200,
+			     "{\"success\":true,\"token\":\"t\",\"client_id\":\"CL\\u00c9\"}");
+	if (!strcmp(name, "eqid"))
+		return reply(conn, 200, "{\"success\":true,\"token\":\"t\",\"client_id\":\"A=B\"}");
 	if (!strcmp(name, "big")) {
 		size_t n = 2u << 20;
 		char *big = malloc(n + 1);
@@ -105,6 +138,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (!strcmp(url, "/api/register") && !strcmp(method, "POST"))
 		return on_register(conn, up);
+	if (!strcmp(url, "/toother/api/register") || !strcmp(url, "/toother/api/profile")) {
+		char loc[96];
+		snprintf(loc, sizeof(loc), "http://127.0.0.1:%u%s", OTHER_PORT, url + 8);
+		struct MHD_Response *r =
+		    MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(r, "Location", loc);
+		enum MHD_Result rc = MHD_queue_response(conn, 307, r);
+		MHD_destroy_response(r);
+		return rc;
+	}
 	if (!strcmp(url, "/api/profile")) {
 		const char *auth =
 		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -370,17 +413,64 @@ static void test_profile(void)
 	T_EQ_STR(k.msg, "profile failed (HTTP 401): invalid token");
 }
 
+/* No redirect is followed: not to another origin (the body with the password
+ * would go there), not to another scheme, not even on the same origin. The
+ * failure is http_status naming the Location. */
 static void test_redirects(void)
+{
+	char url[128], want[256];
+	struct call k;
+	base_url(url, sizeof(url), "/toother");
+	run(&k, url, "alice", NULL);
+	T_EQ_STR(k.code, BT_E_HTTP_STATUS);
+	T_EQ_INT(k.status, 307);
+	snprintf(want, sizeof(want),
+		 "register failed (HTTP 307): redirected to http://127.0.0.1:%u/api/register "
+		 "(redirects are not followed: set api_url to the right address)",
+		 OTHER_PORT);
+	T_EQ_STR(k.msg, want);
+	run(&k, url, NULL, "tok123"); /* the bearer token neither */
+	T_EQ_STR(k.code, BT_E_HTTP_STATUS);
+	T_OK(!other_origin_contacted());
+	base_url(url, sizeof(url), "/tohttp");
+	run(&k, url, NULL, "tok123");
+	T_EQ_STR(k.code, BT_E_HTTP_STATUS);
+	T_EQ_INT(k.status, 302);
+	snprintf(want, sizeof(want), "redirected to http://127.0.0.1:%u/api/profile", PORT);
+	T_OK(strstr(k.msg, want) != NULL);
+	base_url(url, sizeof(url), "/toftp");
+	run(&k, url, NULL, "tok123");
+	T_EQ_STR(k.code, BT_E_HTTP_STATUS);
+	T_OK(strstr(k.msg, "redirected to ftp://127.0.0.1:1/x") != NULL);
+}
+
+/* register() hands out only a client_id that login() would take. */
+static void test_register_client_id_checked(void)
 {
 	char url[128];
 	struct call k;
-	base_url(url, sizeof(url), "/tohttp");
-	run(&k, url, NULL, "tok123");
-	T_EQ_STR(k.code, ""); /* http -> http is followed */
-	base_url(url, sizeof(url), "/toftp");
-	run(&k, url, NULL, "tok123");
-	T_EQ_STR(k.code, BT_E_CONNECT_FAILED); /* ftp is not */
-	T_OK(strstr(k.msg, "only http and https are allowed") != NULL);
+	base_url(url, sizeof(url), "");
+	run(&k, url, "longid", NULL);
+	T_EQ_STR(k.code, BT_E_BAD_RESPONSE);
+	T_EQ_STR(k.msg, "bad_response: client_id is 5000 bytes long (at most 64)");
+	T_EQ_STR(k.client_id, "");
+	T_EQ_STR(k.tok, "");
+	run(&k, url, "sohid", NULL);
+	T_EQ_STR(k.code, BT_E_BAD_RESPONSE);
+	T_EQ_STR(k.msg, "bad_response: client_id has byte 0x01 at offset 3 (printable ASCII "
+			"without '=', '|' or spaces expected)");
+	run(&k, url, "nulid", NULL);
+	T_EQ_STR(k.code, BT_E_BAD_RESPONSE);
+	T_EQ_STR(k.client_id, ""); /* jansson itself refuses \u0000 without JSON_ALLOW_NUL */
+	run(&k, url, "utf8id", NULL);
+	T_EQ_STR(k.code, BT_E_BAD_RESPONSE);
+	T_OK(strstr(k.msg, "byte 0xc3 at offset 2") != NULL);
+	run(&k, url, "eqid", NULL);
+	T_EQ_STR(k.code, BT_E_BAD_RESPONSE);
+	T_OK(strstr(k.msg, "byte 0x3d at offset 1") != NULL);
+	run(&k, url, "max64", NULL);
+	T_EQ_STR(k.code, "");
+	T_EQ_INT((long)strlen(k.client_id), 63); /* k.client_id holds 63 + NUL */
 }
 
 static void test_bad_args(void)
@@ -427,6 +517,7 @@ struct tls_srv {
 	unsigned short port;
 	pthread_t th;
 	SSL_CTX *ctx;
+	const char *answer; /* whole HTTP response; NULL: a register 200 */
 };
 
 /* One connection: TLS handshake, read one request, answer a register 200. */
@@ -452,10 +543,12 @@ static void *tls_srv_main(void *arg)
 		}
 		const char *body = "{\"success\":true,\"client_id\":\"TLS01\",\"token\":\"t\"}";
 		char resp[512];
-		int len = snprintf(resp, sizeof(resp),
-				   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-				   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-				   strlen(body), body);
+		int len = t->answer
+			      ? snprintf(resp, sizeof(resp), "%s", t->answer)
+			      : snprintf(resp, sizeof(resp),
+					 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+					 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+					 strlen(body), body);
 		SSL_write(ssl, resp, len);
 		SSL_shutdown(ssl);
 	}
@@ -466,6 +559,7 @@ static void *tls_srv_main(void *arg)
 
 static void tls_srv_start(struct tls_srv *t, const char *ip)
 {
+	t->answer = NULL;
 	char c[512], k[512];
 	snprintf(c, sizeof(c), "%s/server.pem", certdir);
 	snprintf(k, sizeof(k), "%s/server.key", certdir);
@@ -508,6 +602,40 @@ static void https_case(const char *host, const char *ca, const char *want_code,
 		T_FAIL("message \"%s\" lacks \"%s\"", k.msg, want_msg_part);
 	if (!*want_code)
 		T_EQ_STR(k.client_id, "TLS01");
+	reactor_call(R, do_free, &k);
+	tls_srv_stop(&t);
+	pthread_mutex_destroy(&k.mu);
+	pthread_cond_destroy(&k.cv);
+}
+
+/* https answered by a 307 to http on another origin: the body (with the
+ * password) is not sent there in clear text. */
+static void test_https_redirect_to_http(void)
+{
+	struct tls_srv t;
+	char answer[256], url[128], cafile[512];
+	tls_srv_start(&t, "127.0.0.1");
+	snprintf(answer, sizeof(answer),
+		 "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:%u/api/register\r\n"
+		 "Content-Length: 0\r\nConnection: close\r\n\r\n",
+		 OTHER_PORT);
+	t.answer = answer; /* read by the server thread once a client came */
+	snprintf(url, sizeof(url), "https://localhost:%u", t.port);
+	snprintf(cafile, sizeof(cafile), "%s/ca.pem", certdir);
+	struct call k;
+	memset(&k, 0, sizeof(k));
+	pthread_mutex_init(&k.mu, NULL);
+	pthread_cond_init(&k.cv, NULL);
+	k.o.base_url = url;
+	k.o.timeout_ms = 5000;
+	k.o.ca_file = cafile;
+	k.user = "alice";
+	reactor_call(R, do_start, &k);
+	call_wait(&k);
+	T_EQ_INT(k.done, 1);
+	T_EQ_STR(k.code, BT_E_HTTP_STATUS);
+	T_OK(strstr(k.msg, "redirected to http://127.0.0.1:") != NULL);
+	T_OK(!other_origin_contacted());
 	reactor_call(R, do_free, &k);
 	tls_srv_stop(&t);
 	pthread_mutex_destroy(&k.mu);
@@ -597,6 +725,11 @@ int main(void)
 		fprintf(stderr, "cannot make test certificates in %s\n", certdir);
 		return 1;
 	}
+	OTHER_FD = srv_listen(4, &OTHER_PORT);
+	if (OTHER_FD < 0) {
+		fprintf(stderr, "cannot listen\n");
+		return 1;
+	}
 	fds0 = srv_count_fds();
 	threads0 = srv_count_threads();
 	T_RUN(test_register_ok);
@@ -610,15 +743,18 @@ int main(void)
 	T_RUN(test_refused);
 	T_RUN(test_profile);
 	T_RUN(test_redirects);
+	T_RUN(test_register_client_id_checked);
 	T_RUN(test_bad_args);
 	T_RUN(test_cancel);
 	T_RUN(test_https_ok);
+	T_RUN(test_https_redirect_to_http);
 	T_RUN(test_https_unknown_issuer);
 	T_RUN(test_https_hostname_mismatch);
 	T_RUN(test_idle_client_holds_no_fd);
 	T_RUN(test_nothing_left_open);
 	reactor_release(R);
 	MHD_stop_daemon(d);
+	close(OTHER_FD);
 	srv_rm_rf(certdir);
 	return T_END();
 }

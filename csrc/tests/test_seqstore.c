@@ -10,11 +10,29 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static char root[64];
+
+/* pwritev and fdatasync are interposed (the store's calls bind here) to
+ * count the writes of a group commit. */
+static int pwritev_calls, fdatasync_calls;
+
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	pwritev_calls++;
+	return syscall(SYS_pwritev, fd, iov, cnt, (long)off, (long)((uint64_t)off >> 32));
+}
+
+int fdatasync(int fd)
+{
+	fdatasync_calls++;
+	return (int)syscall(SYS_fdatasync, fd);
+}
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -530,6 +548,123 @@ static void test_in_use(void)
 	seqstore_close(s);
 }
 
+/* ------------------------------------------------------ group commit */
+
+/* Deferred mode: a batch of 100 messages (numbers, frames, next_in) costs one
+ * .seq record and one .msgs write at commit, one fdatasync each with
+ * SEQSTORE_FSYNC, and nothing before. */
+static void test_group_commit(void)
+{
+	for (int flags = 0; flags <= SEQSTORE_FSYNC; flags += SEQSTORE_FSYNC) {
+		const char *dir = dir_for(flags ? "group-fsync" : "group");
+		char seqp[512], msgp[512], f[64];
+		struct seqstore *s = open_ok(dir, "S", "T", flags);
+		struct collect c;
+
+		if (!s)
+			return;
+		snprintf(seqp, sizeof(seqp), "%s/S+T.seq", dir);
+		snprintf(msgp, sizeof(msgp), "%s/S+T.msgs", dir);
+		long seq0 = file_size(seqp), msg0 = file_size(msgp);
+		seqstore_set_deferred(s, 1);
+		pwritev_calls = fdatasync_calls = 0;
+		long bytes = 0;
+		for (uint64_t n = 1; n <= 100; n++) {
+			T_EQ_INT(seqstore_set_next_out(s, n + 1), 0);
+			snprintf(f, sizeof(f), "frame %llu", (unsigned long long)n);
+			T_EQ_INT(seqstore_save(s, n, f, strlen(f)), 0);
+			bytes += 24 + (long)strlen(f);
+			T_EQ_INT(seqstore_set_next_in(s, n + 5), 0);
+		}
+		T_EQ_INT(pwritev_calls, 0);
+		T_EQ_INT(fdatasync_calls, 0);
+		T_EQ_INT(file_size(seqp), seq0);
+		T_EQ_INT(file_size(msgp), msg0);
+		T_EQ_INT(seqstore_next_out(s), 101);
+		T_EQ_INT(seqstore_commit(s), 0);
+		T_EQ_INT(pwritev_calls, 2);
+		T_EQ_INT(fdatasync_calls, flags ? 2 : 0);
+		T_EQ_INT(file_size(seqp), seq0 + 32);
+		T_EQ_INT(file_size(msgp), msg0 + bytes);
+		/* Nothing new: commit writes nothing. */
+		T_EQ_INT(seqstore_commit(s), 0);
+		T_EQ_INT(pwritev_calls, 2);
+		/* A resend reads frames of the open batch: each commits first. */
+		T_EQ_INT(seqstore_save(s, 101, "late", 4), 0);
+		memset(&c, 0, sizeof(c));
+		T_EQ_INT(seqstore_each(s, 100, 0, collect_fn, &c), 0);
+		T_EQ_INT(c.n, 2);
+		T_EQ_STR(c.frames[1], "late");
+		/* close commits what is left. */
+		T_EQ_INT(seqstore_set_next_out(s, 103), 0);
+		seqstore_close(s);
+		s = open_ok(dir, "S", "T", flags);
+		if (!s)
+			return;
+		T_EQ_INT(seqstore_next_out(s), 103);
+		T_EQ_INT(seqstore_next_in(s), 105);
+		T_EQ_INT(seqstore_msg_count(s), 101);
+		seqstore_close(s);
+	}
+}
+
+/* The resend window: with a window of 100, 10,000 frames leave at most 200
+ * in the index and the file, the newest 100 always among them. */
+static void test_resend_window(void)
+{
+	const char *dir = dir_for("window");
+	char msgp[512], f[300];
+	struct seqstore *s = open_ok(dir, "S", "T", 0);
+	struct collect c;
+
+	if (!s)
+		return;
+	snprintf(msgp, sizeof(msgp), "%s/S+T.msgs", dir);
+	seqstore_set_window(s, 100);
+	seqstore_set_deferred(s, 1);
+	long max_size = 0;
+	size_t max_count = 0;
+	for (uint64_t n = 1; n <= 10000; n++) {
+		T_EQ_INT(seqstore_set_next_out(s, n + 1), 0);
+		int len = snprintf(f, sizeof(f), "frame %llu %0200d", (unsigned long long)n, 0);
+		T_EQ_INT(seqstore_save(s, n, f, (size_t)len), 0);
+		if (n % 7 == 0) {
+			T_EQ_INT(seqstore_commit(s), 0);
+			if (file_size(msgp) > max_size)
+				max_size = file_size(msgp);
+		}
+		if (seqstore_msg_count(s) > max_count)
+			max_count = seqstore_msg_count(s);
+	}
+	T_EQ_INT(seqstore_commit(s), 0);
+	/* Bounded by twice the window plus one batch. */
+	T_OK(max_count <= 200 + 7);
+	T_OK(max_size <= 16 + (200 + 7) * (24 + 215));
+	memset(&c, 0, sizeof(c));
+	T_EQ_INT(seqstore_each(s, 1, 9900, collect_fn, &c), 0);
+	uint64_t first = c.n ? c.seqs[0] : 9901;
+	T_OK(first > 9800 - 7);
+	memset(&c, 0, sizeof(c));
+	T_EQ_INT(seqstore_each(s, 9901, 0, collect_fn, &c), 0);
+	T_EQ_INT(c.n, 100);
+	memset(&c, 0, sizeof(c));
+	T_EQ_INT(seqstore_each(s, 10000, 0, collect_fn, &c), 0);
+	T_EQ_INT(c.n, 1);
+	T_OK(!strncmp(c.frames[0], "frame 10000 ", 12));
+	size_t kept = seqstore_msg_count(s);
+	seqstore_close(s);
+	/* Reopened: the same frames, read from the compacted file. */
+	s = open_ok(dir, "S", "T", 0);
+	if (!s)
+		return;
+	T_EQ_INT(seqstore_msg_count(s), kept);
+	memset(&c, 0, sizeof(c));
+	T_EQ_INT(seqstore_each(s, 9901, 0, collect_fn, &c), 0);
+	T_EQ_INT(c.n, 100);
+	T_EQ_INT(c.seqs[0], 9901);
+	seqstore_close(s);
+}
+
 /* ------------------------------------------------------------ kill -9 */
 
 struct report {
@@ -572,6 +707,46 @@ static void writer_child(const char *dir, int wfd)
 	}
 }
 
+/* The batched path, as fix_conn drives it: deferred mode with a small
+ * resend window (so compaction runs under the kills too), batches of 1..40
+ * messages, numbers handed out (reported) only after commit_numbers, frames
+ * reported saved only after the full commit. */
+#define KILL_WINDOW 64
+static void writer_child_batched(const char *dir, int wfd, unsigned seed)
+{
+	struct seqstore *s;
+	static char frame[10000];
+
+	if (seqstore_open(&s, dir, "KILL", "EXCH", 0, NULL, 0) != 0)
+		_exit(3);
+	seqstore_set_window(s, KILL_WINDOW);
+	seqstore_set_deferred(s, 1);
+	send_report(wfd, 'R', 0);
+	for (;;) {
+		uint64_t first = seqstore_next_out(s), n = first;
+		int batch = 1 + (int)(rand_r(&seed) % 40);
+		for (int i = 0; i < batch; i++, n++) {
+			if (seqstore_set_next_out(s, n + 1) != 0)
+				_exit(4);
+			if (seqstore_save(s, n, frame, frame_for(n, frame)) != 0)
+				_exit(5);
+			if (seqstore_set_next_in(s, n + 7) != 0)
+				_exit(4);
+		}
+		/* As fix_conn does: the numbers, then the bytes leave, then the
+		 * frames are written. */
+		if (seqstore_commit_numbers(s) != 0)
+			_exit(5);
+		for (uint64_t k = first; k < n; k++)
+			send_report(wfd, 'U', k);
+		send_report(wfd, 'I', n - 1 + 7);
+		if (seqstore_commit(s) != 0)
+			_exit(5);
+		for (uint64_t k = first; k < n; k++)
+			send_report(wfd, 'S', k);
+	}
+}
+
 struct verify {
 	unsigned char *seen;
 	uint64_t limit;
@@ -591,9 +766,9 @@ static int verify_fn(void *arg, uint64_t seq, const char *frame, size_t len)
 	return 0;
 }
 
-static void test_kill9(void)
+static void kill9(int batched)
 {
-	const char *dir = dir_for("kill9");
+	const char *dir = dir_for(batched ? "kill9-batched" : "kill9");
 	const char *env = getenv("BT_SEQSTORE_KILLS");
 	int kills = env ? atoi(env) : 300;
 	unsigned seed = getenv("BT_SEQSTORE_SEED") ? (unsigned)atoi(getenv("BT_SEQSTORE_SEED"))
@@ -620,6 +795,8 @@ static void test_kill9(void)
 		pid = fork();
 		if (pid == 0) {
 			close(p[0]);
+			if (batched)
+				writer_child_batched(dir, p[1], seed + (unsigned)k);
 			writer_child(dir, p[1]);
 		}
 		close(p[1]);
@@ -668,7 +845,9 @@ static void test_kill9(void)
 			T_EQ_INT(seqstore_each(s, 1, 0, verify_fn, &v), 0);
 			T_EQ_INT(v.bad, 0);
 			for (size_t i = 0; i < nsaved; i++)
-				if (saved[i] >= v.limit || !v.seen[saved[i]]) {
+				if (batched && saved[i] + KILL_WINDOW < seqstore_next_out(s))
+					continue; /* outside the window: may be compacted away */
+				else if (saved[i] >= v.limit || !v.seen[saved[i]]) {
 					T_FAIL("round %d: saved frame %llu is gone", k,
 					       (unsigned long long)saved[i]);
 					break;
@@ -688,6 +867,17 @@ static void test_kill9(void)
 	free(saved);
 }
 
+static void test_kill9(void)
+{
+	kill9(0);
+}
+
+/* The same proof on the group-commit path fix_conn uses. */
+static void test_kill9_batched(void)
+{
+	kill9(1);
+}
+
 int main(void)
 {
 	snprintf(root, sizeof(root), "/tmp/bt_seqstore_XXXXXX");
@@ -704,7 +894,10 @@ int main(void)
 	T_RUN(test_corrupt_seq);
 	T_RUN(test_corrupt_msgs);
 	T_RUN(test_in_use);
+	T_RUN(test_group_commit);
+	T_RUN(test_resend_window);
 	T_RUN(test_kill9);
+	T_RUN(test_kill9_batched);
 	rm_rf(root);
 	return T_END();
 }

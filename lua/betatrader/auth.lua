@@ -70,6 +70,10 @@ function Auth:login(client_id, password)
   if client_id:find("[=|%s]") then
     argerror(1, "login", "client_id contains '=', '|' or spaces")
   end
+  -- The rule register() applies to the id the server sends: printable ASCII.
+  if client_id:find("[\128-\255]") then
+    argerror(1, "login", "client_id contains bytes outside printable ASCII")
+  end
   check_text(password, 2, "login", "password", 256)
   return own(self, self._c:login(client_id, password))
 end

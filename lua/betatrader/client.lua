@@ -22,7 +22,7 @@ function Client.new(opts)
     config = cfg,
     _c = c,
     auth = Auth.new(c),
-    fix = Fix.new(c),
+    fix = Fix.new(c, cfg.dictionary, cfg.validate),
   }, Client)
   -- auth, fix and every op they return keep the client alive (`_client`):
   -- GC closes a client only once nothing of it is reachable.

@@ -139,6 +139,9 @@ local checkers = {
   fsync = function(v, level)
     return check_boolean("fsync", v, level)
   end,
+  resend_window = function(v, level)
+    return check_number("resend_window", v, 1, 1 << 31, level + 1, true)
+  end,
   reset_on_logon = function(v, level)
     return check_boolean("reset_on_logon", v, level)
   end,
@@ -159,7 +162,22 @@ local checkers = {
     return v
   end,
   max_send_queue = function(v, level)
-    return check_number("max_send_queue", v, 1024, 1024 * 1024 * 1024, level + 1, true)
+    return check_number("max_send_queue", v, 1024, 1024 * 1024 * 1024, level, true)
+  end,
+  dictionary = function(v, level)
+    local dict = require("betatrader.dict")
+    if dict.is(v) then
+      return v
+    end
+    check_string("dictionary", v, level + 1, { max = 4096 })
+    return dict.load(v, level + 1)
+  end,
+  validate = function(v, level)
+    if v ~= "off" and v ~= "warn" and v ~= "reject" then
+      fail(level, "bad option 'validate' (\"off\", \"warn\" or \"reject\" expected, got %s)",
+        type(v) == "string" and "'" .. v .. "'" or type(v))
+    end
+    return v
   end,
   max_response_size = function(v, level)
     return check_number("max_response_size", v, 256, 64 * 1024 * 1024, level, true)
@@ -175,6 +193,7 @@ M.defaults = {
   timeout = 10,
   store = ".betatrader",
   fsync = false,
+  resend_window = 100000,
   reset_on_logon = false,
   max_message_size = 64 * 1024,
   max_response_size = 1024 * 1024,
@@ -206,6 +225,8 @@ function M.check(opts, level)
       out[k] = v
     end
   end
+  out.dictionary = out.dictionary or require("betatrader.dict").default()
+  out.validate = out.validate or "off"
   out.connect_timeout = out.connect_timeout or out.timeout
   out.logon_timeout = out.logon_timeout or out.timeout
   out.logout_timeout = out.logout_timeout or out.timeout

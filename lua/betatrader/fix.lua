@@ -8,7 +8,6 @@
 -- fields = { {tag, value}, ... } (the body), trailer = { {10, "123"} },
 -- [tag] = value of the first field with that tag }.
 local async = require("betatrader.async")
-local core = require("betatrader.core")
 
 local Fix = {}
 Fix.__index = Fix
@@ -99,9 +98,11 @@ local function q_fail_all(q, message, code)
   end
 end
 
-function Fix.new(core_client)
+function Fix.new(core_client, dict, validate)
   return setmetatable({
     _c = core_client,
+    _dict = dict, -- messages by name (betatrader.dict)
+    _warn = validate == "warn",
     _inbox = {}, -- decoded messages nobody asked for yet
     _head = 1,
     _tail = 0,
@@ -116,9 +117,13 @@ end
 -- Called by the client's event hook for every inbound application message.
 function Fix:_on_message(frame)
   self._seen = self._seen + 1
-  local msg = core.fix_decode(frame)
+  local msg, problem = self._dict:decode(frame, self._warn)
   if not msg then
     return
+  end
+  if problem then
+    msg.invalid = problem
+    warn("betatrader: received ", msg.msg_type, " breaks the dictionary: ", problem)
   end
   local op = q_shift(self._receivers)
   if op then
@@ -221,6 +226,9 @@ function Fix:send(msg_type, fields)
   end
   if type(fields) ~= "table" then
     error(fmt("bad argument #2 to 'send' (table expected, got %s)", type(fields)), 2)
+  end
+  if fields[1] == nil then
+    return self._dict:send(self._c, msg_type, fields) -- by name (or an empty raw message)
   end
   return self._c:send(msg_type, fields)
 end

@@ -4,6 +4,8 @@
 -- by every client in the process; these Lua files hold the API.
 local async = require("betatrader.async")
 local Client = require("betatrader.client")
+local core = require("betatrader.core")
+local dict = require("betatrader.dict")
 
 local M = {
   _VERSION = "0.1.0",
@@ -17,6 +19,14 @@ local M = {
   timeout = async.timeout,
   now = async.now,
   is_op = async.is_op,
+  --- A UTCTIMESTAMP with milliseconds: now, or `seconds` since the epoch.
+  utc = core.utc,
+  --- Loads a QuickFIX XML dictionary (for bt.client{ dictionary = ... } or
+  --- dictionary:decode(frame)); raises naming the file, line and problem.
+  dictionary = function(path)
+    local d = dict.load(path, 2) -- not a tail call: level 2 is the caller
+    return d
+  end,
   on_error = async.on_error,
 }
 
@@ -38,4 +48,13 @@ M.codes = names{
   "error",
 }
 
-return M
+-- bt.fix44 (constants of the FIX 4.4 dictionary) is built on first use.
+return setmetatable(M, {
+  __index = function(t, k)
+    if k == "fix44" then
+      local c = require("betatrader.fix44")
+      rawset(t, k, c)
+      return c
+    end
+  end,
+})

@@ -6,9 +6,16 @@
 --   -- ex.api_url, ex.fix_host, ex.fix_port, ex.ca_file (tls = true)
 --   ex:stop()
 --
+-- and script it while a spec runs (README, "Scenario tests"): ex:book,
+-- ex:order, ex:submit, ex:depth, ex:send, ex:expect, ex:drop, ex:hold,
+-- ex:release, ex:fault, ex:stats. Each is one request to the exchange's
+-- admin endpoints (POST /admin/<command>, the token from the READY line)
+-- and returns once the exchange has done it.
+--
 -- A crashed or hung exchange raises an error carrying its stderr; nothing
 -- here ever waits without a deadline.
 local core = require("betatrader.core")
+local cjson = require("cjson")
 
 local M = {}
 
@@ -297,7 +304,7 @@ function M.exchange(opts)
     error("bad argument #1 to 'exchange' (table expected, got " .. type(opts) .. ")", 2)
   end
   local known = { faults = 1, tls = 1, db = 1, host = 1, args = 1, iterations = 1,
-    ready_timeout = 1, env = 1, exe = 1 }
+    ready_timeout = 1, env = 1, exe = 1, symbols = 1 }
   for k in pairs(opts) do
     if not known[k] then
       error("testing.exchange: unknown option '" .. tostring(k) .. "'", 2)
@@ -343,6 +350,17 @@ function M.exchange(opts)
     self.tls = { ca_file = ca, server_name = "localhost" }
   end
   fault_args(opts.faults, args)
+  if opts.symbols then
+    local list = opts.symbols
+    if type(list) == "table" then
+      list = table.concat(list, ",")
+    end
+    if type(list) ~= "string" then
+      error("testing.exchange: symbols must be a list or a comma-separated string", 2)
+    end
+    args[#args + 1] = "--symbols"
+    args[#args + 1] = list
+  end
   for _, a in ipairs(opts.args or {}) do
     args[#args + 1] = a
   end
@@ -374,6 +392,7 @@ function M.exchange(opts)
   end
   self.fix_port = tonumber(line:match("fix=(%d+)"))
   self.http_port = tonumber(line:match("http=(%d+)"))
+  self.admin_token = line:match("admin=(%x+)")
   local url_host = host:find(":", 1, true) and ("[" .. host .. "]") or host
   self.api_url = ("http://%s:%d"):format(url_host, self.http_port)
   return self
@@ -425,6 +444,266 @@ function M.http_request(method, url, body, headers, timeout)
     return nil, msg ~= "" and msg or "curl failed"
   end
   return status, resp
+end
+
+-- ------------------------------------------------------- scripting
+
+-- A few message names, so that specs can say what they mean; any MsgType
+-- string ("8", "D", "AE") is accepted as it is.
+M.MSG_TYPES = {
+  Heartbeat = "0", Reject = "3", ExecutionReport = "8", OrderCancelReject = "9",
+  News = "B", NewOrderSingle = "D", OrderCancelRequest = "F",
+  OrderCancelReplaceRequest = "G", MarketDataRequest = "V",
+  MarketDataSnapshotFullRefresh = "W", MarketDataIncrementalRefresh = "X",
+  MarketDataRequestReject = "Y", BusinessMessageReject = "j",
+}
+
+local function msg_type_arg(t, fname, argn)
+  if type(t) ~= "string" or t == "" then
+    error(("bad argument #%d to '%s' (message type expected, got %s)"):format(argn, fname,
+      t == "" and "empty string" or type(t)), 3)
+  end
+  return M.MSG_TYPES[t] or t
+end
+
+-- A FIX value as the text the exchange gets: exact for integers, the
+-- shortest round-tripping form for decimals (never an exponent).
+local function value_text(v, what)
+  local tv = math.type(v)
+  if tv == "integer" then
+    return string.format("%d", v)
+  elseif tv == "float" then
+    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+      return string.format("%d", math.tointeger(v))
+    end
+    local text = string.format("%.15g", v)
+    if tonumber(text) ~= v then
+      text = string.format("%.17g", v)
+    end
+    if text:find("[eEn]") then
+      error(what .. ": " .. tostring(v) .. " cannot be written without an exponent", 4)
+    end
+    return text
+  elseif type(v) == "boolean" then
+    return v and "Y" or "N"
+  elseif type(v) == "string" and v ~= "" then
+    return v
+  end
+  error(what .. ": string, number or boolean expected, got " .. type(v), 4)
+end
+
+local function fields_arg(fields, fname)
+  if type(fields) ~= "table" then
+    error(("bad argument to '%s' (fields must be a list of {tag, value})"):format(fname), 3)
+  end
+  local out = {}
+  for i, f in ipairs(fields) do
+    if type(f) ~= "table" or math.type(f[1]) ~= "integer" then
+      error(("bad argument to '%s' (fields[%d] must be {tag, value})"):format(fname, i), 3)
+    end
+    out[i] = { f[1], value_text(f[2], ("%s: fields[%d]"):format(fname, i)) }
+  end
+  -- cjson writes an empty table as {}: leave an empty list out instead.
+  return #out > 0 and out or nil
+end
+
+-- The exchange's JSON message as fix:receive gives one: msg_type, seq_num,
+-- fields ({ {tag, value}, ... }) and [tag] = the first value of that tag.
+local function message(j)
+  local m = { msg_type = j.msg_type, seq_num = j.seq_num, sender = j.sender, fields = {} }
+  for i, f in ipairs(j.fields or {}) do
+    local tag = math.tointeger(f[1])
+    m.fields[i] = { tag, f[2] }
+    if m[tag] == nil then
+      m[tag] = f[2]
+    end
+  end
+  return m
+end
+
+local function messages(list)
+  local out = {}
+  for i, j in ipairs(list or {}) do
+    out[i] = message(j)
+  end
+  return out
+end
+
+-- One admin command; raises (at the spec's line) unless the exchange did
+-- it, except that a status listed in soft comes back as nil, error, status.
+function Exchange:_admin(cmd, body, timeout, soft)
+  if not self.admin_token then
+    error("testing: this exchange printed no admin token (not running?)", 3)
+  end
+  local status, text = M.http_request("POST", self.api_url .. "/admin/" .. cmd,
+    cjson.encode(body or {}), { Authorization = "Bearer " .. self.admin_token },
+    (timeout or 60) + 10)
+  if not status then
+    error("testing: admin " .. cmd .. ": " .. tostring(text), 3)
+  end
+  local ok, reply = pcall(cjson.decode, text)
+  if not ok or type(reply) ~= "table" then
+    error(("testing: admin %s: HTTP %d, not JSON: %s"):format(cmd, status, text), 3)
+  end
+  if status ~= 200 then
+    if soft and soft[status] then
+      return nil, reply.error, status
+    end
+    error(("testing: admin %s: %s (HTTP %d)"):format(cmd, tostring(reply.error), status), 3)
+  end
+  return reply
+end
+
+--- Replace the seeded book of symbol: the exchange's MARKET participant
+-- cancels its orders there and places one limit order per level, e.g.
+-- ex:book("EUR/USD", { bids = {{1.0841, 1e6}}, asks = {{1.0843, 2e6}} }).
+-- Levels that cross resting orders trade at once. Returns the reports
+-- MARKET got (list of messages).
+function Exchange:book(symbol, sides)
+  if type(symbol) ~= "string" then
+    error("bad argument #1 to 'book' (symbol expected, got " .. type(symbol) .. ")", 2)
+  end
+  if type(sides) ~= "table" then
+    error("bad argument #2 to 'book' (table {bids = ..., asks = ...} expected)", 2)
+  end
+  local body = { symbol = symbol }
+  for _, side in ipairs({ "bids", "asks" }) do
+    local levels = {}
+    for i, l in ipairs(sides[side] or {}) do
+      if type(l) ~= "table" then
+        error(("bad argument #2 to 'book' (%s[%d] must be {price, quantity})"):format(side, i), 2)
+      end
+      levels[i] = { value_text(l[1], side .. " price"), value_text(l[2], side .. " quantity") }
+    end
+    body[side] = #levels > 0 and levels or nil
+  end
+  return messages(self:_admin("book", body).replies)
+end
+
+local SIDES = { buy = "1", sell = "2", ["1"] = "1", ["2"] = "2", [1] = "1", [2] = "2" }
+local TIFS = { day = "0", ioc = "3", fok = "4", ["0"] = "0", ["3"] = "3", ["4"] = "4" }
+
+--- Place an order as another participant (default "SPEC"; as = "NAME"):
+-- { symbol, side = "buy"|"sell", qty, price (limit; none = market),
+-- tif = "day"|"ioc"|"fok", id = ClOrdID, as = participant }. Returns the
+-- ExecutionReports that participant got, in order.
+function Exchange:order(o)
+  if type(o) ~= "table" then
+    error("bad argument #1 to 'order' (table expected, got " .. type(o) .. ")", 2)
+  end
+  local side = SIDES[o.side]
+  if not side then
+    error("bad argument #1 to 'order' (side must be \"buy\" or \"sell\")", 2)
+  end
+  local tif = TIFS[o.tif or "day"]
+  if not tif then
+    error("bad argument #1 to 'order' (tif must be \"day\", \"ioc\" or \"fok\")", 2)
+  end
+  if type(o.symbol) ~= "string" or o.qty == nil then
+    error("bad argument #1 to 'order' (symbol and qty are required)", 2)
+  end
+  self._seq = (self._seq or 0) + 1
+  local fields = {
+    { 11, o.id or ("SPEC-" .. self._seq) }, { 55, o.symbol }, { 54, side }, { 38, o.qty },
+    { 40, o.price and "2" or "1" }, { 59, tif },
+  }
+  if o.price then
+    fields[#fields + 1] = { 44, o.price }
+  end
+  return self:submit(o.as or "SPEC", "D", fields)
+end
+
+--- Run any trading message (D, F, G, V) through the exchange as participant
+-- `as`, as if it had sent it; returns the replies it got.
+function Exchange:submit(as, msg_type, fields)
+  if type(as) ~= "string" then
+    error("bad argument #1 to 'submit' (participant name expected, got " .. type(as) .. ")", 2)
+  end
+  local t = msg_type_arg(msg_type, "submit", 2)
+  return messages(self:_admin("submit", { as = as, msg_type = t,
+    fields = fields_arg(fields, "submit") }).replies)
+end
+
+--- The book of symbol: { bids = { {price, qty, orders}, ... }, asks = ... },
+-- best first, prices and quantities as the exchange writes them.
+function Exchange:depth(symbol)
+  local r = self:_admin("depth", { symbol = symbol })
+  local out = { bids = {}, asks = {} }
+  for _, side in ipairs({ "bids", "asks" }) do
+    for i, l in ipairs(r[side]) do
+      out[side][i] = { l[1], l[2], math.tointeger(l[3]) }
+    end
+  end
+  return out
+end
+
+local function client_arg(client, fname)
+  if type(client) ~= "string" or client == "" then
+    error(("bad argument #1 to '%s' (client id expected, got %s)"):format(fname, type(client)), 3)
+  end
+  return client
+end
+
+--- Send any application message to a connected client, in its session.
+function Exchange:send(client, msg_type, fields)
+  client_arg(client, "send")
+  local t = msg_type_arg(msg_type, "send", 2)
+  self:_admin("send", { client = client, msg_type = t, fields = fields_arg(fields, "send") })
+  return true
+end
+
+--- The oldest message of msg_type (nil = any) the client sent since it
+-- logged in that no expect has returned yet, waiting up to timeout seconds
+-- (default 5) for it: the message as the exchange parsed it, or nil,
+-- message, "timeout".
+function Exchange:expect(client, msg_type, timeout)
+  client_arg(client, "expect")
+  local t = msg_type ~= nil and msg_type_arg(msg_type, "expect", 2) or nil
+  timeout = timeout or 5
+  local r, err = self:_admin("expect", { client = client, msg_type = t, timeout = timeout },
+    timeout, { [408] = true })
+  if not r then
+    return nil, ("%s sent no %s within %g s"):format(client, msg_type or "message", timeout),
+      "timeout"
+  end
+  return message(r.message), err
+end
+
+--- Drop a client's connection as a crash would (no Logout). Its orders are
+-- cancelled (the exchange cancels on disconnect).
+function Exchange:drop(client)
+  client_arg(client, "drop")
+  self:_admin("drop", { client = client })
+  return true
+end
+
+--- Hold back the exchange's replies of msg_type (to client, or to all)
+-- until release: forces an interleaving.
+function Exchange:hold(msg_type, client)
+  local t = msg_type_arg(msg_type, "hold", 1)
+  self:_admin("hold", { msg_type = t, client = client })
+  return true
+end
+
+--- Send what was held (of msg_type / to client; nil = everything) in the
+-- order it was held; returns how many were sent.
+function Exchange:release(msg_type, client)
+  local t = msg_type ~= nil and msg_type_arg(msg_type, "release", 1) or nil
+  return math.tointeger(self:_admin("release", { msg_type = t, client = client }).released)
+end
+
+--- Switch a named fault ("close-after=3", "http-500", ...) on (default) or off.
+function Exchange:fault(name, on)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'fault' (fault name expected, got " .. type(name) .. ")", 2)
+  end
+  self:_admin("fault", { name = name, on = on ~= false })
+  return true
+end
+
+--- Counters: orders, trades, rejects and the connected client ids.
+function Exchange:stats()
+  return self:_admin("stats", {})
 end
 
 return M
