@@ -17,9 +17,9 @@
 -- Run from a scratch directory with LUA_PATH/LUA_CPATH set by bench/run.
 local bt = require("betatrader")
 
--- The five fields a bot reads from each report. By name once the
--- dictionary lands: { "OrderID", "ClOrdID", "ExecID", "OrdStatus", "ExecType" }
-local READ = { 37, 11, 17, 39, 150 }
+-- The five fields a bot reads from each report, by name (by tag, the same
+-- case is READ = { 37, 11, 17, 39, 150 }).
+local READ = { "OrderID", "ClOrdID", "ExecID", "OrdStatus", "ExecType" }
 
 local mode = arg[1]
 
