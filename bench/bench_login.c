@@ -417,6 +417,8 @@ static void case_sessions(struct bench *b, int n, int round)
 	for (int i = 0; i < n; i++)
 		active += bt_op_status(ops[i]) == BT_OP_DONE;
 	int fds1 = count_fds(), thr1 = count_threads();
+	if (seen < n) /* late logins must not be counted as logouts below */
+		wait_op_events(b, n - seen);
 	for (int i = 0; i < n; i++) {
 		bt_op_unref(ops[i]);
 		ops[i] = bt_auth_logout(clients[i]);
