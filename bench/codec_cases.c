@@ -53,8 +53,9 @@ double bench_decode_ours(const char *msg, size_t len, long iters, uint64_t *sink
 	uint64_t acc = 0;
 	int64_t t0 = bench_now_ns();
 	for (long i = 0; i < iters; i++) {
+		size_t flen;
 		fix_msg_init(&m, fields, 64);
-		if (fix_parse(&m, msg, len) != FIX_OK)
+		if (fix_frame_parse(&m, msg, len, 0, &flen) != FIX_OK || flen != len)
 			abort();
 		acc += m.nfields + m.seq_num;
 	}

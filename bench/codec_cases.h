@@ -32,8 +32,8 @@ int64_t bench_now_ns(void);
  * or 0 if it does not fit. */
 size_t bench_er_encode(char *buf, size_t cap);
 
-/* Case 1: fix_parse (BeginString, BodyLength, CheckSum, header checks,
- * field index) of msg; *sink accumulates a value so nothing is elided. */
+/* Case 1: fix_frame_parse (framing, BeginString, BodyLength, CheckSum, header
+ * checks, field index, in one pass) of msg; *sink accumulates a value so nothing is elided. */
 double bench_decode_ours(const char *msg, size_t len, long iters, uint64_t *sink);
 
 /* Case 1 ceiling: byte sum plus SOH count, plain scalar loop. */

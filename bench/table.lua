@@ -5,13 +5,13 @@
 --   lua5.4 bench/table.lua results.txt
 local cases = {
   -- id, label, unit, scale (value * scale is shown), anchors, target
-  { "decode.ours", "1 decode ER 222 B: fix_parse", "ns", 1,
-    { "decode.qf", "decode.qf_dict", "decode.scan", "decode.scan_avx2" }, "<= 100 ns" },
+  { "decode.ours", "1 decode ER 222 B: fix_frame_parse (frame, check, index)", "ns", 1,
+    { "decode.qf", "decode.qf_dict", "decode.scan", "decode.scan_avx2" }, "<= 60 ns" },
   { "decode.qf", "1 anchor: QuickFIX setString (validate)", "ns", 1 },
   { "decode.qf_dict", "1 anchor: QuickFIX setString + FIX44 dict", "ns", 1 },
   { "decode.scan", "1 ceiling: checksum+SOH scan, scalar", "ns", 1 },
   { "decode.scan_avx2", "1 ceiling: checksum+SOH scan, AVX2", "ns", 1 },
-  { "encode.ours", "2 encode ER from values: fix_enc", "ns", 1, { "encode.qf" }, "<= 150 ns" },
+  { "encode.ours", "2 encode ER from values: fix_enc", "ns", 1, { "encode.qf" }, "<= 100 ns" },
   { "encode.qf", "2 anchor: QuickFIX typed fields + toString", "ns", 1 },
   { "login.ours", "3 connect -> Active (bt_auth_login)", "us", 1, { "login.floor" },
     "<= 2x floor" },
@@ -48,6 +48,30 @@ local cases = {
     { "match.naive" } },
   { "match.naive", "10 anchor: naive book (scan per order)", "orders/s", 1 },
   { "match.venue", "10 venue.c: parse + match + ExecutionReports", "orders/s", 1 },
+  -- issue 16
+  { "bot.ours", "20 bot loop: Lua send + fix:receive + 5 fields, store on", "orders/s", 1,
+    { "bot.qf" }, ">= 250,000/s" },
+  { "bot.qf", "20 anchor: QuickFIX initiator (FileStore) <-> acceptor", "orders/s", 1 },
+  { "rtt.ours_p50", "21 order -> report p50, Lua, store on", "us", 1,
+    { "rtt.floor_p50", "rtt.qf_p50" }, "<= 2x floor, < qf" },
+  { "rtt.ours_p99", "21 order -> report p99, Lua, store on", "us", 1,
+    { "rtt.floor_p99", "rtt.qf_p99" }, "<= 3x floor, < qf" },
+  { "rtt.floor_p50", "21 floor p50: C ping-pong, same bytes, loopback", "us", 1 },
+  { "rtt.floor_p99", "21 floor p99", "us", 1 },
+  { "rtt.qf_p50", "21 anchor p50: QuickFIX (FileStore) round trip", "us", 1 },
+  { "rtt.qf_p99", "21 anchor p99: QuickFIX round trip", "us", 1 },
+  { "sessions.time", "22 sessions at once, C API, store off, until all Active", "ms", 1, nil,
+    "<= 3000 ms" },
+  { "sessions.rss", "22 resident memory per session", "KiB", 1, nil, "<= 16 KiB" },
+  { "sessions.fds_active", "22 fds while Active, over the start", "fds", 1 },
+  { "sessions.fds_left", "22 fds left after logout + free", "fds", 1, nil, "0" },
+  { "sessions.threads_left", "22 threads left after logout + free", "threads", 1, nil, "0" },
+  { "split.ours", "23 connect -> Active, C API (bt_auth_login)", "us", 1,
+    { "split.floor", "split.rawfix" }, "<= 1.5x floor" },
+  { "split.rawfix", "23 same Logon + UserRequest by hand (exchange included)", "us", 1 },
+  { "split.floor", "23 floor: connect + 2 x 100 B round trips", "us", 1 },
+  { "split.client", "23 client's share (ours - hand-written)", "us", 1 },
+  { "split.exchange", "23 exchange's share (hand-written - floor)", "us", 1 },
 }
 
 local path = arg[1] or error("usage: table.lua results.txt")

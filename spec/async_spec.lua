@@ -36,6 +36,35 @@ describe("betatrader.async", function()
 			assert.equal(7, bt.resolved(7):get())
 		end)
 
+		it("made done by resolved() keep their values, refuse completion, run on_done hooks once", function()
+			local a, b = bt.resolved("x", nil, 3), bt.resolved()
+			assert.equal("done", a:status())
+			assert.is_true(a:done())
+			local x, y, z = a:await()
+			assert.equal("x", x)
+			assert.is_nil(y)
+			assert.equal(3, z)
+			assert.is_true(b:await())
+			assert.is_false(a:resolve(1))
+			assert.is_false(a:reject("no", "failed"))
+			assert.is_false(a:cancel())
+			assert.equal("x", a:await()) -- unchanged by the refused completions
+			local ran = 0
+			bt.on_done(a, function()
+				ran = ran + 1
+			end)
+			bt.step(0)
+			bt.step(0)
+			assert.equal(1, ran)
+			-- inside a task too
+			local got
+			bt.spawn(function()
+				got = bt.resolved(42):await()
+			end)
+			bt.step(0)
+			assert.equal(42, got)
+		end)
+
 		it("can be cancelled once; completion after cancel is a no-op", function()
 			local op = bt.sleep_op(30)
 			assert.is_true(op:cancel())

@@ -103,21 +103,57 @@ static uint64_t sum_bytes(const char *p, size_t n)
 	return sum;
 }
 
-/* Bit i set when p[i] is SOH, for i < min(avail, 64). */
-static inline uint64_t soh_mask(const char *p, size_t avail)
-{
-	size_t n = avail < 64 ? avail : 64, i = 0;
-	uint64_t m = 0;
+/* Byte sum and SOH positions of one 64-byte block, from the same loads: the
+ * parser checks and indexes in a single pass over the frame. */
 #ifdef FIX_SIMD
-	__m128i soh = _mm_set1_epi8(FIX_SOH);
-	for (; i + 16 <= n; i += 16) {
+typedef __m128i sum_acc;
+#define SUM_ACC_ZERO _mm_setzero_si128()
+static inline uint64_t scan_block64(const char *p, sum_acc *acc)
+{
+	const __m128i soh = _mm_set1_epi8(FIX_SOH), zero = _mm_setzero_si128();
+	uint64_t m = 0;
+	for (int i = 0; i < 64; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		*acc = _mm_add_epi64(*acc, _mm_sad_epu8(v, zero));
 		m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, soh)) << i;
 	}
-#endif
-	for (; i < n; i++)
-		m |= (uint64_t)(p[i] == FIX_SOH) << i;
 	return m;
+}
+
+static inline uint64_t sum_acc_total(sum_acc acc)
+{
+	uint64_t lanes[2];
+	_mm_storeu_si128((__m128i *)(void *)lanes, acc);
+	return lanes[0] + lanes[1];
+}
+#else
+typedef uint64_t sum_acc;
+#define SUM_ACC_ZERO 0
+static inline uint64_t scan_block64(const char *p, sum_acc *acc)
+{
+	uint64_t m = 0;
+	for (int i = 0; i < 64; i++) {
+		*acc += (unsigned char)p[i];
+		m |= (uint64_t)(p[i] == FIX_SOH) << i;
+	}
+	return m;
+}
+
+static inline uint64_t sum_acc_total(sum_acc acc)
+{
+	return acc;
+}
+#endif
+
+/* Same for the first min(avail, 64) bytes at p, reading no further: a short
+ * last block is copied into zeros, which add nothing and are not SOH. */
+static inline uint64_t scan_block(const char *p, size_t avail, sum_acc *acc)
+{
+	if (avail >= 64)
+		return scan_block64(p, acc);
+	char tail[64] = {0};
+	memcpy(tail, p, avail);
+	return scan_block64(tail, acc);
 }
 
 /* ---------------------------------------------------------------- framer */
@@ -142,7 +178,10 @@ static int frame_bad(int status, const char *buf, size_t len, size_t *frame_len)
 	return status;
 }
 
-int fix_frame(const char *buf, size_t len, size_t max_body, size_t *frame_len)
+/* fix_frame up to, not including, the checksum comparison: on FIX_OK,
+ * *frame_len is the whole frame and *want the value of its CheckSum digits
+ * (-1 if they are not three digits). */
+static int frame_head(const char *buf, size_t len, size_t max_body, size_t *frame_len, int *want)
 {
 	*frame_len = 0;
 	if (max_body == 0)
@@ -203,13 +242,24 @@ int fix_frame(const char *buf, size_t len, size_t max_body, size_t *frame_len)
 
 	*frame_len = end;
 	const char *d = buf + tr + 3;
-	if (!is_digit(d[0]) || !is_digit(d[1]) || !is_digit(d[2]))
-		return FIX_E_CHECKSUM;
-	unsigned want =
-	    (unsigned)(d[0] - '0') * 100 + (unsigned)(d[1] - '0') * 10 + (unsigned)(d[2] - '0');
-	if ((sum_bytes(buf, tr) & 0xff) != want)
-		return FIX_E_CHECKSUM;
+	*want = -1;
+	if (is_digit(d[0]) && is_digit(d[1]) && is_digit(d[2]))
+		*want = (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
 	return FIX_OK;
+}
+
+static int checksum_ok(const char *frame, size_t len, int want)
+{
+	return want >= 0 && (int)(sum_bytes(frame, len - TRAILER_LEN) & 0xff) == want;
+}
+
+int fix_frame(const char *buf, size_t len, size_t max_body, size_t *frame_len)
+{
+	int want;
+	int r = frame_head(buf, len, max_body, frame_len, &want);
+	if (r == FIX_OK && !checksum_ok(buf, *frame_len, want))
+		return FIX_E_CHECKSUM;
+	return r;
 }
 
 /* ----------------------------------------------------------------- parser */
@@ -221,25 +271,37 @@ void fix_msg_init(struct fix_msg *msg, struct fix_field *fields, size_t cap)
 	msg->cap = fields ? cap : 0;
 }
 
-/* Positions of SOH in [base, end), handed out in order, 64 at a time. */
+/* Positions of SOH in [base, end), handed out in order, 64 at a time; every
+ * block loaded also adds its bytes to the checksum. */
 struct soh_scan {
 	const char *buf;
 	size_t base, end;
 	uint64_t mask;
+	sum_acc acc;
 };
 
 /* Next SOH position, or end if there is none. */
 static inline size_t soh_next(struct soh_scan *s)
 {
 	while (s->mask == 0) {
-		s->base += 64;
-		if (s->base >= s->end)
+		if (s->base + 64 >= s->end)
 			return s->end;
-		s->mask = soh_mask(s->buf + s->base, s->end - s->base);
+		s->base += 64;
+		s->mask = scan_block(s->buf + s->base, s->end - s->base, &s->acc);
 	}
 	size_t pos = s->base + (size_t)__builtin_ctzll(s->mask);
 	s->mask &= s->mask - 1;
 	return pos;
+}
+
+/* Byte sum of [0, end): what the scan loaded plus what it did not reach. */
+static uint64_t soh_scan_sum(const struct soh_scan *s)
+{
+	uint64_t sum = sum_acc_total(s->acc);
+	size_t done = s->base + 64;
+	if (done < s->end)
+		sum += sum_bytes(s->buf + done, s->end - done);
+	return sum;
 }
 
 static int parse_seq(const char *p, size_t n, uint64_t *out)
@@ -349,20 +411,21 @@ int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
 		return FIX_E_CHECKSUM;
 	unsigned want =
 	    (unsigned)(d[0] - '0') * 100 + (unsigned)(d[1] - '0') * 10 + (unsigned)(d[2] - '0');
-	if ((sum_bytes(buf, tr) & 0xff) != want)
-		return FIX_E_CHECKSUM;
 
 	struct fix_field *f = msg->fields;
 	size_t cap = msg->cap;
 	if (cap < 3)
-		return FIX_E_TOO_MANY_FIELDS;
+		return (sum_bytes(buf, tr) & 0xff) != want ? FIX_E_CHECKSUM : FIX_E_TOO_MANY_FIELDS;
 	f[0] = (struct fix_field){8, 2, BEGIN_FIELD_LEN - 3};
 	f[1] = (struct fix_field){9, (uint32_t)v0, (uint32_t)(b - 1 - v0)};
 
+	/* One pass from byte 0: the checksum covers the 8= and 9= fields too,
+	 * and b < 64, so the first block holds both and the body's start. */
 	int st = FIX_OK;
 	size_t nf = 2;
 	uint64_t seen = 0;
-	struct soh_scan s = {buf, b, tr, soh_mask(buf + b, tr - b)};
+	struct soh_scan s = {buf, 0, tr, 0, SUM_ACC_ZERO};
+	s.mask = scan_block(buf, tr, &s.acc) & ~((UINT64_C(1) << b) - 1);
 	size_t cur = b;
 	while (cur < tr) {
 		size_t e = soh_next(&s);
@@ -371,28 +434,32 @@ int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
 		size_t k = parse_tag(buf + cur, buf + e, &tag);
 		if (k == 0) {
 			st = FIX_E_TAG_SYNTAX;
-			goto out;
+			break;
 		}
 		size_t q = cur + k + 1;
 		if (q == e) {
 			st = FIX_E_EMPTY_VALUE;
-			goto out;
+			break;
 		}
 		if (nf + 1 >= cap) { /* keep a slot for 10 */
 			st = FIX_E_TOO_MANY_FIELDS;
-			goto out;
+			break;
 		}
 		seen |= (uint64_t)(tag < 64) << (tag & 63);
 		f[nf++] = (struct fix_field){tag, (uint32_t)q, (uint32_t)(e - q)};
 		cur = e + 1;
 	}
-	f[nf++] = (struct fix_field){10, (uint32_t)(tr + 3), 3};
-
-	if (seen & FRAMING_TAGS)
-		st = FIX_E_FIELD_ORDER;
-	else if (nf < 4 || f[2].tag != 35 || (seen & REQUIRED_HEADER) != REQUIRED_HEADER)
-		st = FIX_E_MISSING_HEADER;
-out:
+	/* A bad checksum outranks whatever the index found: the frame is not
+	 * what its sender wrote, so nothing in it is reported. */
+	if ((soh_scan_sum(&s) & 0xff) != want)
+		return FIX_E_CHECKSUM;
+	if (st == FIX_OK) {
+		f[nf++] = (struct fix_field){10, (uint32_t)(tr + 3), 3};
+		if (seen & FRAMING_TAGS)
+			st = FIX_E_FIELD_ORDER;
+		else if (nf < 4 || f[2].tag != 35 || (seen & REQUIRED_HEADER) != REQUIRED_HEADER)
+			st = FIX_E_MISSING_HEADER;
+	}
 	msg->nfields = nf;
 	if (nf > 2 && f[2].tag == 35) {
 		msg->msg_type = buf + f[2].off;
@@ -410,6 +477,31 @@ out:
 			st = FIX_E_BAD_VALUE;
 	}
 	return st;
+}
+
+int fix_frame_parse(struct fix_msg *msg, const char *buf, size_t len, size_t max_body,
+		    size_t *frame_len)
+{
+	int want;
+	msg->buf = buf;
+	msg->len = 0;
+	msg->nfields = 0;
+	msg->msg_type = NULL;
+	msg->msg_type_len = 0;
+	msg->seq_num = 0;
+	msg->poss_dup = 0;
+	int r = frame_head(buf, len, max_body, frame_len, &want);
+	if (r != FIX_OK)
+		return r;
+	if (want < 0)
+		return FIX_E_CHECKSUM;
+	r = fix_parse(msg, buf, *frame_len);
+	/* fix_parse stops before the sum on a BeginString other than FIX.4.4
+	 * (framed all the same); fix_frame would have reported the sum first. */
+	if ((r == FIX_E_BEGIN_STRING || r == FIX_E_BODY_LENGTH) &&
+	    !checksum_ok(buf, *frame_len, want))
+		return FIX_E_CHECKSUM;
+	return r;
 }
 
 const struct fix_field *fix_msg_find(const struct fix_msg *msg, uint32_t tag)

@@ -79,6 +79,13 @@ void fix_msg_init(struct fix_msg *msg, struct fix_field *fields, size_t cap);
  * (nfields, msg_type, seq_num if reached), enough for a Reject's 45/372. */
 int fix_parse(struct fix_msg *msg, const char *buf, size_t len);
 
+/* fix_frame and fix_parse in one pass over the bytes (the checksum summed
+ * once, by the same loads that find the SOHs): the same status and
+ * *frame_len as fix_frame on buf[0..len); when that is FIX_OK, the status and
+ * msg of fix_parse on the frame. */
+int fix_frame_parse(struct fix_msg *msg, const char *buf, size_t len, size_t max_body,
+		    size_t *frame_len);
+
 /* First field with this tag, or NULL. */
 const struct fix_field *fix_msg_find(const struct fix_msg *msg, uint32_t tag);
 

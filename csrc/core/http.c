@@ -501,17 +501,29 @@ struct http_client *http_client_new(struct bt_reactor *r, const struct http_opts
 	while (bl > 0 && c->base_url[bl - 1] == '/')
 		c->base_url[--bl] = '\0';
 	reactor_timer_init(&c->timer, timer_cb, c);
-	c->multi = oom ? NULL : curl_multi_init();
-	if (!c->multi) {
+	if (oom) {
 		bt_set_err(err, errlen, "http: out of memory");
 		client_destroy(c);
 		return NULL;
 	}
+	/* The curl multi handle comes with the first request: it holds a
+	 * socketpair and some KiB, and most clients (a session that only logs
+	 * in over FIX) never send one. */
+	return c;
+}
+
+static int ensure_multi(struct http_client *c)
+{
+	if (c->multi)
+		return 0;
+	c->multi = curl_multi_init();
+	if (!c->multi)
+		return -1;
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timerfunc_cb);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-	return c;
+	return 0;
 }
 
 static void client_destroy(struct http_client *c)
@@ -613,7 +625,7 @@ static struct http_req *req_start(struct http_req *q)
 {
 	struct http_client *c = q->c;
 	curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->headers);
-	if (curl_multi_add_handle(c->multi, q->easy) != CURLM_OK) {
+	if (ensure_multi(c) < 0 || curl_multi_add_handle(c->multi, q->easy) != CURLM_OK) {
 		req_free(q);
 		return NULL;
 	}

@@ -167,6 +167,18 @@ static void bytes_consume(struct bytes *b, size_t n)
 		b->off = b->len = 0;
 }
 
+/* An idle connection keeps no send buffer: thousands of sessions sit
+ * between bursts, and a burst pays one malloc, not one per message. The
+ * consumed bytes were wiped already. */
+static void bytes_release_if_empty(struct bytes *b)
+{
+	if (b->p && b->len == 0) {
+		free(b->p);
+		b->p = NULL;
+		b->cap = 0;
+	}
+}
+
 static void bytes_free(struct bytes *b)
 {
 	if (b->p) {
@@ -383,6 +395,7 @@ static void send_out(struct transport *t)
 		ssize_t k = send(t->fd, t->out.p + t->out.off, n, MSG_NOSIGNAL);
 		if (k > 0) {
 			bytes_consume(&t->out, (size_t)k);
+			bytes_release_if_empty(&t->out);
 			progress = 1;
 		} else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			fail(t, TRANSPORT_DISCONNECTED, "connection to %s lost: %s", t->where,
@@ -412,6 +425,7 @@ static void flush_now(struct transport *t)
 			}
 			bytes_consume(&t->app, (size_t)k);
 		}
+		bytes_release_if_empty(&t->app);
 		if (drain_wbio(t) != 0) {
 			fail(t, TRANSPORT_DISCONNECTED, "connection to %s: out of memory",
 			     t->where);
@@ -457,6 +471,11 @@ void transport_flush(struct transport *t)
 size_t transport_pending(const struct transport *t)
 {
 	return t ? bytes_avail(&t->out) + bytes_avail(&t->app) : 0;
+}
+
+size_t transport_buffer_size(const struct transport *t)
+{
+	return t ? t->out.cap + t->app.cap : 0;
 }
 
 /* ------------------------------------------------------------ open / read */

@@ -89,6 +89,9 @@ void transport_flush(struct transport *t);
 /* Bytes appended but not yet accepted by the kernel. */
 size_t transport_pending(const struct transport *t);
 
+/* Bytes of send buffers held (0 once everything written was sent). */
+size_t transport_buffer_size(const struct transport *t);
+
 /* Close and free: buffered bytes are flushed as far as the socket accepts
  * them without blocking, TLS sends close_notify, then the fd is closed. No
  * callback runs afterwards. Safe to call from inside a callback. NULL ok. */

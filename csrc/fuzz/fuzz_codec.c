@@ -64,6 +64,16 @@ static void drain(const char *buf, size_t len, size_t max_body)
 	while (off < len) {
 		size_t fl = 99;
 		int r = fix_frame(buf + off, len - off, max_body, &fl);
+		{
+			/* the one-pass decode frames exactly like fix_frame */
+			struct fix_msg dm;
+			size_t dfl = 77;
+			fix_msg_init(&dm, g_fields, MAX_FIELDS);
+			int dr = fix_frame_parse(&dm, buf + off, len - off, max_body, &dfl);
+			CHECK(dfl == fl);
+			CHECK(r == FIX_OK ? dr != FIX_E_CHECKSUM && dr != FIX_E_NEED_MORE
+					  : dr == r);
+		}
 		if (r == FIX_E_NEED_MORE) {
 			CHECK(fl == 0);
 			return;

@@ -926,6 +926,33 @@ static void test_strerror(void)
 
 /* ------------------------------------------------------------- robustness */
 
+/* fix_frame_parse on b[0..n) gives what fix_frame then fix_parse give: status,
+ * frame length and, when framed, the same index and header values. */
+static int decode_matches(const char *b, size_t n, size_t max_body)
+{
+	struct fix_field f1[NF], f2[NF];
+	struct fix_msg m1, m2;
+	size_t fl1 = 777, fl2 = 999;
+	fix_msg_init(&m1, f1, NF);
+	fix_msg_init(&m2, f2, NF);
+	int want = fix_frame(b, n, max_body, &fl1);
+	if (want == FIX_OK)
+		want = fix_parse(&m1, b, fl1);
+	int got = fix_frame_parse(&m2, b, n, max_body, &fl2);
+	if (got != want || fl1 != fl2)
+		return 0;
+	if (want == FIX_E_CHECKSUM || fl1 == 0 || want == FIX_E_NEED_MORE)
+		return 1;
+	if (m1.nfields != m2.nfields || m1.seq_num != m2.seq_num || m1.poss_dup != m2.poss_dup ||
+	    m1.msg_type != m2.msg_type || m1.msg_type_len != m2.msg_type_len)
+		return 0;
+	for (size_t i = 0; i < m1.nfields && i < NF; i++) {
+		if (f1[i].tag != f2[i].tag || f1[i].off != f2[i].off || f1[i].len != f2[i].len)
+			return 0;
+	}
+	return 1;
+}
+
 /* One check of every framer/parser invariant; the copy has exactly n bytes so
  * that ASan sees any read past the end. */
 static int probe(const char *src, size_t n)
@@ -951,6 +978,7 @@ static int probe(const char *src, size_t n)
 			fix_msg_init(&m, fields, NF);
 			ok &= fix_parse(&m, b, fl) <= FIX_OK;
 		}
+		ok &= decode_matches(b, n, maxes[i]);
 	}
 	struct fix_field fields[8];
 	struct fix_msg m;
@@ -985,6 +1013,51 @@ static void test_robust_mutations(void)
 	for (size_t k = 0; k <= n; k++)
 		bad += !probe(f, k);
 	T_EQ_INT(bad, 0);
+}
+
+/* The one-pass decode sums and indexes 64 bytes at a time: frames of every
+ * length around the block edges, good, with one body byte changed (sum
+ * wrong), and with that byte made a tag error with the sum right again,
+ * behave exactly like fix_frame + fix_parse, on exact-size copies. */
+static void test_decode_is_frame_then_parse(void)
+{
+	int bad = 0, ok_frames = 0;
+	for (size_t extra = 0; extra < 200; extra++) {
+		char body[512], f[640];
+		int k = snprintf(body, sizeof(body), "%s58=", HDR);
+		for (size_t i = 0; i < extra + 1; i++)
+			body[k++] = (char)('a' + i % 26);
+		snprintf(body + k, sizeof(body) - (size_t)k, "|");
+		size_t n = ref_frame(f, sizeof(f), "FIX.4.4", body);
+		char *b = malloc(n);
+		T_OK(b != NULL);
+		if (!b)
+			return;
+		memcpy(b, f, n);
+		struct fix_field fl[NF];
+		struct fix_msg m;
+		size_t flen = 0;
+		fix_msg_init(&m, fl, NF);
+		ok_frames += fix_frame_parse(&m, b, n, 0, &flen) == FIX_OK && flen == n &&
+			     m.nfields == 9 && fix_msg_is(&m, "D") && m.seq_num == 7;
+		for (size_t k2 = 0; k2 <= n; k2 += 7)
+			bad += !decode_matches(b, k2, 0);
+		size_t pos = n - 9; /* the last value byte: in the last block */
+		b[pos] ^= 1;
+		bad += !decode_matches(b, n, 0);
+		b[pos] ^= 1;
+		b[n - 9 - extra] = '\x01'; /* "58=" then SOH: an empty value */
+		fix_sum(b, n);
+		bad += !decode_matches(b, n, 0);
+		struct fix_msg m2;
+		fix_msg_init(&m2, fl, NF);
+		bad += fix_frame_parse(&m2, b, n, 0, &flen) != FIX_E_EMPTY_VALUE;
+		b[n - 2] = b[n - 2] == '0' ? '1' : '0'; /* and now the sum is wrong too */
+		bad += fix_frame_parse(&m2, b, n, 0, &flen) != FIX_E_CHECKSUM || flen != n;
+		free(b);
+	}
+	T_EQ_INT(bad, 0);
+	T_EQ_INT(ok_frames, 200);
 }
 
 static void test_robust_random_stream(void)
@@ -1063,5 +1136,6 @@ int main(void)
 	T_RUN(test_strerror);
 	T_RUN(test_robust_mutations);
 	T_RUN(test_robust_random_stream);
+	T_RUN(test_decode_is_frame_then_parse);
 	return T_END();
 }

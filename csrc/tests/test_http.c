@@ -221,6 +221,12 @@ static void do_start(struct bt_reactor *r, void *ud)
 		k->req = http_fetch_profile(k->c, k->token, on_result, k);
 }
 
+static void do_request(struct bt_reactor *r, void *ud)
+{
+	struct call *k = ud;
+	k->req = http_register(k->c, k->user, "s3cret", on_result, k);
+}
+
 static void do_free(struct bt_reactor *r, void *ud)
 {
 	struct call *k = ud;
@@ -653,6 +659,40 @@ static void test_https_hostname_mismatch(void)
 	https_case("127.0.0.2", "ca.pem", BT_E_TLS_FAILED, "127.0.0.2");
 }
 
+static void do_new(struct bt_reactor *r, void *ud)
+{
+	struct call *k = ud;
+	k->c = http_client_new(r, &k->o, k->err, sizeof(k->err));
+}
+
+/* A client that never sent a request holds no fd (curl's multi handle and
+ * its socketpair come with the first request): thousands of FIX sessions
+ * each own one. The same client then still works. */
+static void test_idle_client_holds_no_fd(void)
+{
+	char url[128];
+	struct call k;
+	memset(&k, 0, sizeof(k));
+	pthread_mutex_init(&k.mu, NULL);
+	pthread_cond_init(&k.cv, NULL);
+	base_url(url, sizeof(url), "");
+	k.o.base_url = url;
+	k.o.timeout_ms = 5000;
+	int before = srv_count_fds();
+	reactor_call(R, do_new, &k);
+	T_OK(k.c != NULL);
+	T_EQ_INT(srv_count_fds(), before);
+	k.user = "alice";
+	reactor_call(R, do_request, &k);
+	T_OK(k.req != NULL);
+	if (k.req)
+		call_wait(&k);
+	T_EQ_STR(k.client_id, "CLIENT0001");
+	reactor_call(R, do_free, &k);
+	pthread_mutex_destroy(&k.mu);
+	pthread_cond_destroy(&k.cv);
+}
+
 static int fds0, threads0;
 
 static void test_nothing_left_open(void)
@@ -710,6 +750,7 @@ int main(void)
 	T_RUN(test_https_redirect_to_http);
 	T_RUN(test_https_unknown_issuer);
 	T_RUN(test_https_hostname_mismatch);
+	T_RUN(test_idle_client_holds_no_fd);
 	T_RUN(test_nothing_left_open);
 	reactor_release(R);
 	MHD_stop_daemon(d);

@@ -29,6 +29,7 @@ struct client {
 	int pieces;
 	size_t big_len;
 	char open_err[256];
+	size_t buffer_size; /* transport_buffer_size once the echo is complete */
 };
 
 static void client_init(struct client *c, const char *host, unsigned short port)
@@ -105,6 +106,12 @@ static void do_write(struct bt_reactor *r, void *ud)
 		transport_write(c->t, big, c->big_len);
 		free(big);
 	}
+}
+
+static void do_buffer_size(struct bt_reactor *r, void *ud)
+{
+	struct client *c = ud;
+	c->buffer_size = transport_buffer_size(c->t);
 }
 
 static void do_close(struct bt_reactor *r, void *ud)
@@ -243,6 +250,10 @@ static void run_echo(struct client *c, struct server *s)
 	T_EQ_INT(c->dlen, want);
 	T_OK(c->dlen >= 9 && memcmp(c->data, "piece 0\npiece 1\n", 16) == 0);
 	T_OK(c->dlen == want && c->data[want - 1] == (char)('a' + (c->big_len - 1) % 26));
+	/* Everything was echoed, so everything was sent: no send buffer left. */
+	c->buffer_size = 1;
+	reactor_call(R, do_buffer_size, c);
+	T_EQ_INT(c->buffer_size, 0);
 	reactor_call(R, do_close, c);
 	server_stop(s);
 	T_EQ_INT(s->echoed, want);

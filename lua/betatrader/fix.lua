@@ -105,7 +105,7 @@ function Fix.new(core_client, dict, validate)
     _c = core_client,
     _dict = dict, -- messages by name (betatrader.dict)
     _warn = validate == "warn",
-    _inbox = {}, -- decoded messages nobody asked for yet
+    _inbox = {}, -- frames of messages nobody asked for yet
     _head = 1,
     _tail = 0,
     _seen = 0, -- "message" events handled
@@ -116,24 +116,31 @@ function Fix.new(core_client, dict, validate)
   }, Fix)
 end
 
--- Called by the client's event hook for every inbound application message.
-function Fix:_on_message(frame)
-  self._seen = self._seen + 1
+-- The message behind a frame, or nil if the dictionary cannot read it.
+local function decode(self, frame)
   local msg, problem = self._dict:decode(frame, self._warn)
-  if not msg then
-    return
-  end
-  if problem then
+  if msg and problem then
     msg.invalid = problem
     warn("betatrader: received ", msg.msg_type, " breaks the dictionary: ", problem)
   end
-  local op = q_shift(self._receivers)
-  if op then
-    op:resolve(msg)
+  return msg
+end
+
+-- Called by the client's event hook for every inbound application message.
+-- Frames nobody waits for are kept as they came and decoded by receive():
+-- a burst of thousands of decoded tables waiting in the inbox made the
+-- heap grow by a page fault per message.
+function Fix:_on_message(frame)
+  self._seen = self._seen + 1
+  if self._receivers.live > 0 then
+    local msg = decode(self, frame)
+    if msg then -- an unreadable frame is dropped, the receiver waits on
+      q_shift(self._receivers):resolve(msg)
+    end
     return
   end
   self._tail = self._tail + 1
-  self._inbox[self._tail] = msg
+  self._inbox[self._tail] = frame
 end
 
 local live_states = { Connecting = true, Authenticating = true, Active = true }
@@ -278,14 +285,17 @@ end
 --- Op fails at once with the end's reason and code until a new login.
 function Fix:receive(timeout)
   check_timeout(timeout, "receive")
-  if self._head <= self._tail then
-    local msg = self._inbox[self._head]
+  while self._head <= self._tail do
+    local frame = self._inbox[self._head]
     self._inbox[self._head] = nil
     self._head = self._head + 1
     if self._head > self._tail then
       self._head, self._tail = 1, 0
     end
-    return async.resolved(msg)
+    local msg = decode(self, frame)
+    if msg then
+      return async.resolved(msg)
+    end
   end
   if self._c:closed() then
     return async.failed("client is closed", "invalid_state")
