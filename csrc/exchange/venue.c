@@ -85,14 +85,51 @@ fail:
 
 /* ------------------------------------------------------- participants */
 
+static size_t comp_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a, as id_hash */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/* Doubles the comp_id table once it holds as many participants as buckets;
+ * on no memory the chains just get longer. */
+static void parts_grow(struct venue *v)
+{
+	if (v->nparts < v->npbuckets)
+		return;
+	size_t nb = v->npbuckets ? v->npbuckets * 2 : 256;
+	struct participant **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return;
+	for (size_t i = 0; i < v->npbuckets; i++) {
+		while (v->pbuckets[i]) {
+			struct participant *x = v->pbuckets[i];
+			v->pbuckets[i] = x->pnext;
+			size_t k = comp_hash(x->comp_id, strlen(x->comp_id)) & (nb - 1);
+			x->pnext = b[k];
+			b[k] = x;
+		}
+	}
+	free(v->pbuckets);
+	v->pbuckets = b;
+	v->npbuckets = nb;
+}
+
 struct participant *venue_participant(struct venue *v, const char *comp_id)
 {
 	size_t len = strlen(comp_id);
 	if (!len || len >= sizeof(v->parts->comp_id))
 		return NULL;
-	for (struct participant *p = v->parts; p; p = p->next)
-		if (strcmp(p->comp_id, comp_id) == 0)
-			return p;
+	size_t h = comp_hash(comp_id, len);
+	if (v->npbuckets)
+		for (struct participant *p = v->pbuckets[h & (v->npbuckets - 1)]; p; p = p->pnext)
+			if (strcmp(p->comp_id, comp_id) == 0)
+				return p;
+	parts_grow(v);
+	if (!v->npbuckets)
+		return NULL;
 	struct participant *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
@@ -102,6 +139,10 @@ struct participant *venue_participant(struct venue *v, const char *comp_id)
 	else
 		v->parts = p;
 	v->parts_tail = p;
+	size_t k = h & (v->npbuckets - 1);
+	p->pnext = v->pbuckets[k];
+	v->pbuckets[k] = p;
+	v->nparts++;
 	return p;
 }
 
@@ -719,5 +760,6 @@ void venue_free(struct venue *v)
 	}
 	free(v->syms);
 	free(v->buckets);
+	free(v->pbuckets);
 	free(v);
 }

@@ -31,6 +31,7 @@ struct participant {
 	size_t norders;
 	void *admin; /* admin.c's per-participant state (inbox) */
 	struct participant *next;
+	struct participant *pnext; /* the venue's comp_id hash chain */
 };
 
 struct venue_ops {

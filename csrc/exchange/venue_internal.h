@@ -37,6 +37,10 @@ struct venue {
 	struct vsymbol *syms;
 	size_t nsyms;
 	struct participant *parts, *parts_tail;
+	/* comp_id -> participant: a login looks itself up, and a venue may know
+	 * tens of thousands of accounts */
+	struct participant **pbuckets;
+	size_t npbuckets, nparts;
 	struct vorder **buckets; /* (owner, ClOrdID) of resting orders */
 	size_t nbuckets, nlive;
 	uint64_t order_seq, exec_seq;
