@@ -98,6 +98,9 @@ struct bt_auth {
 	uint64_t req_counter;
 	struct reactor_timer ur_timer;    /* UserResponse deadline */
 	struct reactor_timer state_timer; /* posts a deferred Authenticating */
+	struct reactor_timer rc_timer;    /* the reconnect backoff */
+	char *rc_password;                /* the last login's, for reconnects */
+	uint64_t rng;                     /* the backoff's jitter */
 	struct sendq io_q;                /* swapped with q when flushing */
 	struct reactor_failure_hook fail_hook;
 	/* Where each sent application message ends in the connection's output
@@ -591,6 +594,13 @@ static void open_conn(struct bt_auth *a, struct login_job *j)
 	j->client_id = NULL;
 	a->password = j->password;
 	j->password = NULL;
+	if (a->cfg.reconnect && a->password && a->password != a->rc_password) {
+		char *keep = dup_secret(a->password);
+		if (keep) { /* else this login just cannot be resumed */
+			bt_wipe_free_str(&a->rc_password);
+			a->rc_password = keep;
+		}
+	}
 	a->logout_text[0] = '\0';
 
 	struct fix_conn_opts o;
@@ -684,6 +694,58 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 		run(a, AM_EV_FAIL, BT_ERR_NOMEM, "login: could not reach the I/O thread");
 	}
 	return op;
+}
+
+/* ---------------------------------------------------------- reconnect */
+
+static void on_rc_timer(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	run(ud, AM_EV_RECONNECT_TIMER, BT_ERR_NONE, NULL);
+}
+
+static double next_unit(struct bt_auth *a)
+{
+	/* xorshift64: spreads many clients' attempts, nothing more */
+	a->rng ^= a->rng << 13;
+	a->rng ^= a->rng >> 7;
+	a->rng ^= a->rng << 17;
+	return (double)(a->rng >> 11) / 9007199254740992.0;
+}
+
+static void start_rc_timer(struct bt_auth *a, unsigned n)
+{
+	int64_t ms = am_reconnect_delay_ms(a->cfg.reconnect_interval_ms, a->cfg.reconnect_max_ms,
+					   a->cfg.reconnect_backoff, a->cfg.reconnect_jitter, n,
+					   next_unit(a));
+	if (reactor_timer_start(a->r, &a->rc_timer, ms) < 0)
+		run(a, AM_EV_FAIL, BT_ERR_NOMEM, "reconnect: could not start its timer");
+}
+
+/* The next attempt with the last login's credentials; the store is opened
+ * here, on the I/O thread (the lost connection released it). */
+static void reopen_conn(struct bt_auth *a)
+{
+	struct login_job j = {.a = a, .store_busy = a->cfg.store_dir != NULL};
+	j.client_id = a->login_id ? strdup(a->login_id) : NULL;
+	j.password = dup_secret(a->rc_password);
+	if (!j.client_id || !j.password) {
+		free(j.client_id);
+		bt_wipe_free_str(&j.password);
+		run(a, AM_EV_FAIL, BT_ERR_NOMEM, "reconnect: out of memory");
+		return;
+	}
+	open_conn(a, &j);
+	seqstore_close(j.store);
+	free(j.client_id);
+	bt_wipe_free_str(&j.password);
+}
+
+int bt_auth_reconnecting(struct bt_auth *a)
+{
+	pthread_mutex_lock(&a->mu);
+	int r = a->m.reconnecting;
+	pthread_mutex_unlock(&a->mu);
+	return r;
 }
 
 /* ------------------------------------------------------------- logout */
@@ -783,6 +845,15 @@ static void exec(struct bt_auth *a, const struct am_out *out, const struct run_c
 			break;
 		case AM_ACT_FAIL:
 			finish(x->op, x->err, x->msg, 0, NULL);
+			break;
+		case AM_ACT_START_RECONNECT_TIMER:
+			start_rc_timer(a, x->n);
+			break;
+		case AM_ACT_STOP_RECONNECT_TIMER:
+			reactor_timer_stop(a->r, &a->rc_timer);
+			break;
+		case AM_ACT_REOPEN_CONN:
+			reopen_conn(a);
 			break;
 		}
 	}
@@ -965,8 +1036,12 @@ int bt_auth_send(struct bt_auth *a, const char *msg_type, const struct fix_out_f
 	pthread_mutex_lock(&a->mu);
 	if (!am_can_send(&a->m)) {
 		const char *why = a->m.logout_op ? "logging out" : bt_auth_state_name(a->m.st);
+		int rc_on = a->m.reconnecting;
 		pthread_mutex_unlock(&a->mu);
-		snprintf(err, errlen, "send() while %s: the session is not Active", why);
+		if (rc_on)
+			snprintf(err, errlen, "not active (reconnecting)");
+		else
+			snprintf(err, errlen, "send() while %s: the session is not Active", why);
 		return BT_AUTH_SEND_STATE;
 	}
 	body += header_len(tlen, strlen(a->m.comp_id), strlen(a->cfg.target_comp_id));
@@ -1151,9 +1226,13 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 		return NULL;
 	}
 	am_init(&a->m);
+	a->m.rc_on = cfg->reconnect;
+	a->m.rc_max = cfg->reconnect_attempts;
 	a->target = bt_cq_next_id(cq);
+	a->rng = (a->target * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)a ^ 1;
 	reactor_timer_init(&a->ur_timer, on_ur_timeout, a);
 	reactor_timer_init(&a->state_timer, on_state_timer, a);
+	reactor_timer_init(&a->rc_timer, on_rc_timer, a);
 	a->fail_hook.fn = on_reactor_failed;
 	a->fail_hook.ud = a;
 
@@ -1214,6 +1293,7 @@ void bt_auth_free(struct bt_auth *a)
 	transport_tls_ctx_free(a->tls);
 	bt_wipe_free_str(&a->token);
 	bt_wipe_free_str(&a->password);
+	bt_wipe_free_str(&a->rc_password);
 	free(a->login_id);
 	free(a->q.buf);
 	if (a->strings) {

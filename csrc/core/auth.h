@@ -89,10 +89,24 @@ struct bt_auth_cfg {
 	int (*validate)(void *ud, const struct fix_msg *m, int *ref_tag, int *reason, char *text,
 			size_t textlen);
 	void *validate_ud;
+	/* Reconnect after an unplanned end of an Active session (0: off):
+	 * the first attempt at once, then interval * backoff^k up to max,
+	 * spread by +-jitter; attempts 0: no limit. The last login's password
+	 * is kept in memory meanwhile (wiped when the client is freed). */
+	int reconnect;
+	int64_t reconnect_interval_ms;
+	int64_t reconnect_max_ms;
+	double reconnect_backoff;
+	double reconnect_jitter;
+	unsigned reconnect_attempts;
 };
 
 /* Default deadlines and sizes; the strings stay NULL. */
 void bt_auth_cfg_init(struct bt_auth_cfg *cfg);
+
+/* Trying to get a lost session back (reconnect): state() is Connecting or
+ * Authenticating and its reason says why the session was lost. */
+int bt_auth_reconnecting(struct bt_auth *a);
 
 /* A client reporting to cq. Copies cfg. NULL with a reason in err. */
 struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct bt_auth_cfg *cfg,

@@ -36,7 +36,7 @@ static void act(struct am_out *out, enum am_action_type type, struct bt_op *op, 
 	if (finishes && !op)
 		return; /* an empty slot: nothing to finish */
 	if (out->nacts < AM_MAX_ACTIONS)
-		out->acts[out->nacts++] = (struct am_action){type, op, err, msg};
+		out->acts[out->nacts++] = (struct am_action){type, op, err, msg, 0};
 }
 
 static void push_trans(struct am_out *out, enum bt_auth_state st, enum bt_auth_state old,
@@ -90,10 +90,70 @@ static void drop_conn(struct auth_machine *m, struct am_out *out)
 static void fail_current(struct auth_machine *m, struct am_out *out, enum bt_err err,
 			 const char *msg)
 {
+	if (m->reconnecting)
+		act(out, AM_ACT_STOP_RECONNECT_TIMER, NULL, BT_ERR_NONE, NULL);
+	m->reconnecting = 0;
 	set_state(m, out, BT_AUTH_FAILED, err, msg);
 	/* the actions run after the mutex is let go: keep this step's copy */
 	snprintf(out->msg, sizeof out->msg, "%s", m->reason);
 	act(out, AM_ACT_FAIL, take(&m->op), err, out->msg);
+}
+
+int64_t am_reconnect_delay_ms(int64_t interval_ms, int64_t max_ms, double backoff, double jitter,
+			      unsigned n, double u)
+{
+	if (n <= 1)
+		return 0; /* QuickFIX's habit: the first try at once */
+	double d = (double)interval_ms;
+	for (unsigned i = 2; i < n && d < (double)max_ms; i++)
+		d *= backoff;
+	if (d > (double)max_ms)
+		d = (double)max_ms;
+	d *= 1.0 + jitter * (2.0 * u - 1.0);
+	return d < 0 ? 0 : (int64_t)d;
+}
+
+/* An unplanned end that reconnect takes over: an Active session, or an
+ * attempt to get it back (not a login() in flight: its op says why). */
+static int may_reconnect(const struct auth_machine *m)
+{
+	return m->rc_on && !m->op && !m->logout_op && (m->st == BT_AUTH_ACTIVE || m->reconnecting);
+}
+
+/* The session (or an attempt to get it back) is lost: Connecting again with
+ * the reason, and the next attempt after its delay; Failed once rc_max
+ * attempts failed. */
+static void lose(struct auth_machine *m, struct am_out *out, enum bt_err err, const char *msg)
+{
+	flush_deferred(m, out);
+	if (m->reconnecting) {
+		m->rc_tries++;
+	} else {
+		m->reconnecting = 1;
+		m->rc_tries = 0;
+	}
+	if (m->rc_max && m->rc_tries >= m->rc_max) {
+		char why[AM_REASON_MAX];
+		snprintf(why, sizeof why, "gave up reconnecting after %u attempts: %.400s",
+			 m->rc_tries, msg ? msg : "connection lost");
+		fail_current(m, out, err, why);
+		return;
+	}
+	snprintf(m->reason, sizeof m->reason, "%s", msg && *msg ? msg : "connection lost");
+	m->err = err;
+	/* posted even Connecting -> Connecting: each failed attempt is news */
+	push_trans(out, BT_AUTH_CONNECTING, m->st, err, m->reason);
+	m->st = BT_AUTH_CONNECTING;
+	act(out, AM_ACT_START_RECONNECT_TIMER, NULL, BT_ERR_NONE, NULL);
+	out->acts[out->nacts - 1].n = m->rc_tries + 1;
+}
+
+static void reconnect_timer(struct auth_machine *m, struct am_out *out)
+{
+	if (!m->reconnecting || m->st != BT_AUTH_CONNECTING || m->op || m->logout_op)
+		return; /* stopped meanwhile */
+	m->conn_gen = m->attempt;
+	act(out, AM_ACT_REOPEN_CONN, NULL, BT_ERR_NONE, NULL);
 }
 
 static void refuse(struct am_out *out, const char *fmt, const char *what, const char *st)
@@ -147,6 +207,11 @@ static void logout(struct auth_machine *m, const struct am_event *ev, struct am_
 	case BT_AUTH_AUTHENTICATING:
 		if (!ev->op)
 			return;
+		if (m->reconnecting) {
+			/* no further attempt; the one in flight ends in start_logout */
+			m->reconnecting = 0;
+			act(out, AM_ACT_STOP_RECONNECT_TIMER, NULL, BT_ERR_NONE, NULL);
+		}
 		m->logout_op = ev->op;
 		/* The login may end on the I/O thread before its cancel hook
 		 * runs, which then never runs (finishing an op drops its hook):
@@ -225,6 +290,8 @@ static void user_response(struct auth_machine *m, const struct am_event *ev, str
 	}
 	act(out, AM_ACT_STOP_UR_TIMER, NULL, BT_ERR_NONE, NULL);
 	if (ev->status == 1) {
+		m->reconnecting = 0;
+		m->rc_tries = 0;
 		snprintf(m->comp_id, sizeof m->comp_id, "%s", ev->client_id ? ev->client_id : "");
 		set_state(m, out, BT_AUTH_ACTIVE, BT_ERR_NONE, NULL);
 		act(out, AM_ACT_SUCCEED, take(&m->op), BT_ERR_NONE, NULL);
@@ -263,7 +330,14 @@ static void closed(struct auth_machine *m, const struct am_event *ev, struct am_
 	}
 	if (m->st == BT_AUTH_FAILED || m->st == BT_AUTH_DISCONNECTED)
 		return; /* already decided (a refused login being logged out) */
-	fail_current(m, out, ev->err, ev->msg);
+	if (!may_reconnect(m))
+		fail_current(m, out, ev->err, ev->msg);
+	else if (ev->err == BT_ERR_REJECTED)
+		/* a Logout in answer to our Logon (the session's "rejected"): the
+		 * login is refused (an unknown CompID), trying again cannot help */
+		fail_current(m, out, ev->err, ev->msg);
+	else
+		lose(m, out, ev->err, ev->msg);
 }
 
 static void reactor_failed(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
@@ -348,7 +422,10 @@ static void conn_failed(struct auth_machine *m, const struct am_event *ev, struc
 			enum bt_err err)
 {
 	drop_conn(m, out);
-	fail_current(m, out, err, ev->msg);
+	if (may_reconnect(m))
+		lose(m, out, err, ev->msg);
+	else
+		fail_current(m, out, err, ev->msg);
 }
 
 void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
@@ -366,7 +443,11 @@ void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *o
 		logout(m, ev, out);
 		break;
 	case AM_EV_FAIL:
-		fail_current(m, out, ev->err, ev->msg);
+		/* a reconnect attempt that could not even start: the next one may */
+		if (ev->err == BT_ERR_CONNECT_FAILED && m->reconnecting && may_reconnect(m))
+			lose(m, out, ev->err, ev->msg);
+		else
+			fail_current(m, out, ev->err, ev->msg);
 		break;
 	case AM_EV_LOGOUT_POST_FAILED:
 		act(out, AM_ACT_FAIL, take(&m->logout_op), BT_ERR_NOMEM,
@@ -431,9 +512,14 @@ void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *o
 		reactor_failed(m, ev, out);
 		break;
 	case AM_EV_TEARDOWN:
+		m->reconnecting = 0;
+		act(out, AM_ACT_STOP_RECONNECT_TIMER, NULL, BT_ERR_NONE, NULL);
 		drop_conn(m, out);
 		act(out, AM_ACT_FAIL, take(&m->op), BT_ERR_CANCELLED, "client closed");
 		act(out, AM_ACT_FAIL, take(&m->logout_op), BT_ERR_CANCELLED, "client closed");
+		break;
+	case AM_EV_RECONNECT_TIMER:
+		reconnect_timer(m, out);
 		break;
 	}
 }

@@ -18,6 +18,13 @@
  *   Active --logout--> Disconnected; Active --drop/peer Logout--> Failed
  *   Failed --register/login/logout--> like Disconnected
  *
+ * With reconnect on (rc_on), an unplanned end of an Active session goes to
+ * Connecting instead of Failed, with the reason, and the driver starts the
+ * backoff timer (AM_ACT_START_RECONNECT_TIMER, attempt n); each failed
+ * attempt posts Connecting again with its reason. A refused login (UserStatus
+ * other than 1, or a Logout in answer to our Logon), a store error, rc_max attempts, logout() or
+ * close() end it.
+ *
  * Ops are opaque handles here (compared, never touched). The machine holds
  * two slots: `op` (the register/login in flight) and `logout_op`. Every
  * register/login claim bumps `attempt`; the HTTP request and the FIX
@@ -54,6 +61,11 @@ struct auth_machine {
 	 * path. st already says Authenticating meanwhile. */
 	int deferred;
 	enum bt_auth_state deferred_old;
+	/* Reconnect (set by the driver at creation). */
+	int rc_on;
+	unsigned rc_max;   /* attempts after a loss; 0: no limit */
+	int reconnecting;  /* lost an Active session, trying again */
+	unsigned rc_tries; /* failed attempts since the loss */
 };
 
 enum am_event_type {
@@ -82,6 +94,7 @@ enum am_event_type {
 	AM_EV_SEND_FAILED,         /* err, msg */
 	AM_EV_REACTOR_FAILED,      /* msg */
 	AM_EV_TEARDOWN,
+	AM_EV_RECONNECT_TIMER, /* the backoff delay is over */
 };
 
 struct am_event {
@@ -105,14 +118,17 @@ enum am_action_type {
 	AM_ACT_SEND_USER_REQUEST, /* 35=BE, wipe the password; AM_EV_USER_REQUEST_SENT */
 	AM_ACT_START_UR_TIMER,    /* the UserResponse deadline */
 	AM_ACT_STOP_UR_TIMER,
-	AM_ACT_SEND_LOGOUT,         /* our Logout; then AM_EV_LOGOUT_SENT */
-	AM_ACT_SEND_REFUSAL_LOGOUT, /* our Logout; then AM_EV_REFUSAL_LOGOUT_SENT */
-	AM_ACT_POST_MESSAGE,        /* the inbound message becomes a "message" event */
-	AM_ACT_POST_LOGOUT,         /* post AM_EV_START_LOGOUT to the I/O thread */
-	AM_ACT_CANCEL_OP,           /* cancel op (reference taken under the mutex) */
-	AM_ACT_RELEASE,             /* drop the slot's reference to op, unfinished */
-	AM_ACT_SUCCEED,             /* finish op: true (or the registration's values) */
-	AM_ACT_FAIL,                /* finish op with err and msg, drop the reference */
+	AM_ACT_SEND_LOGOUT,           /* our Logout; then AM_EV_LOGOUT_SENT */
+	AM_ACT_SEND_REFUSAL_LOGOUT,   /* our Logout; then AM_EV_REFUSAL_LOGOUT_SENT */
+	AM_ACT_POST_MESSAGE,          /* the inbound message becomes a "message" event */
+	AM_ACT_POST_LOGOUT,           /* post AM_EV_START_LOGOUT to the I/O thread */
+	AM_ACT_CANCEL_OP,             /* cancel op (reference taken under the mutex) */
+	AM_ACT_RELEASE,               /* drop the slot's reference to op, unfinished */
+	AM_ACT_SUCCEED,               /* finish op: true (or the registration's values) */
+	AM_ACT_FAIL,                  /* finish op with err and msg, drop the reference */
+	AM_ACT_START_RECONNECT_TIMER, /* n: the attempt it is for (1 = at once) */
+	AM_ACT_STOP_RECONNECT_TIMER,
+	AM_ACT_REOPEN_CONN, /* the last login's credentials again (failure: AM_EV_FAIL) */
 };
 
 struct am_action {
@@ -120,6 +136,7 @@ struct am_action {
 	struct bt_op *op;
 	enum bt_err err;
 	const char *msg; /* a literal or am_out.msg */
+	unsigned n;      /* AM_ACT_START_RECONNECT_TIMER: the attempt */
 };
 
 struct am_transition {
@@ -145,6 +162,12 @@ struct am_out {
 void am_init(struct auth_machine *m);
 
 void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *out);
+
+/* The delay before reconnect attempt n (1: the first after the loss, at
+ * once; then interval_ms * backoff^(n-2) up to max_ms), spread by
+ * +-jitter (a fraction) with u in [0, 1). */
+int64_t am_reconnect_delay_ms(int64_t interval_ms, int64_t max_ms, double backoff, double jitter,
+			      unsigned n, double u);
 
 /* bt_auth_send may queue: Active and no logout() in progress. */
 int am_can_send(const struct auth_machine *m);

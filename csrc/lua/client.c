@@ -132,6 +132,17 @@ static int client_new(lua_State *L)
 		cfg.tls_insecure = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
 		lua_pop(L, 1);
 	}
+	lua_getfield(L, 1, "reconnect");
+	if (lua_istable(L, -1)) {
+		int t = lua_gettop(L);
+		cfg.reconnect = 1;
+		cfg.reconnect_interval_ms = (int64_t)(opt_number(L, t, "interval", 1) * 1000);
+		cfg.reconnect_max_ms = (int64_t)(opt_number(L, t, "max_interval", 30) * 1000);
+		cfg.reconnect_backoff = opt_number(L, t, "backoff", 2);
+		cfg.reconnect_jitter = opt_number(L, t, "jitter", 0.1);
+		cfg.reconnect_attempts = (unsigned)opt_number(L, t, "attempts", 0);
+	}
+	lua_pop(L, 1);
 	/* keep the tls table on the stack: its strings are borrowed until
 	 * bt_auth_new has copied them */
 	struct lclient *c = lua_newuserdatauv(L, sizeof *c, 0);
@@ -196,7 +207,8 @@ struct bt_auth *btl_client_check(lua_State *L, int idx)
 	return client_of(L, c);
 }
 
-/* state() -> name, reason|nil, code|nil (the reason only while Failed). */
+/* state() -> name, reason|nil, code|nil (the reason while Failed, and while
+ * reconnecting: why the session was lost). */
 static int client_state(lua_State *L)
 {
 	struct bt_auth *a = check_client(L);
@@ -207,7 +219,7 @@ static int client_state(lua_State *L)
 	char reason[512], code[32];
 	enum bt_auth_state st = bt_auth_state(a, reason, sizeof reason, code, sizeof code);
 	lua_pushstring(L, bt_auth_state_name(st));
-	if (st != BT_AUTH_FAILED)
+	if (st != BT_AUTH_FAILED && !bt_auth_reconnecting(a))
 		return 1;
 	lua_pushstring(L, reason);
 	lua_pushstring(L, code);

@@ -179,6 +179,31 @@ local checkers = {
     end
     return v
   end,
+  reconnect = function(v, level)
+    if v == false then
+      return false
+    end
+    if type(v) ~= "table" then
+      fail(level, "bad option 'reconnect' (false or table expected, got %s)", type(v))
+    end
+    local known = { interval = 1, max_interval = 1, backoff = 1, jitter = 1, attempts = 1 }
+    for k in pairs(v) do
+      if not known[k] then
+        fail(level, "bad option 'reconnect' (unknown field '%s')", tostring(k))
+      end
+    end
+    local out = {
+      interval = check_number("reconnect.interval", v.interval or 1, 0.001, 3600, level),
+      backoff = check_number("reconnect.backoff", v.backoff or 2, 1, 100, level),
+      jitter = check_number("reconnect.jitter", v.jitter or 0.1, 0, 1, level),
+    }
+    out.max_interval = check_number("reconnect.max_interval", v.max_interval or
+      math.max(30, out.interval), out.interval, 86400, level)
+    if v.attempts ~= nil then
+      out.attempts = check_number("reconnect.attempts", v.attempts, 1, 1 << 31, level, true)
+    end
+    return out
+  end,
   max_response_size = function(v, level)
     return check_number("max_response_size", v, 256, 64 * 1024 * 1024, level, true)
   end,
