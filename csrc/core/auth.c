@@ -388,9 +388,21 @@ static void on_op_cancelled(struct bt_op *op, void *ud)
 	run_ctx(a, &ev, &out, NULL);
 }
 
+/* api_url = false: a venue without the HTTP API (logon by FIX only). */
+static struct bt_op *refuse_if_no_api(struct bt_auth *a, const char *what)
+{
+	if (a->cfg.api_url)
+		return NULL;
+	return failed_op(a, BT_ERR_INVALID_STATE,
+			 "%s: this client has no HTTP API (api_url = false)", what);
+}
+
 struct bt_op *bt_auth_register(struct bt_auth *a, const char *username, const char *password)
 {
-	struct bt_op *refused = refuse_if_failed(a, "register");
+	struct bt_op *refused = refuse_if_no_api(a, "register");
+	if (refused)
+		return refused;
+	refused = refuse_if_failed(a, "register");
 	if (refused)
 		return refused;
 	struct reg_job *j = calloc(1, sizeof *j);
@@ -910,6 +922,9 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 	a->io_msgs += a->q_msgs;
 	a->q_msgs = 0;
 	a->q_wire = 0;
+	/* queued for a session that is gone: a reconnect attempt's connection
+	 * must not carry it */
+	int live = a->m.st == BT_AUTH_ACTIVE;
 	pthread_mutex_unlock(&a->mu);
 
 	struct sendq *q = &a->io_q;
@@ -940,7 +955,7 @@ static void flush_sends(struct bt_reactor *r, void *ud)
 		}
 		/* A message queued while Active but overtaken by a disconnect is
 		 * dropped here: the state change already told the owner. */
-		if (!a->conn)
+		if (!a->conn || !live)
 			continue;
 		int rc = fix_conn_send(a->conn, msg_type, fields, n);
 		if (rc == 0 && push_end(a) != 0)
@@ -1158,6 +1173,9 @@ static void on_profile_cancelled(struct bt_op *op, void *ud)
 
 struct bt_op *bt_auth_profile(struct bt_auth *a)
 {
+	struct bt_op *refused = refuse_if_no_api(a, "profile");
+	if (refused)
+		return refused;
 	pthread_mutex_lock(&a->mu);
 	if (a->profile_op) {
 		pthread_mutex_unlock(&a->mu);
@@ -1206,8 +1224,8 @@ static char *copy_strings(struct bt_auth_cfg *c, size_t *out_len)
 struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct bt_auth_cfg *cfg,
 			    char *err, size_t errlen)
 {
-	if (!cfg->api_url || !cfg->fix_host || !cfg->target_comp_id) {
-		snprintf(err, errlen, "api_url, fix_host and target_comp_id are required");
+	if (!cfg->fix_host || !cfg->target_comp_id) {
+		snprintf(err, errlen, "fix_host and target_comp_id are required");
 		return NULL;
 	}
 	struct bt_auth *a = calloc(1, sizeof *a);
@@ -1246,8 +1264,8 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 	    .key_file = a->cfg.key_file,
 	    .insecure = a->cfg.tls_insecure,
 	};
-	a->http = http_client_new(r, &ho, err, errlen);
-	if (!a->http)
+	/* no api_url: no HTTP client, register/profile refuse at once */
+	if (a->cfg.api_url && !(a->http = http_client_new(r, &ho, err, errlen)))
 		goto fail;
 	if (a->cfg.fix_tls) {
 		struct transport_tls_opts to = {

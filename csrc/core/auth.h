@@ -49,7 +49,7 @@ enum bt_auth_state {
 const char *bt_auth_state_name(enum bt_auth_state st);
 
 struct bt_auth_cfg {
-	/* HTTP channel */
+	/* HTTP channel (NULL: none; register and profile fail at once) */
 	const char *api_url;
 	size_t max_response;
 	/* FIX channel */

@@ -93,6 +93,9 @@ end
 -- stack frame, so error() counts one level less.
 local checkers = {
   api_url = function(v, level)
+    if v == false then
+      return false -- no HTTP API: register()/profile() fail with invalid_state
+    end
     check_string("api_url", v, level + 1)
     if not (v:match("^http://[^/]") or v:match("^https://[^/]")) then
       fail(level, "bad option 'api_url' (http:// or https:// URL expected, got '%s')", v)
@@ -255,7 +258,7 @@ function M.check(opts, level)
   out.connect_timeout = out.connect_timeout or out.timeout
   out.logon_timeout = out.logon_timeout or out.timeout
   out.logout_timeout = out.logout_timeout or out.timeout
-  if out.api_url:match("^https://") and out.tls == nil then
+  if out.api_url and out.api_url:match("^https://") and out.tls == nil then
     -- https is verified against the system CAs with no extra options; the
     -- FIX channel stays plain unless tls is given.
     out.http_tls = { verify = true }

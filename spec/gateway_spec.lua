@@ -1,0 +1,43 @@
+-- Options for venues without BetaTrader's HTTP API (issue 15, part 1):
+-- api_url = false.
+local bt = require("betatrader")
+local testing = require("betatrader.testing")
+
+describe("api_url = false", function()
+	it("register() and profile() fail at once with invalid_state; login() works over FIX", function()
+		local ex = testing.exchange()
+		local id
+		do
+			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
+			id = assert(reg.auth:register("nohttp", "s3cret"):await())
+		end
+		local c <close> = bt.client({
+			api_url = false,
+			fix_host = ex.fix_host,
+			fix_port = ex.fix_port,
+			store = false,
+			timeout = 5,
+		})
+		local ok, msg, code = c.auth:register("other", "s3cret"):await(1)
+		assert.is_nil(ok)
+		assert.equal("invalid_state", code)
+		assert.equal("register: this client has no HTTP API (api_url = false)", msg)
+		ok, msg, code = c.auth:profile():await(1)
+		assert.is_nil(ok)
+		assert.equal("invalid_state", code)
+		assert.equal("profile: this client has no HTTP API (api_url = false)", msg)
+		assert.equal("Disconnected", c.auth:state())
+		assert.is_true(c.auth:login(id, "s3cret"):await())
+		assert.equal("Active", c.auth:state())
+		assert(c.auth:logout():await())
+		ex:stop()
+	end)
+
+	it("is checked: false or an http(s) URL", function()
+		local ok, err = pcall(bt.client, { api_url = true })
+		assert.is_false(ok)
+		assert.matches("bad option 'api_url'", err)
+		local c <close> = bt.client({ api_url = false })
+		assert.equal("Disconnected", c.auth:state())
+	end)
+end)
