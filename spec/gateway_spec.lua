@@ -41,3 +41,65 @@ describe("api_url = false", function()
 		assert.equal("Disconnected", c.auth:state())
 	end)
 end)
+
+describe('auth = "logon"', function()
+	local function logon_client(ex, extra)
+		local opts = {
+			api_url = false,
+			fix_host = ex.fix_host,
+			fix_port = ex.fix_port,
+			store = false,
+			timeout = 5,
+			auth = "logon",
+		}
+		for k, v in pairs(extra or {}) do
+			opts[k] = v
+		end
+		return bt.client(opts)
+	end
+
+	it("the Logon ack is the authentication: Active with no 35=BE, no password", function()
+		local ex = testing.exchange()
+		local id
+		do
+			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
+			id = assert(reg.auth:register("bylogon", "s3cret"):await())
+		end
+		local outs = {}
+		local c <close> = logon_client(ex, {
+			trace = function(dir, frame)
+				if dir == "out" then
+					outs[#outs + 1] = frame
+				end
+			end,
+		})
+		assert.is_true(c.auth:login(id):await())
+		assert.equal("Active", c.auth:state())
+		assert.equal(id, c.auth:sender_comp_id())
+		for _, f in ipairs(outs) do
+			assert.is_nil(f:find("\00135=BE\001", 1, true), f)
+		end
+		assert(c.auth:logout():await())
+		ex:stop()
+	end)
+
+	it("a Logout instead of the ack stays rejected", function()
+		local ex = testing.exchange()
+		local c <close> = logon_client(ex)
+		local ok, msg, code = c.auth:login("NOBODY"):await()
+		assert.is_nil(ok)
+		assert.equal("rejected", code, msg)
+		assert.equal("Failed", c.auth:state())
+		ex:stop()
+	end)
+
+	it("is checked; the password stays required with the default", function()
+		local ok, err = pcall(bt.client, { auth = "password" })
+		assert.is_false(ok)
+		assert.matches([[bad option 'auth' %("user_request" or "logon" expected, got 'password'%)]], err)
+		local c <close> = bt.client({})
+		assert.has_error(function()
+			c.auth:login("CLIENT0001")
+		end)
+	end)
+end)

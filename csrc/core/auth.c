@@ -503,9 +503,14 @@ static void on_event(void *arg, const struct fix_event *ev)
 {
 	struct bt_auth *a = arg;
 	switch (ev->type) {
-	case FIX_EV_LOGON:
-		run(a, AM_EV_LOGON, BT_ERR_NONE, NULL);
+	case FIX_EV_LOGON: {
+		if (a->cfg.auth_logon)
+			bt_wipe_free_str(&a->password); /* no 35=BE will need it */
+		struct am_event e = {.type = AM_EV_LOGON, .client_id = a->login_id};
+		struct am_out out;
+		run_ctx(a, &e, &out, NULL);
 		break;
+	}
 	case FIX_EV_USER_RESPONSE: {
 		char text[REASON_MAX];
 		const struct fix_sv *t = &ev->user_response.text;
@@ -671,8 +676,8 @@ struct bt_op *bt_auth_login(struct bt_auth *a, const char *client_id, const char
 		return NULL;
 	j->a = a;
 	j->client_id = strdup(client_id);
-	j->password = strdup(password);
-	if (!j->client_id || !j->password) {
+	j->password = dup_secret(password); /* NULL: auth = "logon" */
+	if (!j->client_id || (password && !j->password)) {
 		login_job_free(j);
 		return NULL;
 	}
@@ -740,7 +745,7 @@ static void reopen_conn(struct bt_auth *a)
 	struct login_job j = {.a = a, .store_busy = a->cfg.store_dir != NULL};
 	j.client_id = a->login_id ? strdup(a->login_id) : NULL;
 	j.password = dup_secret(a->rc_password);
-	if (!j.client_id || !j.password) {
+	if (!j.client_id || (a->rc_password && !j.password)) {
 		free(j.client_id);
 		bt_wipe_free_str(&j.password);
 		run(a, AM_EV_FAIL, BT_ERR_NOMEM, "reconnect: out of memory");
@@ -1246,6 +1251,7 @@ struct bt_auth *bt_auth_new(struct bt_reactor *r, struct bt_cq *cq, const struct
 	am_init(&a->m);
 	a->m.rc_on = cfg->reconnect;
 	a->m.rc_max = cfg->reconnect_attempts;
+	a->m.auth_logon = cfg->auth_logon;
 	a->target = bt_cq_next_id(cq);
 	a->rng = (a->target * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)a ^ 1;
 	reactor_timer_init(&a->ur_timer, on_ur_timeout, a);

@@ -94,6 +94,9 @@ struct bt_auth_cfg {
 	 * spread by +-jitter; attempts 0: no limit. The last login's password
 	 * is kept in memory meanwhile (wiped when the client is freed). */
 	int reconnect;
+	/* auth = "logon": the Logon ack authenticates (no 35=BE, the login
+	 * password may be NULL) */
+	int auth_logon;
 	int64_t reconnect_interval_ms;
 	int64_t reconnect_max_ms;
 	double reconnect_backoff;

@@ -311,6 +311,16 @@ static void user_response(struct auth_machine *m, const struct am_event *ev, str
 	act(out, AM_ACT_SEND_REFUSAL_LOGOUT, NULL, BT_ERR_REJECTED, out->msg);
 }
 
+/* auth = "logon": the ack of our Logon is the login's success. */
+static void logon_is_auth(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
+{
+	m->reconnecting = 0;
+	m->rc_tries = 0;
+	snprintf(m->comp_id, sizeof m->comp_id, "%s", ev->client_id ? ev->client_id : "");
+	set_state(m, out, BT_AUTH_ACTIVE, BT_ERR_NONE, NULL);
+	act(out, AM_ACT_SUCCEED, take(&m->op), BT_ERR_NONE, NULL);
+}
+
 static void closed(struct auth_machine *m, const struct am_event *ev, struct am_out *out)
 {
 	m->logout_sent = 0;
@@ -470,7 +480,11 @@ void am_step(struct auth_machine *m, const struct am_event *ev, struct am_out *o
 		flush_deferred(m, out);
 		break;
 	case AM_EV_LOGON:
-		if (!stale) /* else a cancelled login's: dropped by the next start */
+		if (stale) /* a cancelled login's: dropped by the next start */
+			break;
+		if (m->auth_logon)
+			logon_is_auth(m, ev, out);
+		else
 			act(out, AM_ACT_SEND_USER_REQUEST, NULL, BT_ERR_NONE, NULL);
 		break;
 	case AM_EV_USER_REQUEST_SENT:

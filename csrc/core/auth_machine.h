@@ -66,6 +66,8 @@ struct auth_machine {
 	unsigned rc_max;   /* attempts after a loss; 0: no limit */
 	int reconnecting;  /* lost an Active session, trying again */
 	unsigned rc_tries; /* failed attempts since the loss */
+	/* auth = "logon": the peer's Logon ack is the authentication (no 35=BE) */
+	int auth_logon;
 };
 
 enum am_event_type {
@@ -82,7 +84,7 @@ enum am_event_type {
 	AM_EV_REGISTER_DONE,       /* err (NONE: ok), msg, client_id */
 	AM_EV_CONNECTED,           /* the Logon is about to be written */
 	AM_EV_STATE_TIMER,         /* the Logon is out: post a deferred Authenticating */
-	AM_EV_LOGON,               /* the peer's Logon arrived */
+	AM_EV_LOGON,               /* the peer's Logon arrived: client_id (auth_logon) */
 	AM_EV_USER_REQUEST_SENT,   /* err (NONE: sent), msg */
 	AM_EV_USER_RESPONSE,       /* status, msg (58 text), client_id */
 	AM_EV_REFUSAL_LOGOUT_SENT, /* after a refusal's Logout: msg */

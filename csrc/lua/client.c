@@ -132,6 +132,8 @@ static int client_new(lua_State *L)
 		cfg.tls_insecure = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
 		lua_pop(L, 1);
 	}
+	const char *auth = opt_string(L, 1, "auth");
+	cfg.auth_logon = auth && !strcmp(auth, "logon");
 	lua_getfield(L, 1, "reconnect");
 	if (lua_istable(L, -1)) {
 		int t = lua_gettop(L);
@@ -282,7 +284,7 @@ static int client_login(lua_State *L)
 {
 	struct bt_auth *a = check_client(L);
 	const char *id = luaL_checkstring(L, 2);
-	const char *p = luaL_checkstring(L, 3);
+	const char *p = luaL_optstring(L, 3, NULL); /* nil: auth = "logon" */
 	return a ? push_op(L, bt_auth_login(a, id, p)) : push_closed_op(L);
 }
 

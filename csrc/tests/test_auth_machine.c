@@ -92,6 +92,7 @@ struct scenario {
 	struct step steps[24];
 	int rc_on;       /* reconnect configured */
 	unsigned rc_max; /* its attempts (0: no limit) */
+	int auth_logon;  /* auth = "logon" */
 };
 
 #define S(...)              \
@@ -379,6 +380,34 @@ static const struct scenario scenarios[] = {
 	   E(TEARDOWN, .trans = "Authenticating<Connecting",
 	     .acts = "STOP_RECONNECT_TIMER DROP_CONN FAIL(1,cancelled)", .st = AUTH))},
 
+    /* ---- auth = "logon" */
+    {.name = "auth = logon: the Logon ack is the authentication (no UserRequest)",
+     .steps =
+	 S(LOGIN_TO_CONNECTING, E(CONNECTED, .trans = "", .acts = "START_STATE_TIMER", .st = AUTH),
+	   E(LOGON, .trans = "Authenticating<Connecting Active<Authenticating",
+	     .acts = "SUCCEED(1)", .st = ACT)),
+     .auth_logon = 1},
+    {.name = "auth = logon: a Logout instead of the ack stays rejected",
+     .steps =
+	 S(LOGIN_TO_CONNECTING, E(CONNECTED, .trans = "", .acts = "START_STATE_TIMER", .st = AUTH),
+	   E(CLOSED, .err = BT_ERR_REJECTED,
+	     .trans = "Authenticating<Connecting Failed<Authenticating:rejected",
+	     .acts = "FAIL(1,rejected)", .st = FAIL)),
+     .auth_logon = 1},
+    {.name = "auth = logon: a reconnect is back Active at the ack",
+     .steps =
+	 S(LOGIN_TO_CONNECTING, E(CONNECTED, .trans = "", .acts = "START_STATE_TIMER", .st = AUTH),
+	   E(LOGON, .trans = "Authenticating<Connecting Active<Authenticating",
+	     .acts = "SUCCEED(1)", .st = ACT),
+	   E(CLOSED, .err = BT_ERR_DISCONNECTED, .trans = "Connecting<Active:disconnected",
+	     .acts = "START_RECONNECT_TIMER#1", .st = CON),
+	   E(RECONNECT_TIMER, .trans = "", .acts = "REOPEN_CONN", .st = CON),
+	   E(CONNECTED, .trans = "", .acts = "START_STATE_TIMER", .st = AUTH),
+	   E(LOGON, .trans = "Authenticating<Connecting Active<Authenticating", .acts = "",
+	     .st = ACT)),
+     .rc_on = 1,
+     .auth_logon = 1},
+
     /* ---- reconnect */
     {.name = "reconnect: a drop of an Active session goes to Connecting; at once, then backed off",
      .steps =
@@ -548,6 +577,7 @@ static void test_scenarios(void)
 		am_init(&m);
 		m.rc_on = sc->rc_on;
 		m.rc_max = sc->rc_max;
+		m.auth_logon = sc->auth_logon;
 		for (int i = 0; i < 24 && sc->steps[i].trans; i++) {
 			const struct step *st = &sc->steps[i];
 			struct am_event ev = {

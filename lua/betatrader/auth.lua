@@ -76,7 +76,10 @@ function Auth:login(client_id, password)
   if client_id:find("[\128-\255]") then
     argerror(1, "login", "client_id contains bytes outside printable ASCII")
   end
-  check_text(password, 2, "login", "password", 256)
+  -- auth = "logon": the Logon ack authenticates and the password may be nil
+  if password ~= nil or not self._logon_auth then
+    check_text(password, 2, "login", "password", 256)
+  end
   return own(self, self._c:login(client_id, password))
 end
 

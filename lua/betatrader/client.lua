@@ -30,6 +30,7 @@ function Client.new(opts)
   -- auth, fix and every op they return keep the client alive (`_client`):
   -- GC closes a client only once nothing of it is reachable.
   self.auth._client = self
+  self.auth._logon_auth = cfg.auth == "logon"
   self.fix._client = self
   -- The event hook must not keep the client alive: it reaches it weakly,
   -- and the client's __gc removes the hook.

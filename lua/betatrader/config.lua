@@ -182,6 +182,13 @@ local checkers = {
     end
     return v
   end,
+  auth = function(v, level)
+    if v ~= "user_request" and v ~= "logon" then
+      fail(level, "bad option 'auth' (\"user_request\" or \"logon\" expected, got %s)",
+        type(v) == "string" and "'" .. v .. "'" or type(v))
+    end
+    return v
+  end,
   reconnect = function(v, level)
     if v == false then
       return false
@@ -214,6 +221,7 @@ local checkers = {
 
 M.defaults = {
   api_url = "http://127.0.0.1:8080",
+  auth = "user_request",
   fix_host = "127.0.0.1",
   fix_port = 9878,
   target_comp_id = "BETA_EXCHANGE",
