@@ -103,3 +103,29 @@ describe('auth = "logon"', function()
 		end)
 	end)
 end)
+
+describe("check_comp_id", function()
+	-- the rule itself: test_fix_session.c, test_comp_id_session_only
+	it('is true (default) or "session", and "session" logs in as usual', function()
+		local ok, err = pcall(bt.client, { check_comp_id = false })
+		assert.is_false(ok)
+		assert.matches([[bad option 'check_comp_id' %(true or "session" expected, got false%)]], err)
+		local ex = testing.exchange()
+		local c <close> = bt.client({
+			api_url = ex.api_url,
+			fix_host = ex.fix_host,
+			fix_port = ex.fix_port,
+			store = false,
+			timeout = 5,
+			check_comp_id = "session",
+		})
+		local id = assert(c.auth:register("compid", "s3cret"):await())
+		assert.is_true(c.auth:login(id, "s3cret"):await())
+		assert.is_true(c.fix:send("D", { { 11, "C1" }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 },
+			{ 40, 2 }, { 44, 1.5 } }))
+		local er = assert(c.fix:receive(10):await())
+		assert.equal("C1", er[11])
+		assert(c.auth:logout():await())
+		ex:stop()
+	end)
+end)

@@ -97,6 +97,8 @@ struct bt_auth_cfg {
 	/* auth = "logon": the Logon ack authenticates (no 35=BE, the login
 	 * password may be NULL) */
 	int auth_logon;
+	/* check_comp_id = "session": fix_session_cfg.comp_id_session_only */
+	int comp_id_session_only;
 	int64_t reconnect_interval_ms;
 	int64_t reconnect_max_ms;
 	double reconnect_backoff;

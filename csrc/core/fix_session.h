@@ -76,6 +76,10 @@ struct fix_session_cfg {
 	/* Initiator: send 141=Y with 34=1 and reset the store. The acceptor honours
 	 * a 141=Y Logon whatever this says. */
 	int reset_on_logon;
+	/* QuickFIX's CheckCompID for application messages off: 49/56 are
+	 * checked on session messages (0 1 2 3 4 5 A) only, for venues that
+	 * stamp their reports with other CompIDs */
+	int comp_id_session_only;
 	/* Optional Username(553)/Password(554) in the initiator's Logon. Not copied:
 	 * they must stay valid until fix_session_start, which encodes them. */
 	const char *username;

@@ -73,6 +73,7 @@ struct fix_session {
 	int hb_s;
 	int64_t logon_to, logout_to, tolerance;
 	int reset_on_logon;
+	int comp_id_session_only;
 	const char *username, *password; /* cfg's, only until start */
 	size_t max_body;
 	struct fix_store *store;

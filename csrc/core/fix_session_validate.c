@@ -6,11 +6,15 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 /* 49 must be the peer, 56 must be us. The acceptor learns 49 from the Logon
  * unless the cfg named it. Returns 0 or -1 after ending the session. */
 static int check_comp_ids(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
+	if (s->comp_id_session_only &&
+	    !(m->msg_type_len == 1 && m->msg_type[0] && strchr("012345A", m->msg_type[0])))
+		return 0;
 	struct fix_sv snd = get_sv(m, 49), tgt = get_sv(m, 56);
 	if (!s->target[0] && snd.len > 0 && snd.len <= FIX_SESSION_MAX_COMP_ID &&
 	    !memchr(snd.ptr, '\0', snd.len) && sv_eq(tgt.ptr, tgt.len, s->sender)) {

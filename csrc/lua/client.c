@@ -134,6 +134,8 @@ static int client_new(lua_State *L)
 	}
 	const char *auth = opt_string(L, 1, "auth");
 	cfg.auth_logon = auth && !strcmp(auth, "logon");
+	const char *check = opt_string(L, 1, "check_comp_id");
+	cfg.comp_id_session_only = check && !strcmp(check, "session");
 	lua_getfield(L, 1, "reconnect");
 	if (lua_istable(L, -1)) {
 		int t = lua_gettop(L);

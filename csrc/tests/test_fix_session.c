@@ -516,6 +516,31 @@ static void test_wrong_comp_id(void)
 	fix_session_free(s);
 }
 
+/* check_comp_id = "session": a report stamped 49=1 56=7 (BetaTrader's C++
+ * gateway) is delivered; a session message with them still ends it. */
+static void test_comp_id_session_only(void)
+{
+	struct fix_event ev;
+	struct fix_session_cfg c;
+	cfg_client(&c, NULL);
+	c.comp_id_session_only = 1;
+	struct fix_session *s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("A", 1, T0S) "98=0|108=30|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	FEED(s, W("35=8|49=1|56=7|34=2|52=" T0S "|37=1|11=5|17=1|39=0|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_APP);
+	EXPECT_NO_EV(s);
+	T_EQ_INT(fix_session_state(s), FIX_ST_ACTIVE);
+	FEED(s, W("35=0|49=1|56=" CLI "|34=3|52=" T0S "|"), T0);
+	EXPECT_OUT(s, CAT(W(FROM_CLI("3", 2, T0S) "45=3|371=49|372=0|373=9|58=CompID problem|"),
+			  W(FROM_CLI("5", 3, T0S) "58=CompID problem|")));
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "protocol");
+	fix_session_free(s);
+}
+
 static void test_logout_by_us(void)
 {
 	struct fix_event ev;
@@ -952,6 +977,7 @@ int main(void)
 	T_RUN(test_garbled_frames_dropped);
 	T_RUN(test_wrong_begin_string);
 	T_RUN(test_wrong_comp_id);
+	T_RUN(test_comp_id_session_only);
 	T_RUN(test_logout_by_us);
 	T_RUN(test_logout_by_peer);
 	T_RUN(test_user_request_and_response);

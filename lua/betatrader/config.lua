@@ -189,6 +189,13 @@ local checkers = {
     end
     return v
   end,
+  check_comp_id = function(v, level)
+    if v ~= true and v ~= "session" then
+      fail(level, "bad option 'check_comp_id' (true or \"session\" expected, got %s)",
+        type(v) == "string" and "'" .. v .. "'" or tostring(v))
+    end
+    return v
+  end,
   reconnect = function(v, level)
     if v == false then
       return false
