@@ -6,6 +6,7 @@
 #include "exchange.h"
 #include "fix_codec.h"
 #include "fix_session.h"
+#include "fix_store_mem.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,22 +31,11 @@
 
 /* Sequence numbers and sent application messages per client CompID, kept in
  * memory for the life of the process so that a reconnecting client that
- * keeps its own numbers finds ours where it left them. The messages sit in a
- * ring whose slots keep their buffers, so a busy session stops allocating
- * once the ring is warm. */
-struct saved_msg {
-	uint64_t seq;
-	char *frame;
-	size_t len, cap;
-};
-
+ * keeps its own numbers finds ours where it left them. */
 struct comp_store {
 	char comp_id[FIX_SESSION_MAX_COMP_ID + 1];
-	uint64_t next_out, next_in;
-	struct saved_msg *msgs; /* ring: the oldest at head */
-	size_t head, nmsgs, cap;
 	int in_use; /* a connection is logged on (or logging on) with it */
-	struct fix_store store;
+	struct fix_store_mem mem;
 };
 
 struct conn {
@@ -190,99 +180,11 @@ static void set_deadline(struct conn *c, int64_t when)
 
 /* --------------------------------------------------- per-CompID store */
 
-static int st_set_next_out(void *ctx, uint64_t v)
-{
-	((struct comp_store *)ctx)->next_out = v;
-	return 0;
-}
-
-static int st_set_next_in(void *ctx, uint64_t v)
-{
-	((struct comp_store *)ctx)->next_in = v;
-	return 0;
-}
-
-static int st_save(void *ctx, uint64_t seq, const char *frame, size_t len)
-{
-	struct comp_store *cs = ctx;
-	struct saved_msg *m;
-	if (cs->nmsgs == STORE_MAX_MSGS) {
-		/* Oldest first out: a resend that far back is gap-filled instead. */
-		m = &cs->msgs[cs->head];
-		cs->head = (cs->head + 1) % cs->cap;
-	} else {
-		if (cs->nmsgs == cs->cap) {
-			/* Below the limit the ring never wraps (head is 0): plain growth. */
-			size_t cap = cs->cap ? 2 * cs->cap : 16;
-			if (cap > STORE_MAX_MSGS)
-				cap = STORE_MAX_MSGS;
-			struct saved_msg *n = realloc(cs->msgs, cap * sizeof(*n));
-			if (!n)
-				return -1;
-			memset(n + cs->cap, 0, (cap - cs->cap) * sizeof(*n));
-			cs->msgs = n;
-			cs->cap = cap;
-		}
-		m = &cs->msgs[(cs->head + cs->nmsgs) % cs->cap];
-		cs->nmsgs++;
-	}
-	if (m->cap < len || !m->frame) {
-		size_t cap = len > 512 ? len : 512;
-		char *p = malloc(cap);
-		if (!p) {
-			/* Keep the ring consistent: the slot holds nothing now. */
-			m->len = 0;
-			m->seq = 0;
-			return -1;
-		}
-		free(m->frame);
-		m->frame = p;
-		m->cap = cap;
-	}
-	memcpy(m->frame, frame, len);
-	m->len = len;
-	m->seq = seq;
-	return 0;
-}
-
-static int st_each(void *ctx, uint64_t begin, uint64_t end,
-		   int (*fn)(void *arg, uint64_t seq, const char *frame, size_t len), void *arg)
-{
-	struct comp_store *cs = ctx;
-	for (size_t i = 0; i < cs->nmsgs; i++) {
-		const struct saved_msg *m = &cs->msgs[(cs->head + i) % cs->cap];
-		if (m->seq < begin || (end && m->seq > end))
-			continue;
-		if (fn(arg, m->seq, m->frame, m->len))
-			break;
-	}
-	return 0;
-}
-
 static void store_free(struct comp_store *cs)
 {
-	for (size_t i = 0; i < cs->cap; i++)
-		free(cs->msgs[i].frame);
-	free(cs->msgs);
+	fix_store_mem_free(&cs->mem);
 	free(cs);
 }
-
-static int st_reset(void *ctx)
-{
-	struct comp_store *cs = ctx;
-	/* The slots keep their buffers for the next messages. */
-	cs->head = cs->nmsgs = 0;
-	cs->next_out = cs->next_in = 1;
-	return 0;
-}
-
-static const struct fix_store_ops store_ops = {
-    .set_next_out = st_set_next_out,
-    .set_next_in = st_set_next_in,
-    .save = st_save,
-    .each = st_each,
-    .reset = st_reset,
-};
 
 static struct comp_store *store_get(struct fix_gateway *g, const char *comp_id)
 {
@@ -301,9 +203,8 @@ static struct comp_store *store_get(struct fix_gateway *g, const char *comp_id)
 	if (!cs)
 		return NULL;
 	snprintf(cs->comp_id, sizeof(cs->comp_id), "%s", comp_id);
-	cs->next_out = cs->next_in = 1;
-	cs->store.ops = &store_ops;
-	cs->store.ctx = cs;
+	/* Oldest first out: a resend that far back is gap-filled instead. */
+	fix_store_mem_init(&cs->mem, 1, 1, STORE_MAX_MSGS);
 	g->stores[g->nstores++] = cs;
 	return cs;
 }
@@ -794,8 +695,8 @@ static int conn_start_session(struct conn *c, int64_t now)
 		 * so it cannot disturb the live session's numbers. */
 		if (cs && !cs->in_use) {
 			cs->in_use = 1;
-			cs->store.next_out = cs->next_out;
-			cs->store.next_in = cs->next_in;
+			cs->mem.st.next_out = cs->mem.next_out;
+			cs->mem.st.next_in = cs->mem.next_in;
 			c->cs = cs;
 		}
 	}
@@ -805,7 +706,7 @@ static int conn_start_session(struct conn *c, int64_t now)
 	cfg.sender_comp_id = EXCH_COMP_ID;
 	cfg.logon_timeout_ms = g->cfg.faults->no_logon_reply ? 3600 * 1000 : 10000;
 	cfg.logout_timeout_ms = 5000;
-	cfg.store = c->cs ? &c->cs->store : NULL;
+	cfg.store = c->cs ? &c->cs->mem.st : NULL;
 	cfg.trace = trace_in;
 	cfg.trace_ud = c;
 	c->s = fix_session_new(&cfg);
