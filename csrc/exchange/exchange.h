@@ -4,11 +4,13 @@
 #ifndef BT_EXCHANGE_H
 #define BT_EXCHANGE_H
 
+#include "defaults.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define EXCH_COMP_ID "BETA_EXCHANGE"
+#define EXCH_COMP_ID BT_DEFAULT_TARGET_COMP_ID
 #define EXCH_MAX_BODY (16u * 1024u) /* largest accepted HTTP request body */
 #define EXCH_DEFAULT_ITER 100000    /* PBKDF2-HMAC-SHA256 iterations */
 
