@@ -1,12 +1,14 @@
 /* The exchange's FIX acceptor: one epoll loop on the main thread serves every
  * connection; each connection owns a sans-I/O fix_session in the acceptor
- * role, and timers come from fix_session_deadline through a min-heap. The
- * gateway only decides (who may log on, what a UserRequest gets, which fault
- * to play); the session layer does the protocol. */
+ * role, and timers come from fix_session_deadline through the core's timer
+ * heap (timer_heap.h, the reactor's too). The gateway only decides (who may
+ * log on, what a UserRequest gets, which fault to play); the session layer
+ * does the protocol. */
 #include "exchange.h"
 #include "fix_codec.h"
 #include "fix_session.h"
 #include "fix_store_mem.h"
+#include "timer_heap.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -56,13 +58,12 @@ struct conn {
 	 * the Logon handler does not ask the store again for the same frame. */
 	char checked_comp[FIX_SESSION_MAX_COMP_ID + 1];
 	int checked_known;
-	unsigned id;       /* connection number shown in the trace */
-	int napp;          /* application messages received */
-	int slow;          /* slow-bytes fault active on this connection */
-	size_t fast;       /* bytes still to send at full speed before dribbling */
-	int64_t slow_next; /* when the next dribbled byte may go */
-	size_t heap_idx;   /* position in the timer heap */
-	int64_t deadline;
+	unsigned id;                /* connection number shown in the trace */
+	int napp;                   /* application messages received */
+	int slow;                   /* slow-bytes fault active on this connection */
+	size_t fast;                /* bytes still to send at full speed before dribbling */
+	int64_t slow_next;          /* when the next dribbled byte may go */
+	struct reactor_timer timer; /* first frame, session, dribble or close deadline */
 	uint32_t ev_mask;
 	struct conn *prev, *next;
 	struct conn *dead_next;
@@ -77,8 +78,8 @@ struct fix_gateway {
 	SSL_CTX *tls;
 	struct conn *conns; /* all live connections */
 	struct conn *graveyard;
-	struct conn **heap;
-	size_t heap_len, heap_cap;
+	struct bt_timer_heap timers;
+	int64_t now; /* this loop turn's time, for the timer callbacks */
 	struct comp_store **stores;
 	size_t nstores, stores_cap;
 	int64_t wall_off;  /* CLOCK_REALTIME minus CLOCK_MONOTONIC, ms, at the last gw_now */
@@ -103,66 +104,6 @@ static int64_t gw_now(struct fix_gateway *g)
 	return ms;
 }
 
-/* ------------------------------------------------------------ timer heap */
-
-static void heap_swap(struct fix_gateway *g, size_t a, size_t b)
-{
-	struct conn *t = g->heap[a];
-	g->heap[a] = g->heap[b];
-	g->heap[b] = t;
-	g->heap[a]->heap_idx = a;
-	g->heap[b]->heap_idx = b;
-}
-
-static void heap_fix(struct fix_gateway *g, size_t i)
-{
-	while (i > 0 && g->heap[(i - 1) / 2]->deadline > g->heap[i]->deadline) {
-		heap_swap(g, i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < g->heap_len && g->heap[l]->deadline < g->heap[m]->deadline)
-			m = l;
-		if (r < g->heap_len && g->heap[r]->deadline < g->heap[m]->deadline)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(g, i, m);
-		i = m;
-	}
-}
-
-static int heap_push(struct fix_gateway *g, struct conn *c)
-{
-	if (g->heap_len == g->heap_cap) {
-		size_t cap = g->heap_cap ? 2 * g->heap_cap : 256;
-		struct conn **h = realloc(g->heap, cap * sizeof(*h));
-		if (!h)
-			return -1;
-		g->heap = h;
-		g->heap_cap = cap;
-	}
-	c->heap_idx = g->heap_len;
-	g->heap[g->heap_len++] = c;
-	heap_fix(g, c->heap_idx);
-	return 0;
-}
-
-static void heap_remove(struct fix_gateway *g, struct conn *c)
-{
-	size_t i = c->heap_idx;
-	if (i >= g->heap_len || g->heap[i] != c)
-		return;
-	g->heap_len--;
-	if (i != g->heap_len) {
-		g->heap[i] = g->heap[g->heap_len];
-		g->heap[i]->heap_idx = i;
-		heap_fix(g, i);
-	}
-	c->heap_idx = (size_t)-1;
-}
-
 /* Before any session call: the session's UTC is now + wall_off. */
 static void sync_clock(struct conn *c, int64_t now)
 {
@@ -170,12 +111,16 @@ static void sync_clock(struct conn *c, int64_t now)
 		fix_session_set_clock(c->s, now, now + c->g->wall_off);
 }
 
+static void conn_kill(struct conn *c);
+
+/* INT64_MAX: no deadline. */
 static void set_deadline(struct conn *c, int64_t when)
 {
-	if (c->deadline != when) {
-		c->deadline = when;
-		heap_fix(c->g, c->heap_idx);
-	}
+	if (when == INT64_MAX)
+		bt_timer_heap_stop(&c->g->timers, &c->timer);
+	else if (!reactor_timer_active(&c->timer) || c->timer.due_ms != when)
+		if (bt_timer_heap_start(&c->g->timers, &c->timer, when) < 0)
+			conn_kill(c); /* out of memory: a connection without timers would hang */
 }
 
 /* --------------------------------------------------- per-CompID store */
@@ -248,7 +193,7 @@ static void conn_kill(struct conn *c)
 		c->ssl = NULL;
 	}
 	close(c->fd);
-	heap_remove(g, c);
+	bt_timer_heap_stop(&g->timers, &c->timer);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -857,6 +802,18 @@ static void conn_timer(struct conn *c, int64_t now)
 	conn_pump(c, now);
 }
 
+static void conn_timer_cb(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	(void)r;
+	(void)t;
+	struct conn *c = ud;
+	int64_t now = c->g->now;
+	conn_timer(c, now);
+	/* A timer that does not move would spin the loop. */
+	if (!c->dead && reactor_timer_active(&c->timer) && c->timer.due_ms <= now)
+		set_deadline(c, now + 1);
+}
+
 static void gw_accept(struct fix_gateway *g, int64_t now)
 {
 	for (;;) {
@@ -879,7 +836,7 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 		c->g = g;
 		c->fd = fd;
 		c->id = ++g->conn_seq;
-		c->deadline = now + PRE_TIMEOUT_MS;
+		reactor_timer_init(&c->timer, conn_timer_cb, c);
 		if (g->tls) {
 			c->ssl = SSL_new(g->tls);
 			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
@@ -891,8 +848,9 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 			SSL_set_accept_state(c->ssl);
 		}
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-		if (heap_push(g, c) < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			heap_remove(g, c);
+		if (bt_timer_heap_start(&g->timers, &c->timer, now + PRE_TIMEOUT_MS) < 0 ||
+		    epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			bt_timer_heap_stop(&g->timers, &c->timer);
 			SSL_free(c->ssl);
 			close(fd);
 			free(c);
@@ -921,8 +879,9 @@ int fix_gateway_run(struct fix_gateway *g)
 	for (;;) {
 		int64_t now = gw_now(g);
 		int timeout = -1;
-		if (g->heap_len && g->heap[0]->deadline != INT64_MAX) {
-			int64_t d = g->heap[0]->deadline - now;
+		int64_t next = bt_timer_heap_next(&g->timers);
+		if (next != INT64_MAX) {
+			int64_t d = next - now;
 			timeout = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d;
 		}
 		int n = epoll_wait(g->ep, evs, 256, timeout);
@@ -947,13 +906,8 @@ int fix_gateway_run(struct fix_gateway *g)
 			if (!c->dead)
 				conn_io(c, evs[i].events, now);
 		}
-		while (g->heap_len && g->heap[0]->deadline <= now) {
-			struct conn *c = g->heap[0];
-			conn_timer(c, now);
-			/* A timer that does not move would spin this loop. */
-			if (!c->dead && c->deadline <= now)
-				set_deadline(c, now + 1);
-		}
+		g->now = now;
+		bt_timer_heap_run(&g->timers, now, NULL);
 		fix_gateway_flush(g);
 		bury(g);
 	}
@@ -1043,7 +997,7 @@ void fix_gateway_free(struct fix_gateway *g)
 		conn_kill(c);
 	}
 	bury(g);
-	free(g->heap);
+	bt_timer_heap_free(&g->timers);
 	for (size_t i = 0; i < g->nstores; i++)
 		store_free(g->stores[i]);
 	free(g->stores);
