@@ -1,25 +1,24 @@
-/* The exchange's FIX acceptor: one epoll loop on the main thread serves every
- * connection; each connection owns a sans-I/O fix_session in the acceptor
- * role, and timers come from fix_session_deadline through the core's timer
- * heap (timer_heap.h, the reactor's too). The gateway only decides (who may
- * log on, what a UserRequest gets, which fault to play); the session layer
- * does the protocol. */
+/* The exchange's FIX acceptor: the core's reactor (reactor.h, the client's
+ * I/O thread) serves every connection, its timers included; each connection
+ * owns a sans-I/O fix_session in the acceptor role. The gateway only decides
+ * (who may log on, what a UserRequest gets, which fault to play); the session
+ * layer does the protocol. The main thread only waits for the stop signal. */
 #include "exchange.h"
 #include "fix_codec.h"
 #include "fix_session.h"
 #include "fix_store_mem.h"
-#include "timer_heap.h"
+#include "reactor.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,7 +63,8 @@ struct conn {
 	size_t fast;                /* bytes still to send at full speed before dribbling */
 	int64_t slow_next;          /* when the next dribbled byte may go */
 	struct reactor_timer timer; /* first frame, session, dribble or close deadline */
-	uint32_t ev_mask;
+	int64_t deadline;           /* the timer's, INT64_MAX: none */
+	unsigned ev_mask;
 	struct conn *prev, *next;
 	struct conn *dead_next;
 	struct participant *trader; /* set once the user logged in */
@@ -78,14 +78,15 @@ struct fix_gateway {
 	SSL_CTX *tls;
 	struct conn *conns; /* all live connections */
 	struct conn *graveyard;
-	struct bt_timer_heap timers;
-	int64_t now; /* this loop turn's time, for the timer callbacks */
+	struct bt_reactor *r;          /* everything below runs on its I/O thread */
+	struct reactor_timer turn_end; /* flushes the trading side's output, frees dead conns */
+	struct reactor_failure_hook failed;
+	int stop_fd;  /* eventfd: the reactor broke, fix_gateway_run returns -1 */
+	int watching; /* the listening and admin fds are watched */
 	struct comp_store **stores;
 	size_t nstores, stores_cap;
-	int64_t wall_off;  /* CLOCK_REALTIME minus CLOCK_MONOTONIC, ms, at the last gw_now */
-	unsigned conn_seq; /* connections accepted so far */
-	int listen_tag, signal_tag; /* addresses used as epoll tags */
-	int admin_tag;
+	int64_t wall_off;   /* CLOCK_REALTIME minus CLOCK_MONOTONIC, ms, at the last gw_now */
+	unsigned conn_seq;  /* connections accepted so far */
 	struct conn *dirty; /* conns the trading side wrote to this loop turn */
 };
 
@@ -113,14 +114,24 @@ static void sync_clock(struct conn *c, int64_t now)
 
 static void conn_kill(struct conn *c);
 
-/* INT64_MAX: no deadline. */
+/* when: an absolute gw_now time, INT64_MAX for none. */
 static void set_deadline(struct conn *c, int64_t when)
 {
+	if (reactor_timer_active(&c->timer) && c->deadline == when)
+		return;
+	c->deadline = when;
 	if (when == INT64_MAX)
-		bt_timer_heap_stop(&c->g->timers, &c->timer);
-	else if (!reactor_timer_active(&c->timer) || c->timer.due_ms != when)
-		if (bt_timer_heap_start(&c->g->timers, &c->timer, when) < 0)
-			conn_kill(c); /* out of memory: a connection without timers would hang */
+		reactor_timer_stop(c->g->r, &c->timer);
+	else if (reactor_timer_start(c->g->r, &c->timer, when - gw_now(c->g)) < 0)
+		conn_kill(c); /* out of memory: a connection without timers would hang */
+}
+
+/* The end of this loop turn: the trading side's output goes out and dead
+ * connections are freed once no caller can hold them any more. */
+static void turn_end_soon(struct fix_gateway *g)
+{
+	if (!reactor_timer_active(&g->turn_end))
+		reactor_timer_start(g->r, &g->turn_end, 0);
 }
 
 /* --------------------------------------------------- per-CompID store */
@@ -164,15 +175,14 @@ static int conn_dribbling(const struct conn *c)
 
 static void conn_update_events(struct conn *c)
 {
-	uint32_t want = EPOLLIN;
+	unsigned want = REACTOR_READ;
 	size_t pending = 0;
 	if (c->s)
 		fix_session_out(c->s, &pending);
 	if ((pending && !conn_dribbling(c)) || c->ssl_read_wants_write)
-		want |= EPOLLOUT;
+		want |= REACTOR_WRITE;
 	if (want != c->ev_mask) {
-		struct epoll_event ev = {.events = want, .data.ptr = c};
-		epoll_ctl(c->g->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		reactor_modify(c->g->r, c->fd, want);
 		c->ev_mask = want;
 	}
 }
@@ -186,14 +196,14 @@ static void conn_kill(struct conn *c)
 	/* Lets a traced spec know the CompID is free for the next logon. */
 	if (g->cfg.trace)
 		fprintf(stderr, "fix %u closed\n", c->id);
-	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	reactor_unwatch(g->r, c->fd);
 	if (c->ssl) {
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
 	close(c->fd);
-	bt_timer_heap_stop(&g->timers, &c->timer);
+	reactor_timer_stop(g->r, &c->timer);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -209,9 +219,10 @@ static void conn_kill(struct conn *c)
 	c->s = NULL;
 	free(c->pre);
 	c->pre = NULL;
-	/* Other events of this epoll batch may still name c: free it later. */
+	/* The caller may still hold c: free it at the end of the turn. */
 	c->dead_next = g->graveyard;
 	g->graveyard = c;
+	turn_end_soon(g);
 }
 
 /* Write as much of the session's output as the socket takes (one byte per
@@ -753,10 +764,10 @@ broken:
 		conn_kill(c);
 }
 
-static void conn_io(struct conn *c, uint32_t events, int64_t now)
+static void conn_io(struct conn *c, unsigned events, int64_t now)
 {
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
-	    (c->ssl_read_wants_write && (events & EPOLLOUT))) {
+	if (events & (REACTOR_READ | REACTOR_HUP | REACTOR_ERROR) ||
+	    (c->ssl_read_wants_write && (events & REACTOR_WRITE))) {
 		if (c->closing) {
 			/* Nothing more is read from a closing conn, but a hang-up ends it. */
 			char sink[4096];
@@ -807,11 +818,20 @@ static void conn_timer_cb(struct bt_reactor *r, struct reactor_timer *t, void *u
 	(void)r;
 	(void)t;
 	struct conn *c = ud;
-	int64_t now = c->g->now;
+	int64_t now = gw_now(c->g);
 	conn_timer(c, now);
 	/* A timer that does not move would spin the loop. */
-	if (!c->dead && reactor_timer_active(&c->timer) && c->timer.due_ms <= now)
+	if (!c->dead && c->deadline <= now)
 		set_deadline(c, now + 1);
+}
+
+static void conn_io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
+{
+	(void)r;
+	(void)fd;
+	struct conn *c = ud;
+	if (!c->dead)
+		conn_io(c, events, gw_now(c->g));
 }
 
 static void gw_accept(struct fix_gateway *g, int64_t now)
@@ -837,6 +857,7 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 		c->fd = fd;
 		c->id = ++g->conn_seq;
 		reactor_timer_init(&c->timer, conn_timer_cb, c);
+		c->deadline = now + PRE_TIMEOUT_MS;
 		if (g->tls) {
 			c->ssl = SSL_new(g->tls);
 			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
@@ -847,16 +868,15 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 			}
 			SSL_set_accept_state(c->ssl);
 		}
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-		if (bt_timer_heap_start(&g->timers, &c->timer, now + PRE_TIMEOUT_MS) < 0 ||
-		    epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			bt_timer_heap_stop(&g->timers, &c->timer);
+		if (reactor_timer_start(g->r, &c->timer, PRE_TIMEOUT_MS) < 0 ||
+		    reactor_watch(g->r, fd, REACTOR_READ, conn_io_cb, c) < 0) {
+			reactor_timer_stop(g->r, &c->timer);
 			SSL_free(c->ssl);
 			close(fd);
 			free(c);
 			continue;
 		}
-		c->ev_mask = EPOLLIN;
+		c->ev_mask = REACTOR_READ;
 		c->next = g->conns;
 		if (g->conns)
 			g->conns->prev = c;
@@ -873,43 +893,86 @@ static void bury(struct fix_gateway *g)
 	}
 }
 
+static void on_listen(struct bt_reactor *r, int fd, unsigned events, void *ud)
+{
+	(void)r;
+	(void)fd;
+	(void)events;
+	struct fix_gateway *g = ud;
+	gw_accept(g, gw_now(g));
+}
+
+static void on_admin(struct bt_reactor *r, int fd, unsigned events, void *ud)
+{
+	(void)r;
+	(void)fd;
+	(void)events;
+	struct fix_gateway *g = ud;
+	admin_run(g->cfg.admin);
+}
+
+static void on_turn_end(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	(void)r;
+	(void)t;
+	struct fix_gateway *g = ud;
+	fix_gateway_flush(g);
+	bury(g);
+}
+
+static void on_reactor_failure(struct bt_reactor *r, const char *reason, void *ud)
+{
+	(void)r;
+	struct fix_gateway *g = ud;
+	fprintf(stderr, "betatrader-exchange: %s\n", reason);
+	uint64_t one = 1;
+	while (write(g->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+struct start_call {
+	struct fix_gateway *g;
+	int rc;
+};
+
+static void start_on_io(struct bt_reactor *r, void *ud)
+{
+	struct start_call *sc = ud;
+	struct fix_gateway *g = sc->g;
+	sc->rc = reactor_watch(r, g->cfg.listen_fd, REACTOR_READ, on_listen, g);
+	if (sc->rc == 0 && g->cfg.admin) {
+		sc->rc = reactor_watch(r, admin_fd(g->cfg.admin), REACTOR_READ, on_admin, g);
+		if (sc->rc < 0)
+			reactor_unwatch(r, g->cfg.listen_fd);
+	}
+	if (sc->rc == 0) {
+		g->watching = 1;
+		reactor_on_failure(r, &g->failed);
+	}
+}
+
 int fix_gateway_run(struct fix_gateway *g)
 {
-	struct epoll_event evs[256];
+	struct start_call sc = {g, 0};
+	int rc = reactor_call(g->r, start_on_io, &sc);
+	if (rc < 0 || sc.rc < 0) {
+		fprintf(stderr, "betatrader-exchange: reactor: %s\n",
+			strerror(-(rc < 0 ? rc : sc.rc)));
+		return -1;
+	}
+	struct pollfd p[2] = {{.fd = g->cfg.signal_fd, .events = POLLIN},
+			      {.fd = g->stop_fd, .events = POLLIN}};
 	for (;;) {
-		int64_t now = gw_now(g);
-		int timeout = -1;
-		int64_t next = bt_timer_heap_next(&g->timers);
-		if (next != INT64_MAX) {
-			int64_t d = next - now;
-			timeout = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d;
-		}
-		int n = epoll_wait(g->ep, evs, 256, timeout);
-		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "betatrader-exchange: epoll_wait: %s\n", strerror(errno));
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "betatrader-exchange: poll: %s\n", strerror(errno));
 			return -1;
 		}
-		now = gw_now(g);
-		for (int i = 0; i < n; i++) {
-			void *tag = evs[i].data.ptr;
-			if (tag == &g->signal_tag)
-				return 0;
-			if (tag == &g->listen_tag) {
-				gw_accept(g, now);
-				continue;
-			}
-			if (tag == &g->admin_tag) {
-				admin_run(g->cfg.admin);
-				continue;
-			}
-			struct conn *c = tag;
-			if (!c->dead)
-				conn_io(c, evs[i].events, now);
-		}
-		g->now = now;
-		bt_timer_heap_run(&g->timers, now, NULL);
-		fix_gateway_flush(g);
-		bury(g);
+		if (p[1].revents)
+			return -1;
+		if (p[0].revents)
+			return 0;
 	}
 }
 
@@ -937,20 +1000,17 @@ struct fix_gateway *fix_gateway_new(const struct fix_gateway_cfg *cfg, char *err
 		return NULL;
 	}
 	g->cfg = *cfg;
-	g->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (g->ep < 0) {
-		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+	reactor_timer_init(&g->turn_end, on_turn_end, g);
+	g->failed.fn = on_reactor_failure;
+	g->failed.ud = g;
+	g->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g->stop_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &g->listen_tag};
-	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &g->signal_tag};
-	struct epoll_event aev = {.events = EPOLLIN, .data.ptr = &g->admin_tag};
-	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->listen_fd, &lev) < 0 ||
-	    epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->signal_fd, &sev) < 0 ||
-	    (cfg->admin && epoll_ctl(g->ep, EPOLL_CTL_ADD, admin_fd(cfg->admin), &aev) < 0)) {
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+	g->r = reactor_acquire(err, errlen);
+	if (!g->r)
 		goto fail;
-	}
 	if (cfg->admin)
 		admin_bind(cfg->admin, g);
 	if (cfg->tls_cert) {
@@ -980,12 +1040,12 @@ fail:
 	return NULL;
 }
 
-void fix_gateway_free(struct fix_gateway *g)
+/* On the I/O thread: tell logged-on clients why the line goes away (as far
+ * as one write goes), close everything and stop watching. */
+static void stop_on_io(struct bt_reactor *r, void *ud)
 {
-	if (!g)
-		return;
+	struct fix_gateway *g = ud;
 	int64_t now = gw_now(g);
-	/* Tell logged-on clients why the line goes away, as far as one write goes. */
 	while (g->conns) {
 		struct conn *c = g->conns;
 		if (c->s && fix_session_state(c->s) == FIX_ST_ACTIVE) {
@@ -997,13 +1057,31 @@ void fix_gateway_free(struct fix_gateway *g)
 		conn_kill(c);
 	}
 	bury(g);
-	bt_timer_heap_free(&g->timers);
+	g->dirty = NULL;
+	reactor_timer_stop(r, &g->turn_end);
+	reactor_failure_remove(r, &g->failed);
+	if (g->watching) {
+		reactor_unwatch(r, g->cfg.listen_fd);
+		if (g->cfg.admin)
+			reactor_unwatch(r, admin_fd(g->cfg.admin));
+		g->watching = 0;
+	}
+}
+
+void fix_gateway_free(struct fix_gateway *g)
+{
+	if (!g)
+		return;
+	if (g->r) {
+		reactor_call(g->r, stop_on_io, g);
+		reactor_release(g->r);
+	}
 	for (size_t i = 0; i < g->nstores; i++)
 		store_free(g->stores[i]);
 	free(g->stores);
 	SSL_CTX_free(g->tls);
-	if (g->ep >= 0)
-		close(g->ep);
+	if (g->stop_fd >= 0)
+		close(g->stop_fd);
 	close(g->cfg.listen_fd);
 	free(g);
 }
@@ -1023,6 +1101,7 @@ int fix_gateway_send(struct fix_gateway *g, void *conn, const char *msg_type,
 		c->dirty = 1;
 		c->dirty_next = g->dirty;
 		g->dirty = c;
+		turn_end_soon(g);
 	}
 	return rc;
 }
