@@ -1,7 +1,7 @@
 /* betatrader-exchange: a local exchange for the quickstart and the specs.
  * HTTP (registration, profile) runs on libmicrohttpd's threads, FIX on the
- * main thread's epoll loop; SIGTERM/SIGINT arrive through a signalfd so the
- * loop can shut everything down in order. */
+ * core's reactor thread (the gateway thread); SIGTERM/SIGINT arrive through a
+ * signalfd the main thread waits on, so it can shut everything down in order. */
 #include "exchange.h"
 
 #include <arpa/inet.h>
