@@ -1,7 +1,7 @@
 /* betatrader-exchange: a local exchange for the quickstart and the specs.
  * HTTP (registration, profile) runs on libmicrohttpd's threads, FIX on the
- * main thread's epoll loop; SIGTERM/SIGINT arrive through a signalfd so the
- * loop can shut everything down in order. */
+ * core's reactor thread (the gateway thread); SIGTERM/SIGINT arrive through a
+ * signalfd the main thread waits on, so it can shut everything down in order. */
 #include "exchange.h"
 
 #include <arpa/inet.h>
@@ -123,7 +123,8 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL, *symbols = NULL;
-	int fix_port = 9878, http_port = 8080, iter = EXCH_DEFAULT_ITER, trace = 0;
+	int fix_port = BT_DEFAULT_FIX_PORT, http_port = BT_DEFAULT_HTTP_PORT,
+	    iter = EXCH_DEFAULT_ITER, trace = 0;
 	int with_parent = 0;
 	struct exch_faults faults = {0};
 
