@@ -45,6 +45,8 @@ struct exch_faults {
 /* Switch the fault named by spec ("NAME" or "NAME=VALUE") on, or off (on =
  * 0; the value is ignored). 0, or -1 with *err naming what is wrong. */
 int exch_fault_set(struct exch_faults *f, const char *spec, int on, char *err, size_t errlen);
+/* A whole decimal integer s in lo..hi into *out: 0, or -1 (nothing written). */
+int exch_parse_int(const char *s, long lo, long hi, int *out);
 
 /* When the slow-bytes fault starts dribbling. */
 enum { EXCH_SLOW_AFTER_LOGON = 1, EXCH_SLOW_AFTER_LOGIN = 2 };

@@ -299,9 +299,7 @@ static int client_closed(lua_State *L)
 	return 1;
 }
 
-/* Decimal digits of v into buf (at least 21 bytes), without snprintf's
- * format parsing: this runs once per integer field of every order. */
-static size_t fmt_int(char *buf, lua_Integer v)
+size_t btl_fmt_int(char *buf, lua_Integer v)
 {
 	char tmp[24];
 	size_t n = 0, k = 0;
@@ -315,6 +313,7 @@ static size_t fmt_int(char *buf, lua_Integer v)
 		buf[k++] = '-';
 	while (n)
 		buf[k++] = tmp[--n];
+	buf[k] = '\0';
 	return k;
 }
 
@@ -404,7 +403,7 @@ static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, si
 		return lua_toboolean(L, idx) ? "Y" : "N";
 	case LUA_TNUMBER:
 		if (lua_isinteger(L, idx)) {
-			*len = fmt_int(buf, lua_tointeger(L, idx));
+			*len = btl_fmt_int(buf, lua_tointeger(L, idx));
 			return buf;
 		} else {
 			lua_Number n = lua_tonumber(L, idx);
