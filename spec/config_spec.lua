@@ -17,6 +17,28 @@ describe("client options", function()
     assert.is_nil(c.tls)
   end)
 
+  it("takes its defaults from the C core's one table", function()
+    local core = require("betatrader.core")
+    local d = core.defaults
+    -- the values csrc/core/defaults.h holds, under the option names and in seconds
+    assert.equal(10, d.timeout)
+    assert.equal("integer", math.type(d.timeout))
+    assert.equal(10, d.connect_timeout) -- HTTP and FIX alike
+    assert.equal(10, d.logon_timeout)
+    assert.equal(10, d.logout_timeout)
+    assert.equal(64 * 1024, d.max_message_size)
+    assert.equal(1024 * 1024, d.max_response_size)
+    assert.equal(8 * 1024 * 1024, d.max_send_queue)
+    assert.equal(100000, d.resend_window)
+    local c = config.check({})
+    for _, k in ipairs({ "api_url", "fix_host", "fix_port", "target_comp_id", "store", "heartbeat",
+                         "timeout", "connect_timeout", "logon_timeout", "logout_timeout",
+                         "resend_window", "max_message_size", "max_response_size",
+                         "max_send_queue" }) do
+      assert.equal(d[k], c[k], k)
+    end
+  end)
+
   it("keeps given values and derives the timeouts from timeout", function()
     local c = config.check({ timeout = 2, logout_timeout = 0.5, fix_port = 1, tls = true, store = false })
     assert.equal(2, c.logon_timeout)

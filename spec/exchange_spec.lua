@@ -1,4 +1,4 @@
--- The local exchange's HTTP API (DESIGN.md §5) and its HTTP faults. The FIX
+-- The local exchange's HTTP API (docs/design.md §4.3) and its HTTP faults. The FIX
 -- side is tested end to end in C (csrc/tests/test_exchange.c).
 local cjson = require("cjson")
 local testing = require("betatrader.testing")

@@ -270,8 +270,8 @@ describe("faults", function()
   describe("frames built to exhaust a parser", function()
     local GROWTH_KIB = 4 * 1024
 
-    -- Garbage after the Logon reply is dropped as a garbled frame (DESIGN
-    -- 3.2: no sequence number consumed), the session goes on in sequence:
+    -- Garbage after the Logon reply is dropped as a garbled frame
+    -- (docs/design.md §4.2: no sequence number consumed), the session goes on in sequence:
     -- the UserResponse arrives, the client is Active and trades.
     local function survives(fault)
       local ex <close> = testing.exchange({ faults = { fault } })

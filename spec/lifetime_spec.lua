@@ -133,8 +133,19 @@ describe("client lifetimes and handlers", function()
 	it("accepts login() right after login_op:cancel()", function()
 		local c <close> = new_client()
 		local id = account()
-		local first = c.auth:login(id, "s3cret")
-		assert.is_true(first:cancel())
+		-- On a loaded machine the whole login can finish before cancel() runs
+		-- (the Lua thread descheduled): then log out and try again.
+		local first
+		for _ = 1, 20 do
+			first = c.auth:login(id, "s3cret")
+			if first:cancel() then
+				break
+			end
+			assert.is_true(first:await(5))
+			assert.is_true(c.auth:logout():await(5))
+			first = nil
+		end
+		assert(first, "every login finished before cancel() could run")
 		local second = c.auth:login(id, "s3cret")
 		local ok, msg, code = second:await(5)
 		assert.is_true(ok, msg, code)

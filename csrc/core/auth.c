@@ -38,16 +38,16 @@
 void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
-	cfg->max_response = 1024 * 1024;
-	cfg->fix_port = 9878;
-	cfg->target_comp_id = "BETA_EXCHANGE";
-	cfg->heartbeat_s = 30;
+	cfg->max_response = BT_DEFAULT_MAX_RESPONSE;
+	cfg->fix_port = BT_DEFAULT_FIX_PORT;
+	cfg->target_comp_id = BT_DEFAULT_TARGET_COMP_ID;
+	cfg->heartbeat_s = BT_DEFAULT_HEARTBEAT_S;
 	cfg->max_body = FIX_DEFAULT_MAX_BODY;
 	cfg->max_send_queue = BT_AUTH_DEFAULT_SEND_QUEUE;
-	cfg->timeout_ms = 10000;
-	cfg->connect_timeout_ms = 10000;
-	cfg->logon_timeout_ms = 10000;
-	cfg->logout_timeout_ms = 10000;
+	cfg->timeout_ms = BT_DEFAULT_TIMEOUT_MS;
+	cfg->connect_timeout_ms = BT_DEFAULT_CONNECT_TIMEOUT_MS;
+	cfg->logon_timeout_ms = BT_DEFAULT_LOGON_TIMEOUT_MS;
+	cfg->logout_timeout_ms = BT_DEFAULT_LOGOUT_TIMEOUT_MS;
 	cfg->resend_window = BT_DEFAULT_RESEND_WINDOW;
 }
 

@@ -24,8 +24,7 @@
 #ifndef BT_AUTH_H
 #define BT_AUTH_H
 
-/* resend_window when the options do not say (messages). */
-#define BT_DEFAULT_RESEND_WINDOW 100000
+#include "defaults.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -159,7 +158,7 @@ struct bt_op *bt_auth_profile(struct bt_auth *a);
  * header and trailer the session writes around them are counted (a resend:
  * 8, 9, 35, 49, 56, 34, 52, 43, 122 and 10). */
 #define BT_AUTH_MAX_FIELDS 1014
-#define BT_AUTH_DEFAULT_SEND_QUEUE (8u * 1024u * 1024u)
+#define BT_AUTH_DEFAULT_SEND_QUEUE BT_DEFAULT_SEND_QUEUE
 
 enum bt_auth_send_rc {
 	BT_AUTH_SEND_OK = 0,

@@ -4,12 +4,14 @@
 #ifndef BT_FIX_CODEC_H
 #define BT_FIX_CODEC_H
 
+#include "defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #define FIX_SOH '\x01'
 #define FIX_BEGIN_STRING "FIX.4.4"
-#define FIX_DEFAULT_MAX_BODY (64u * 1024u)
+#define FIX_DEFAULT_MAX_BODY BT_DEFAULT_MAX_BODY
 
 /* Error codes shared by framer, parser and encoder. 0 is success. */
 enum fix_status {

@@ -44,11 +44,11 @@ void fix_session_cfg_init(struct fix_session_cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->role = FIX_INITIATOR;
-	cfg->heartbeat_s = 30;
-	cfg->logon_timeout_ms = 10000;
-	cfg->logout_timeout_ms = 10000;
-	cfg->max_body = FIX_DEFAULT_MAX_BODY;
-	cfg->sending_time_tolerance_ms = 120000;
+	cfg->heartbeat_s = BT_DEFAULT_HEARTBEAT_S;
+	cfg->logon_timeout_ms = BT_DEFAULT_LOGON_TIMEOUT_MS;
+	cfg->logout_timeout_ms = BT_DEFAULT_LOGOUT_TIMEOUT_MS;
+	cfg->max_body = BT_DEFAULT_MAX_BODY;
+	cfg->sending_time_tolerance_ms = BT_DEFAULT_SENDING_TIME_TOLERANCE_MS;
 }
 
 static int comp_id_ok(const char *id)

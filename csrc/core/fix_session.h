@@ -100,8 +100,8 @@ struct fix_session_cfg {
 	void *validate_ud;
 };
 
-/* Fill cfg with the defaults: initiator, heartbeat 30 s, logon and logout
- * timeouts 10 s, max_body FIX_DEFAULT_MAX_BODY, tolerance 120 s, no store. */
+/* Fill cfg with the defaults (defaults.h): initiator, heartbeat 30 s, logon
+ * and logout timeouts 10 s, max_body 64 KiB, tolerance 120 s, no store. */
 void fix_session_cfg_init(struct fix_session_cfg *cfg);
 
 enum fix_session_state {

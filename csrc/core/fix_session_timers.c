@@ -1,22 +1,10 @@
 /* Timers: the next deadline (heartbeat, TestRequest, logon and logout
  * timeouts) and what fix_session_tick does when one passes. */
 #include "fix_session_int.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
-
-/* "5 s", "2.5 s": timeouts as people read them. */
-static void fmt_secs(char *buf, size_t cap, int64_t ms)
-{
-	if (ms % 1000 == 0) {
-		snprintf(buf, cap, "%" PRId64 " s", ms / 1000);
-		return;
-	}
-	int n = snprintf(buf, cap, "%" PRId64 ".%03" PRId64, ms / 1000, ms % 1000);
-	while (n > 0 && (size_t)n < cap && buf[n - 1] == '0')
-		buf[--n] = '\0';
-	snprintf(buf + n, cap - (size_t)n, " s");
-}
 
 static int64_t hb_deadline(const struct fix_session *s)
 {
@@ -58,7 +46,7 @@ void fix_session_tick(struct fix_session *s, int64_t now_ms)
 	case FIX_ST_LOGON_RECEIVED:
 		if (s->silent || now_ms < s->logon_deadline)
 			return;
-		fmt_secs(secs, sizeof(secs), s->logon_to);
+		bt_fmt_secs(secs, sizeof(secs), s->logon_to);
 		if (s->st == FIX_ST_LOGON_SENT)
 			fs_close(s, "timeout", 0, "no Logon reply within %s", secs);
 		else if (s->st == FIX_ST_AWAIT_LOGON)
@@ -69,7 +57,7 @@ void fix_session_tick(struct fix_session *s, int64_t now_ms)
 		return;
 	case FIX_ST_LOGOUT_SENT:
 		if (now_ms >= s->logout_deadline) {
-			fmt_secs(secs, sizeof(secs), s->logout_to);
+			bt_fmt_secs(secs, sizeof(secs), s->logout_to);
 			fs_close(s, "logged_out", 0, "logged out (no Logout reply within %s)",
 				 secs);
 		}

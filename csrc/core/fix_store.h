@@ -1,6 +1,7 @@
 /* The storage a FIX session needs, as an interface: the session stays
- * sans-I/O (it calls these hooks; it never opens a file), tests plug in an
- * in-memory store, and seqstore.c provides the durable one. */
+ * sans-I/O (it calls these hooks; it never opens a file), fix_store_mem.c
+ * is the in-memory one (the exchange, tests, the fuzzer) and seqstore.c the
+ * durable one. */
 #ifndef BT_FIX_STORE_H
 #define BT_FIX_STORE_H
 

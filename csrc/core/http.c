@@ -2,6 +2,8 @@
 #include "http.h"
 #include "util.h"
 
+#include "defaults.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -15,9 +17,6 @@
 #include "op.h"
 #include "reactor.h"
 
-#define DEFAULT_TIMEOUT_MS 10000
-#define DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define DEFAULT_MAX_RESPONSE (1u << 20)
 #define MSG_MAX 1024
 
 enum req_kind { REQ_REGISTER, REQ_PROFILE };
@@ -116,15 +115,6 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-/* "2 s", "0.25 s" */
-static void fmt_secs(char *buf, size_t n, int64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, n, "%lld s", (long long)(ms / 1000));
-	else
-		snprintf(buf, n, "%g s", (double)ms / 1000.0);
-}
-
 static const char *req_what(const struct http_req *q)
 {
 	return q->kind == REQ_REGISTER ? "register" : "profile";
@@ -168,11 +158,11 @@ static enum bt_err curl_failure(struct http_req *q, CURLcode rc, char *msg, size
 		curl_easy_getinfo(q->easy, CURLINFO_CONNECT_TIME_T, &connected);
 		if (!connected) {
 			int64_t ms = q->c->o.connect_timeout_ms;
-			fmt_secs(secs, sizeof(secs), ms);
+			bt_fmt_secs(secs, sizeof(secs), ms);
 			snprintf(msg, n, "%s: connect to %s timed out after %s", req_what(q), where,
 				 secs);
 		} else {
-			fmt_secs(secs, sizeof(secs), q->c->o.timeout_ms);
+			bt_fmt_secs(secs, sizeof(secs), q->c->o.timeout_ms);
 			snprintf(msg, n, "%s: %s on %s timed out after %s", req_what(q),
 				 req_path(q), where, secs);
 		}
@@ -490,13 +480,13 @@ struct http_client *http_client_new(struct bt_reactor *r, const struct http_opts
 	c->o.cert_file = c->cert_file;
 	c->o.key_file = c->key_file;
 	if (c->o.timeout_ms <= 0)
-		c->o.timeout_ms = DEFAULT_TIMEOUT_MS;
+		c->o.timeout_ms = BT_DEFAULT_TIMEOUT_MS;
 	if (c->o.connect_timeout_ms <= 0)
-		c->o.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+		c->o.connect_timeout_ms = BT_DEFAULT_CONNECT_TIMEOUT_MS;
 	if (c->o.connect_timeout_ms > c->o.timeout_ms)
 		c->o.connect_timeout_ms = c->o.timeout_ms;
 	if (!c->o.max_response)
-		c->o.max_response = DEFAULT_MAX_RESPONSE;
+		c->o.max_response = BT_DEFAULT_MAX_RESPONSE;
 	size_t bl = oom ? 0 : strlen(c->base_url);
 	while (bl > 0 && c->base_url[bl - 1] == '/')
 		c->base_url[--bl] = '\0';

@@ -23,7 +23,7 @@ struct http_req;
 struct http_opts {
 	const char *base_url;       /* "http://host:port" or "https://..." (a path prefix ok) */
 	int64_t timeout_ms;         /* whole request; <= 0: 10 s */
-	int64_t connect_timeout_ms; /* TCP + TLS setup; <= 0: 5 s (capped by timeout_ms) */
+	int64_t connect_timeout_ms; /* TCP + TLS setup; <= 0: 10 s (capped by timeout_ms) */
 	size_t max_response;        /* body bytes accepted; 0: 1 MiB */
 	const char *ca_file;        /* PEM bundle to trust; NULL = system store */
 	const char *cert_file;      /* client certificate (PEM), optional */

@@ -1,5 +1,6 @@
 /* The shared I/O thread: see reactor.h for the contract. */
 #include "reactor.h"
+#include "timer_heap.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -53,9 +54,7 @@ struct bt_reactor {
 	struct watch **watches; /* indexed by fd */
 	size_t nwatches;
 	struct watch *dead;
-	struct reactor_timer **heap;
-	size_t heap_len, heap_cap;
-	uint64_t timer_seq;
+	struct bt_timer_heap timers;
 	struct reactor_failure_hook *hooks; /* told once if epoll breaks */
 };
 
@@ -121,62 +120,7 @@ static void wake(struct bt_reactor *r)
 		;
 }
 
-/* ---- timers: a binary min-heap ordered by (due, seq) ---- */
-
-static int timer_less(const struct reactor_timer *a, const struct reactor_timer *b)
-{
-	return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
-}
-
-static void heap_set(struct bt_reactor *r, size_t i, struct reactor_timer *t)
-{
-	r->heap[i] = t;
-	t->heap_idx = i;
-}
-
-static void heap_up(struct bt_reactor *r, size_t i)
-{
-	struct reactor_timer *t = r->heap[i];
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!timer_less(t, r->heap[p]))
-			break;
-		heap_set(r, i, r->heap[p]);
-		i = p;
-	}
-	heap_set(r, i, t);
-}
-
-static void heap_down(struct bt_reactor *r, size_t i)
-{
-	struct reactor_timer *t = r->heap[i];
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= r->heap_len)
-			break;
-		if (c + 1 < r->heap_len && timer_less(r->heap[c + 1], r->heap[c]))
-			c++;
-		if (!timer_less(r->heap[c], t))
-			break;
-		heap_set(r, i, r->heap[c]);
-		i = c;
-	}
-	heap_set(r, i, t);
-}
-
-static void heap_remove(struct bt_reactor *r, struct reactor_timer *t)
-{
-	size_t i = t->heap_idx;
-	struct reactor_timer *last = r->heap[--r->heap_len];
-	t->heap_idx = SIZE_MAX;
-	if (last == t)
-		return;
-	heap_set(r, i, last);
-	if (i > 0 && timer_less(last, r->heap[(i - 1) / 2]))
-		heap_up(r, i);
-	else
-		heap_down(r, i);
-}
+/* ---- timers: the one timer heap (timer_heap.c) ---- */
 
 void reactor_timer_init(struct reactor_timer *t, reactor_timer_cb cb, void *ud)
 {
@@ -195,16 +139,6 @@ int reactor_timer_start(struct bt_reactor *r, struct reactor_timer *t, int64_t d
 {
 	if (!reactor_in_io_thread(r))
 		return -EPERM;
-	if (reactor_timer_active(t))
-		heap_remove(r, t);
-	if (r->heap_len == r->heap_cap) {
-		size_t cap = r->heap_cap ? r->heap_cap * 2 : 64;
-		struct reactor_timer **h = realloc(r->heap, cap * sizeof *h);
-		if (!h)
-			return -ENOMEM;
-		r->heap = h;
-		r->heap_cap = cap;
-	}
 	if (delay_ms < 0)
 		delay_ms = 0;
 	/* now is truncated to the millisecond, so up to 1 ms of it has already
@@ -212,42 +146,24 @@ int reactor_timer_start(struct bt_reactor *r, struct reactor_timer *t, int64_t d
 	int64_t now = reactor_now_ms();
 	if (delay_ms > 0)
 		delay_ms++;
-	t->due_ms = delay_ms > INT64_MAX - now ? INT64_MAX : now + delay_ms;
-	t->seq = r->timer_seq++;
-	heap_set(r, r->heap_len++, t);
-	heap_up(r, t->heap_idx);
-	return 0;
+	return bt_timer_heap_start(&r->timers, t,
+				   delay_ms > INT64_MAX - now ? INT64_MAX : now + delay_ms);
 }
 
 int reactor_timer_stop(struct bt_reactor *r, struct reactor_timer *t)
 {
 	if (!reactor_in_io_thread(r))
 		return -EPERM;
-	if (reactor_timer_active(t))
-		heap_remove(r, t);
+	bt_timer_heap_stop(&r->timers, t);
 	return 0;
-}
-
-/* Fires timers that are due; a timer (re)started by a callback waits for the
- * next turn, so a callback re-arming itself at 0 ms cannot starve I/O. */
-static void run_timers(struct bt_reactor *r)
-{
-	int64_t now = reactor_now_ms();
-	uint64_t seq_limit = r->timer_seq;
-	while (r->heap_len > 0) {
-		struct reactor_timer *t = r->heap[0];
-		if (t->due_ms > now || t->seq >= seq_limit)
-			break;
-		heap_remove(r, t);
-		t->cb(r, t, t->ud);
-	}
 }
 
 static int next_timeout(struct bt_reactor *r)
 {
-	if (r->heap_len == 0)
+	int64_t next = bt_timer_heap_next(&r->timers);
+	if (next == INT64_MAX)
 		return -1;
-	int64_t d = r->heap[0]->due_ms - reactor_now_ms();
+	int64_t d = next - reactor_now_ms();
 	if (d <= 0)
 		return 0;
 	return d > INT_MAX ? INT_MAX : (int)d;
@@ -546,9 +462,7 @@ static void reactor_free(struct bt_reactor *r)
 		free(r->watches[i]);
 	free(r->watches);
 	free_dead(r);
-	for (size_t i = 0; i < r->heap_len; i++)
-		r->heap[i]->heap_idx = SIZE_MAX;
-	free(r->heap);
+	bt_timer_heap_free(&r->timers);
 	if (r->epfd >= 0)
 		close(r->epfd);
 	if (r->wakefd >= 0)
@@ -588,7 +502,7 @@ static void *io_thread(void *arg)
 				w->cb(r, w->fd, from_epoll(evs[i].events), w->ud);
 		}
 		free_dead(r);
-		run_timers(r);
+		bt_timer_heap_run(&r->timers, reactor_now_ms(), r);
 	}
 
 	pthread_mutex_lock(&r->qlock);

@@ -5,6 +5,8 @@
 #include "transport.h"
 #include "util.h"
 
+#include "defaults.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -27,7 +29,6 @@
 #include "reactor.h"
 
 #define READ_CHUNK (16 * 1024)
-#define DEFAULT_TIMEOUT_MS 10000
 #define MSG_MAX 512
 
 struct transport_tls_ctx {
@@ -350,15 +351,6 @@ static void fail(struct transport *t, int code, const char *fmt, ...)
 	t->st = ST_FAILED;
 	if (t->cbs.on_error)
 		t->cbs.on_error(t->arg, code, msg);
-}
-
-/* "2 s", "0.25 s": the deadline as the user configured it. */
-static void fmt_secs(char *buf, size_t n, int64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, n, "%lld s", (long long)(ms / 1000));
-	else
-		snprintf(buf, n, "%g s", (double)ms / 1000.0);
 }
 
 /* ------------------------------------------------------------ write path */
@@ -738,7 +730,7 @@ static void deadline_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud
 {
 	struct transport *t = ud;
 	char secs[32];
-	fmt_secs(secs, sizeof(secs), t->timeout_ms);
+	bt_fmt_secs(secs, sizeof(secs), t->timeout_ms);
 	enter(t);
 	switch (t->st) {
 	case ST_RESOLVING:
@@ -881,7 +873,7 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 	t->cbs = *cbs;
 	t->arg = arg;
 	t->timeout_ms =
-	    opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
+	    opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : BT_DEFAULT_CONNECT_TIMEOUT_MS;
 	snprintf(t->port_str, sizeof(t->port_str), "%u", (unsigned)opts->port);
 	int v6 = strchr(opts->host, ':') != NULL;
 	snprintf(t->where, sizeof(t->where), v6 ? "[%s]:%u" : "%s:%u", opts->host,

@@ -4,11 +4,13 @@
 #ifndef BT_EXCHANGE_H
 #define BT_EXCHANGE_H
 
+#include "defaults.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define EXCH_COMP_ID "BETA_EXCHANGE"
+#define EXCH_COMP_ID BT_DEFAULT_TARGET_COMP_ID
 #define EXCH_MAX_BODY (16u * 1024u) /* largest accepted HTTP request body */
 #define EXCH_DEFAULT_ITER 100000    /* PBKDF2-HMAC-SHA256 iterations */
 
@@ -43,6 +45,8 @@ struct exch_faults {
 /* Switch the fault named by spec ("NAME" or "NAME=VALUE") on, or off (on =
  * 0; the value is ignored). 0, or -1 with *err naming what is wrong. */
 int exch_fault_set(struct exch_faults *f, const char *spec, int on, char *err, size_t errlen);
+/* A whole decimal integer s in lo..hi into *out: 0, or -1 (nothing written). */
+int exch_parse_int(const char *s, long lo, long hi, int *out);
 
 /* When the slow-bytes fault starts dribbling. */
 enum { EXCH_SLOW_AFTER_LOGON = 1, EXCH_SLOW_AFTER_LOGIN = 2 };
@@ -118,7 +122,9 @@ struct fix_gateway_cfg {
 /* Create the gateway (TLS context included). NULL and *err on error. */
 struct fix_gateway *fix_gateway_new(const struct fix_gateway_cfg *cfg, char *err, size_t errlen);
 
-/* Serve FIX sessions until signal_fd becomes readable. 0, or -1 on error. */
+/* Serve FIX sessions on the reactor's thread (the gateway thread) until
+ * signal_fd becomes readable; the caller's thread only waits. 0, or -1 when
+ * the reactor broke. */
 int fix_gateway_run(struct fix_gateway *g);
 
 /* Close every session and free the gateway. NULL is a no-op. */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_int(const char *s, long lo, long hi, int *out)
+int exch_parse_int(const char *s, long lo, long hi, int *out)
 {
 	char *end;
 	errno = 0;
@@ -80,19 +80,19 @@ int exch_fault_set(struct exch_faults *f, const char *spec, int on, char *err, s
 	}
 	if (strcmp(name, "seq-gap") == 0) {
 		iv = on ? 5 : 0;
-		if (val && parse_int(val, 1, 1000000, &iv))
+		if (val && exch_parse_int(val, 1, 1000000, &iv))
 			goto badval;
 		f->seq_gap = iv;
 		return 0;
 	}
 	if (strcmp(name, "user-status") == 0) {
-		if (on && parse_int(val, 1, 99, &iv))
+		if (on && exch_parse_int(val, 1, 99, &iv))
 			goto badval;
 		f->user_status = iv;
 		return 0;
 	}
 	if (strcmp(name, "close-after") == 0) {
-		if (on && parse_int(val, 1, INT_MAX, &iv))
+		if (on && exch_parse_int(val, 1, INT_MAX, &iv))
 			goto badval;
 		f->close_after = iv;
 		return 0;
@@ -112,7 +112,7 @@ int exch_fault_set(struct exch_faults *f, const char *spec, int on, char *err, s
 		return 0;
 	}
 	if (strcmp(name, "http-delay") == 0) {
-		if (on && parse_int(val, 0, 3600000, &iv))
+		if (on && exch_parse_int(val, 0, 3600000, &iv))
 			goto badval;
 		f->http_delay_ms = iv;
 		return 0;

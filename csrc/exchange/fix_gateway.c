@@ -1,23 +1,25 @@
-/* The exchange's FIX acceptor: one epoll loop on the main thread serves every
- * connection; each connection owns a sans-I/O fix_session in the acceptor
- * role, and timers come from fix_session_deadline through a min-heap. The
- * gateway only decides (who may log on, what a UserRequest gets, which fault
- * to play); the session layer does the protocol. */
+/* The exchange's FIX acceptor: the core's reactor (reactor.h, the client's
+ * I/O thread) serves every connection, its timers included; each connection
+ * owns a sans-I/O fix_session in the acceptor role. The gateway only decides
+ * (who may log on, what a UserRequest gets, which fault to play); the session
+ * layer does the protocol. The main thread only waits for the stop signal. */
 #include "exchange.h"
 #include "fix_codec.h"
 #include "fix_session.h"
 #include "fix_session_fault.h"
+#include "fix_store_mem.h"
+#include "reactor.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,22 +33,11 @@
 
 /* Sequence numbers and sent application messages per client CompID, kept in
  * memory for the life of the process so that a reconnecting client that
- * keeps its own numbers finds ours where it left them. The messages sit in a
- * ring whose slots keep their buffers, so a busy session stops allocating
- * once the ring is warm. */
-struct saved_msg {
-	uint64_t seq;
-	char *frame;
-	size_t len, cap;
-};
-
+ * keeps its own numbers finds ours where it left them. */
 struct comp_store {
 	char comp_id[FIX_SESSION_MAX_COMP_ID + 1];
-	uint64_t next_out, next_in;
-	struct saved_msg *msgs; /* ring: the oldest at head */
-	size_t head, nmsgs, cap;
 	int in_use; /* a connection is logged on (or logging on) with it */
-	struct fix_store store;
+	struct fix_store_mem mem;
 };
 
 struct conn {
@@ -67,14 +58,14 @@ struct conn {
 	 * the Logon handler does not ask the store again for the same frame. */
 	char checked_comp[FIX_SESSION_MAX_COMP_ID + 1];
 	int checked_known;
-	unsigned id;       /* connection number shown in the trace */
-	int napp;          /* application messages received */
-	int slow;          /* slow-bytes fault active on this connection */
-	size_t fast;       /* bytes still to send at full speed before dribbling */
-	int64_t slow_next; /* when the next dribbled byte may go */
-	size_t heap_idx;   /* position in the timer heap */
-	int64_t deadline;
-	uint32_t ev_mask;
+	unsigned id;                /* connection number shown in the trace */
+	int napp;                   /* application messages received */
+	int slow;                   /* slow-bytes fault active on this connection */
+	size_t fast;                /* bytes still to send at full speed before dribbling */
+	int64_t slow_next;          /* when the next dribbled byte may go */
+	struct reactor_timer timer; /* first frame, session, dribble or close deadline */
+	int64_t deadline;           /* the timer's, INT64_MAX: none */
+	unsigned ev_mask;
 	struct conn *prev, *next;
 	struct conn *dead_next;
 	struct participant *trader; /* set once the user logged in */
@@ -88,14 +79,15 @@ struct fix_gateway {
 	SSL_CTX *tls;
 	struct conn *conns; /* all live connections */
 	struct conn *graveyard;
-	struct conn **heap;
-	size_t heap_len, heap_cap;
+	struct bt_reactor *r;          /* everything below runs on its I/O thread */
+	struct reactor_timer turn_end; /* flushes the trading side's output, frees dead conns */
+	struct reactor_failure_hook failed;
+	int stop_fd;  /* eventfd: the reactor broke, fix_gateway_run returns -1 */
+	int watching; /* the listening and admin fds are watched */
 	struct comp_store **stores;
 	size_t nstores, stores_cap;
-	int64_t wall_off;  /* CLOCK_REALTIME minus CLOCK_MONOTONIC, ms, at the last gw_now */
-	unsigned conn_seq; /* connections accepted so far */
-	int listen_tag, signal_tag; /* addresses used as epoll tags */
-	int admin_tag;
+	int64_t wall_off;   /* CLOCK_REALTIME minus CLOCK_MONOTONIC, ms, at the last gw_now */
+	unsigned conn_seq;  /* connections accepted so far */
 	struct conn *dirty; /* conns the trading side wrote to this loop turn */
 };
 
@@ -114,66 +106,6 @@ static int64_t gw_now(struct fix_gateway *g)
 	return ms;
 }
 
-/* ------------------------------------------------------------ timer heap */
-
-static void heap_swap(struct fix_gateway *g, size_t a, size_t b)
-{
-	struct conn *t = g->heap[a];
-	g->heap[a] = g->heap[b];
-	g->heap[b] = t;
-	g->heap[a]->heap_idx = a;
-	g->heap[b]->heap_idx = b;
-}
-
-static void heap_fix(struct fix_gateway *g, size_t i)
-{
-	while (i > 0 && g->heap[(i - 1) / 2]->deadline > g->heap[i]->deadline) {
-		heap_swap(g, i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < g->heap_len && g->heap[l]->deadline < g->heap[m]->deadline)
-			m = l;
-		if (r < g->heap_len && g->heap[r]->deadline < g->heap[m]->deadline)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(g, i, m);
-		i = m;
-	}
-}
-
-static int heap_push(struct fix_gateway *g, struct conn *c)
-{
-	if (g->heap_len == g->heap_cap) {
-		size_t cap = g->heap_cap ? 2 * g->heap_cap : 256;
-		struct conn **h = realloc(g->heap, cap * sizeof(*h));
-		if (!h)
-			return -1;
-		g->heap = h;
-		g->heap_cap = cap;
-	}
-	c->heap_idx = g->heap_len;
-	g->heap[g->heap_len++] = c;
-	heap_fix(g, c->heap_idx);
-	return 0;
-}
-
-static void heap_remove(struct fix_gateway *g, struct conn *c)
-{
-	size_t i = c->heap_idx;
-	if (i >= g->heap_len || g->heap[i] != c)
-		return;
-	g->heap_len--;
-	if (i != g->heap_len) {
-		g->heap[i] = g->heap[g->heap_len];
-		g->heap[i]->heap_idx = i;
-		heap_fix(g, i);
-	}
-	c->heap_idx = (size_t)-1;
-}
-
 /* Before any session call: the session's UTC is now + wall_off. */
 static void sync_clock(struct conn *c, int64_t now)
 {
@@ -181,109 +113,35 @@ static void sync_clock(struct conn *c, int64_t now)
 		fix_session_set_clock(c->s, now, now + c->g->wall_off);
 }
 
+static void conn_kill(struct conn *c);
+
+/* when: an absolute gw_now time, INT64_MAX for none. */
 static void set_deadline(struct conn *c, int64_t when)
 {
-	if (c->deadline != when) {
-		c->deadline = when;
-		heap_fix(c->g, c->heap_idx);
-	}
+	if (reactor_timer_active(&c->timer) && c->deadline == when)
+		return;
+	c->deadline = when;
+	if (when == INT64_MAX)
+		reactor_timer_stop(c->g->r, &c->timer);
+	else if (reactor_timer_start(c->g->r, &c->timer, when - gw_now(c->g)) < 0)
+		conn_kill(c); /* out of memory: a connection without timers would hang */
+}
+
+/* The end of this loop turn: the trading side's output goes out and dead
+ * connections are freed once no caller can hold them any more. */
+static void turn_end_soon(struct fix_gateway *g)
+{
+	if (!reactor_timer_active(&g->turn_end))
+		reactor_timer_start(g->r, &g->turn_end, 0);
 }
 
 /* --------------------------------------------------- per-CompID store */
 
-static int st_set_next_out(void *ctx, uint64_t v)
-{
-	((struct comp_store *)ctx)->next_out = v;
-	return 0;
-}
-
-static int st_set_next_in(void *ctx, uint64_t v)
-{
-	((struct comp_store *)ctx)->next_in = v;
-	return 0;
-}
-
-static int st_save(void *ctx, uint64_t seq, const char *frame, size_t len)
-{
-	struct comp_store *cs = ctx;
-	struct saved_msg *m;
-	if (cs->nmsgs == STORE_MAX_MSGS) {
-		/* Oldest first out: a resend that far back is gap-filled instead. */
-		m = &cs->msgs[cs->head];
-		cs->head = (cs->head + 1) % cs->cap;
-	} else {
-		if (cs->nmsgs == cs->cap) {
-			/* Below the limit the ring never wraps (head is 0): plain growth. */
-			size_t cap = cs->cap ? 2 * cs->cap : 16;
-			if (cap > STORE_MAX_MSGS)
-				cap = STORE_MAX_MSGS;
-			struct saved_msg *n = realloc(cs->msgs, cap * sizeof(*n));
-			if (!n)
-				return -1;
-			memset(n + cs->cap, 0, (cap - cs->cap) * sizeof(*n));
-			cs->msgs = n;
-			cs->cap = cap;
-		}
-		m = &cs->msgs[(cs->head + cs->nmsgs) % cs->cap];
-		cs->nmsgs++;
-	}
-	if (m->cap < len || !m->frame) {
-		size_t cap = len > 512 ? len : 512;
-		char *p = malloc(cap);
-		if (!p) {
-			/* Keep the ring consistent: the slot holds nothing now. */
-			m->len = 0;
-			m->seq = 0;
-			return -1;
-		}
-		free(m->frame);
-		m->frame = p;
-		m->cap = cap;
-	}
-	memcpy(m->frame, frame, len);
-	m->len = len;
-	m->seq = seq;
-	return 0;
-}
-
-static int st_each(void *ctx, uint64_t begin, uint64_t end,
-		   int (*fn)(void *arg, uint64_t seq, const char *frame, size_t len), void *arg)
-{
-	struct comp_store *cs = ctx;
-	for (size_t i = 0; i < cs->nmsgs; i++) {
-		const struct saved_msg *m = &cs->msgs[(cs->head + i) % cs->cap];
-		if (m->seq < begin || (end && m->seq > end))
-			continue;
-		if (fn(arg, m->seq, m->frame, m->len))
-			break;
-	}
-	return 0;
-}
-
 static void store_free(struct comp_store *cs)
 {
-	for (size_t i = 0; i < cs->cap; i++)
-		free(cs->msgs[i].frame);
-	free(cs->msgs);
+	fix_store_mem_free(&cs->mem);
 	free(cs);
 }
-
-static int st_reset(void *ctx)
-{
-	struct comp_store *cs = ctx;
-	/* The slots keep their buffers for the next messages. */
-	cs->head = cs->nmsgs = 0;
-	cs->next_out = cs->next_in = 1;
-	return 0;
-}
-
-static const struct fix_store_ops store_ops = {
-    .set_next_out = st_set_next_out,
-    .set_next_in = st_set_next_in,
-    .save = st_save,
-    .each = st_each,
-    .reset = st_reset,
-};
 
 static struct comp_store *store_get(struct fix_gateway *g, const char *comp_id)
 {
@@ -302,9 +160,8 @@ static struct comp_store *store_get(struct fix_gateway *g, const char *comp_id)
 	if (!cs)
 		return NULL;
 	snprintf(cs->comp_id, sizeof(cs->comp_id), "%s", comp_id);
-	cs->next_out = cs->next_in = 1;
-	cs->store.ops = &store_ops;
-	cs->store.ctx = cs;
+	/* Oldest first out: a resend that far back is gap-filled instead. */
+	fix_store_mem_init(&cs->mem, 1, 1, STORE_MAX_MSGS);
 	g->stores[g->nstores++] = cs;
 	return cs;
 }
@@ -319,15 +176,14 @@ static int conn_dribbling(const struct conn *c)
 
 static void conn_update_events(struct conn *c)
 {
-	uint32_t want = EPOLLIN;
+	unsigned want = REACTOR_READ;
 	size_t pending = 0;
 	if (c->s)
 		fix_session_out(c->s, &pending);
 	if ((pending && !conn_dribbling(c)) || c->ssl_read_wants_write)
-		want |= EPOLLOUT;
+		want |= REACTOR_WRITE;
 	if (want != c->ev_mask) {
-		struct epoll_event ev = {.events = want, .data.ptr = c};
-		epoll_ctl(c->g->ep, EPOLL_CTL_MOD, c->fd, &ev);
+		reactor_modify(c->g->r, c->fd, want);
 		c->ev_mask = want;
 	}
 }
@@ -341,14 +197,14 @@ static void conn_kill(struct conn *c)
 	/* Lets a traced spec know the CompID is free for the next logon. */
 	if (g->cfg.trace)
 		fprintf(stderr, "fix %u closed\n", c->id);
-	epoll_ctl(g->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	reactor_unwatch(g->r, c->fd);
 	if (c->ssl) {
 		SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
 	close(c->fd);
-	heap_remove(g, c);
+	reactor_timer_stop(g->r, &c->timer);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -364,9 +220,10 @@ static void conn_kill(struct conn *c)
 	c->s = NULL;
 	free(c->pre);
 	c->pre = NULL;
-	/* Other events of this epoll batch may still name c: free it later. */
+	/* The caller may still hold c: free it at the end of the turn. */
 	c->dead_next = g->graveyard;
 	g->graveyard = c;
+	turn_end_soon(g);
 }
 
 /* Write as much of the session's output as the socket takes (one byte per
@@ -795,8 +652,8 @@ static int conn_start_session(struct conn *c, int64_t now)
 		 * so it cannot disturb the live session's numbers. */
 		if (cs && !cs->in_use) {
 			cs->in_use = 1;
-			cs->store.next_out = cs->next_out;
-			cs->store.next_in = cs->next_in;
+			cs->mem.st.next_out = cs->mem.next_out;
+			cs->mem.st.next_in = cs->mem.next_in;
 			c->cs = cs;
 		}
 	}
@@ -806,7 +663,7 @@ static int conn_start_session(struct conn *c, int64_t now)
 	cfg.sender_comp_id = EXCH_COMP_ID;
 	cfg.logon_timeout_ms = g->cfg.faults->no_logon_reply ? 3600 * 1000 : 10000;
 	cfg.logout_timeout_ms = 5000;
-	cfg.store = c->cs ? &c->cs->store : NULL;
+	cfg.store = c->cs ? &c->cs->mem.st : NULL;
 	cfg.trace = trace_in;
 	cfg.trace_ud = c;
 	c->s = fix_session_new(&cfg);
@@ -908,10 +765,10 @@ broken:
 		conn_kill(c);
 }
 
-static void conn_io(struct conn *c, uint32_t events, int64_t now)
+static void conn_io(struct conn *c, unsigned events, int64_t now)
 {
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
-	    (c->ssl_read_wants_write && (events & EPOLLOUT))) {
+	if (events & (REACTOR_READ | REACTOR_HUP | REACTOR_ERROR) ||
+	    (c->ssl_read_wants_write && (events & REACTOR_WRITE))) {
 		if (c->closing) {
 			/* Nothing more is read from a closing conn, but a hang-up ends it. */
 			char sink[4096];
@@ -957,6 +814,27 @@ static void conn_timer(struct conn *c, int64_t now)
 	conn_pump(c, now);
 }
 
+static void conn_timer_cb(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	(void)r;
+	(void)t;
+	struct conn *c = ud;
+	int64_t now = gw_now(c->g);
+	conn_timer(c, now);
+	/* A timer that does not move would spin the loop. */
+	if (!c->dead && c->deadline <= now)
+		set_deadline(c, now + 1);
+}
+
+static void conn_io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
+{
+	(void)r;
+	(void)fd;
+	struct conn *c = ud;
+	if (!c->dead)
+		conn_io(c, events, gw_now(c->g));
+}
+
 static void gw_accept(struct fix_gateway *g, int64_t now)
 {
 	for (;;) {
@@ -979,6 +857,7 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 		c->g = g;
 		c->fd = fd;
 		c->id = ++g->conn_seq;
+		reactor_timer_init(&c->timer, conn_timer_cb, c);
 		c->deadline = now + PRE_TIMEOUT_MS;
 		if (g->tls) {
 			c->ssl = SSL_new(g->tls);
@@ -990,15 +869,15 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 			}
 			SSL_set_accept_state(c->ssl);
 		}
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-		if (heap_push(g, c) < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			heap_remove(g, c);
+		if (reactor_timer_start(g->r, &c->timer, PRE_TIMEOUT_MS) < 0 ||
+		    reactor_watch(g->r, fd, REACTOR_READ, conn_io_cb, c) < 0) {
+			reactor_timer_stop(g->r, &c->timer);
 			SSL_free(c->ssl);
 			close(fd);
 			free(c);
 			continue;
 		}
-		c->ev_mask = EPOLLIN;
+		c->ev_mask = REACTOR_READ;
 		c->next = g->conns;
 		if (g->conns)
 			g->conns->prev = c;
@@ -1015,47 +894,86 @@ static void bury(struct fix_gateway *g)
 	}
 }
 
+static void on_listen(struct bt_reactor *r, int fd, unsigned events, void *ud)
+{
+	(void)r;
+	(void)fd;
+	(void)events;
+	struct fix_gateway *g = ud;
+	gw_accept(g, gw_now(g));
+}
+
+static void on_admin(struct bt_reactor *r, int fd, unsigned events, void *ud)
+{
+	(void)r;
+	(void)fd;
+	(void)events;
+	struct fix_gateway *g = ud;
+	admin_run(g->cfg.admin);
+}
+
+static void on_turn_end(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	(void)r;
+	(void)t;
+	struct fix_gateway *g = ud;
+	fix_gateway_flush(g);
+	bury(g);
+}
+
+static void on_reactor_failure(struct bt_reactor *r, const char *reason, void *ud)
+{
+	(void)r;
+	struct fix_gateway *g = ud;
+	fprintf(stderr, "betatrader-exchange: %s\n", reason);
+	uint64_t one = 1;
+	while (write(g->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+struct start_call {
+	struct fix_gateway *g;
+	int rc;
+};
+
+static void start_on_io(struct bt_reactor *r, void *ud)
+{
+	struct start_call *sc = ud;
+	struct fix_gateway *g = sc->g;
+	sc->rc = reactor_watch(r, g->cfg.listen_fd, REACTOR_READ, on_listen, g);
+	if (sc->rc == 0 && g->cfg.admin) {
+		sc->rc = reactor_watch(r, admin_fd(g->cfg.admin), REACTOR_READ, on_admin, g);
+		if (sc->rc < 0)
+			reactor_unwatch(r, g->cfg.listen_fd);
+	}
+	if (sc->rc == 0) {
+		g->watching = 1;
+		reactor_on_failure(r, &g->failed);
+	}
+}
+
 int fix_gateway_run(struct fix_gateway *g)
 {
-	struct epoll_event evs[256];
+	struct start_call sc = {g, 0};
+	int rc = reactor_call(g->r, start_on_io, &sc);
+	if (rc < 0 || sc.rc < 0) {
+		fprintf(stderr, "betatrader-exchange: reactor: %s\n",
+			strerror(-(rc < 0 ? rc : sc.rc)));
+		return -1;
+	}
+	struct pollfd p[2] = {{.fd = g->cfg.signal_fd, .events = POLLIN},
+			      {.fd = g->stop_fd, .events = POLLIN}};
 	for (;;) {
-		int64_t now = gw_now(g);
-		int timeout = -1;
-		if (g->heap_len && g->heap[0]->deadline != INT64_MAX) {
-			int64_t d = g->heap[0]->deadline - now;
-			timeout = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d;
-		}
-		int n = epoll_wait(g->ep, evs, 256, timeout);
-		if (n < 0 && errno != EINTR) {
-			fprintf(stderr, "betatrader-exchange: epoll_wait: %s\n", strerror(errno));
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "betatrader-exchange: poll: %s\n", strerror(errno));
 			return -1;
 		}
-		now = gw_now(g);
-		for (int i = 0; i < n; i++) {
-			void *tag = evs[i].data.ptr;
-			if (tag == &g->signal_tag)
-				return 0;
-			if (tag == &g->listen_tag) {
-				gw_accept(g, now);
-				continue;
-			}
-			if (tag == &g->admin_tag) {
-				admin_run(g->cfg.admin);
-				continue;
-			}
-			struct conn *c = tag;
-			if (!c->dead)
-				conn_io(c, evs[i].events, now);
-		}
-		while (g->heap_len && g->heap[0]->deadline <= now) {
-			struct conn *c = g->heap[0];
-			conn_timer(c, now);
-			/* A timer that does not move would spin this loop. */
-			if (!c->dead && c->deadline <= now)
-				set_deadline(c, now + 1);
-		}
-		fix_gateway_flush(g);
-		bury(g);
+		if (p[1].revents)
+			return -1;
+		if (p[0].revents)
+			return 0;
 	}
 }
 
@@ -1083,20 +1001,17 @@ struct fix_gateway *fix_gateway_new(const struct fix_gateway_cfg *cfg, char *err
 		return NULL;
 	}
 	g->cfg = *cfg;
-	g->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (g->ep < 0) {
-		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+	reactor_timer_init(&g->turn_end, on_turn_end, g);
+	g->failed.fn = on_reactor_failure;
+	g->failed.ud = g;
+	g->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (g->stop_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &g->listen_tag};
-	struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &g->signal_tag};
-	struct epoll_event aev = {.events = EPOLLIN, .data.ptr = &g->admin_tag};
-	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->listen_fd, &lev) < 0 ||
-	    epoll_ctl(g->ep, EPOLL_CTL_ADD, cfg->signal_fd, &sev) < 0 ||
-	    (cfg->admin && epoll_ctl(g->ep, EPOLL_CTL_ADD, admin_fd(cfg->admin), &aev) < 0)) {
-		snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+	g->r = reactor_acquire(err, errlen);
+	if (!g->r)
 		goto fail;
-	}
 	if (cfg->admin)
 		admin_bind(cfg->admin, g);
 	if (cfg->tls_cert) {
@@ -1126,12 +1041,12 @@ fail:
 	return NULL;
 }
 
-void fix_gateway_free(struct fix_gateway *g)
+/* On the I/O thread: tell logged-on clients why the line goes away (as far
+ * as one write goes), close everything and stop watching. */
+static void stop_on_io(struct bt_reactor *r, void *ud)
 {
-	if (!g)
-		return;
+	struct fix_gateway *g = ud;
 	int64_t now = gw_now(g);
-	/* Tell logged-on clients why the line goes away, as far as one write goes. */
 	while (g->conns) {
 		struct conn *c = g->conns;
 		if (c->s && fix_session_state(c->s) == FIX_ST_ACTIVE) {
@@ -1143,13 +1058,31 @@ void fix_gateway_free(struct fix_gateway *g)
 		conn_kill(c);
 	}
 	bury(g);
-	free(g->heap);
+	g->dirty = NULL;
+	reactor_timer_stop(r, &g->turn_end);
+	reactor_failure_remove(r, &g->failed);
+	if (g->watching) {
+		reactor_unwatch(r, g->cfg.listen_fd);
+		if (g->cfg.admin)
+			reactor_unwatch(r, admin_fd(g->cfg.admin));
+		g->watching = 0;
+	}
+}
+
+void fix_gateway_free(struct fix_gateway *g)
+{
+	if (!g)
+		return;
+	if (g->r) {
+		reactor_call(g->r, stop_on_io, g);
+		reactor_release(g->r);
+	}
 	for (size_t i = 0; i < g->nstores; i++)
 		store_free(g->stores[i]);
 	free(g->stores);
 	SSL_CTX_free(g->tls);
-	if (g->ep >= 0)
-		close(g->ep);
+	if (g->stop_fd >= 0)
+		close(g->stop_fd);
 	close(g->cfg.listen_fd);
 	free(g);
 }
@@ -1169,6 +1102,7 @@ int fix_gateway_send(struct fix_gateway *g, void *conn, const char *msg_type,
 		c->dirty = 1;
 		c->dirty_next = g->dirty;
 		g->dirty = c;
+		turn_end_soon(g);
 	}
 	return rc;
 }

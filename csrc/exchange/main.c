@@ -1,7 +1,7 @@
 /* betatrader-exchange: a local exchange for the quickstart and the specs.
  * HTTP (registration, profile) runs on libmicrohttpd's threads, FIX on the
- * main thread's epoll loop; SIGTERM/SIGINT arrive through a signalfd so the
- * loop can shut everything down in order. */
+ * core's reactor thread (the gateway thread); SIGTERM/SIGINT arrive through a
+ * signalfd the main thread waits on, so it can shut everything down in order. */
 #include "exchange.h"
 
 #include <arpa/inet.h>
@@ -109,21 +109,11 @@ int exch_listen(const char *host, int port, int *bound, char *err, size_t errlen
 	return fd;
 }
 
-static int parse_int(const char *s, long lo, long hi, int *out)
-{
-	char *end;
-	errno = 0;
-	long v = s ? strtol(s, &end, 10) : 0;
-	if (!s || !*s || *end || errno || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL, *symbols = NULL;
-	int fix_port = 9878, http_port = 8080, iter = EXCH_DEFAULT_ITER, trace = 0;
+	int fix_port = BT_DEFAULT_FIX_PORT, http_port = BT_DEFAULT_HTTP_PORT,
+	    iter = EXCH_DEFAULT_ITER, trace = 0;
 	int with_parent = 0;
 	struct exch_faults faults = {0};
 
@@ -148,11 +138,11 @@ int main(int argc, char **argv)
 		} else if (strcmp(o, "--host") == 0) {
 			host = v;
 		} else if (strcmp(o, "--fix-port") == 0) {
-			bad = parse_int(v, 0, 65535, &fix_port);
+			bad = exch_parse_int(v, 0, 65535, &fix_port);
 		} else if (strcmp(o, "--http-port") == 0) {
-			bad = parse_int(v, 0, 65535, &http_port);
+			bad = exch_parse_int(v, 0, 65535, &http_port);
 		} else if (strcmp(o, "--pbkdf2-iter") == 0) {
-			bad = parse_int(v, 1, 100000000, &iter);
+			bad = exch_parse_int(v, 1, 100000000, &iter);
 		} else if (strcmp(o, "--db") == 0) {
 			db = v;
 		} else if (strcmp(o, "--tls-cert") == 0) {

@@ -18,6 +18,7 @@
 #include "fix_codec.h"
 #include "fix_session.h"
 #include "fix_session_fault.h"
+#include "fix_store_mem.h"
 #include "fuzz_session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -33,78 +34,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define STORE_MAX 128
 #define OUT_FIELDS 2048
 
-/* ------------------------------------------------------ in-memory store */
+/* ---------------------------------------------------- store faults */
 
-struct memstore {
-	struct fix_store st;
-	int n;
-	uint64_t seq[STORE_MAX];
-	char *frame[STORE_MAX];
-	size_t len[STORE_MAX];
+/* The in-memory store fails the Nth set_next_out or set_next_in (0: never)
+ * and refuses to save once it holds STORE_MAX messages. */
+struct store_faults {
 	int calls_out, calls_in;
-	int fail_out_at, fail_in_at; /* 0: never fail */
+	int fail_out_at, fail_in_at;
 };
 
-static int ms_set_out(void *ctx, uint64_t v)
+static int store_fail(void *arg, const struct fix_store_mem *m, enum fix_store_mem_op op)
 {
-	struct memstore *m = ctx;
-	if (++m->calls_out == m->fail_out_at)
-		return -1;
-	m->st.next_out = v;
+	struct store_faults *f = arg;
+	switch (op) {
+	case FIX_STORE_MEM_SET_OUT:
+		return ++f->calls_out == f->fail_out_at;
+	case FIX_STORE_MEM_SET_IN:
+		return ++f->calls_in == f->fail_in_at;
+	case FIX_STORE_MEM_SAVE:
+		return m->n == STORE_MAX;
+	}
 	return 0;
 }
-
-static int ms_set_in(void *ctx, uint64_t v)
-{
-	struct memstore *m = ctx;
-	if (++m->calls_in == m->fail_in_at)
-		return -1;
-	m->st.next_in = v;
-	return 0;
-}
-
-static int ms_save(void *ctx, uint64_t seq, const char *f, size_t n)
-{
-	struct memstore *m = ctx;
-	if (m->n == STORE_MAX)
-		return -1;
-	char *copy = malloc(n);
-	if (!copy)
-		return -1;
-	memcpy(copy, f, n);
-	m->seq[m->n] = seq;
-	m->frame[m->n] = copy;
-	m->len[m->n++] = n;
-	return 0;
-}
-
-static int ms_each(void *ctx, uint64_t b, uint64_t e,
-		   int (*fn)(void *, uint64_t, const char *, size_t), void *arg)
-{
-	struct memstore *m = ctx;
-	for (int i = 0; i < m->n; i++)
-		if (m->seq[i] >= b && (e == 0 || m->seq[i] <= e))
-			if (fn(arg, m->seq[i], m->frame[i], m->len[i]))
-				break;
-	return 0;
-}
-
-static void ms_clear(struct memstore *m)
-{
-	for (int i = 0; i < m->n; i++)
-		free(m->frame[i]);
-	m->n = 0;
-}
-
-static int ms_reset(void *ctx)
-{
-	struct memstore *m = ctx;
-	ms_clear(m);
-	m->st.next_out = m->st.next_in = 1;
-	return 0;
-}
-
-static const struct fix_store_ops ms_ops = {ms_set_out, ms_set_in, ms_save, ms_each, ms_reset};
 
 /* -------------------------------------------------------------- harness */
 
@@ -412,16 +363,15 @@ static void trace_cb(void *ud, int dir, const char *f, size_t n)
 static void run(struct fz *z)
 {
 	unsigned cfgb = rd(z), seqb = rd(z);
-	struct memstore ms;
-	memset(&ms, 0, sizeof(ms));
-	ms.st.ops = &ms_ops;
-	ms.st.ctx = &ms;
-	ms.st.next_out = 1 + (seqb & 7);
-	ms.st.next_in = 1 + (seqb >> 3 & 7);
+	struct fix_store_mem ms;
+	struct store_faults faults = {0};
+	fix_store_mem_init(&ms, 1 + (seqb & 7), 1 + (seqb >> 3 & 7), 0);
+	ms.fail = store_fail;
+	ms.fail_arg = &faults;
 	if ((seqb >> 6) == 1)
-		ms.fail_out_at = 3;
+		faults.fail_out_at = 3;
 	else if ((seqb >> 6) == 2)
-		ms.fail_in_at = 2;
+		faults.fail_in_at = 2;
 
 	z->acceptor = cfgb & FZ_CFG_ACCEPTOR;
 	z->us = z->acceptor ? FZ_EXCHANGE : FZ_CLIENT;
@@ -555,7 +505,7 @@ static void run(struct fz *z)
 	}
 	free(snap);
 	fix_session_free(z->s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

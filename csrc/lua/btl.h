@@ -48,6 +48,10 @@ void btl_fix_split(const struct fix_msg *m, size_t *hdr, size_t *tr);
  * set_tags also sets t[tag] (first occurrence wins) in the table below it. */
 void btl_push_field_list(lua_State *L, const char *frame, const struct fix_msg *m, size_t from,
 			 size_t to, int set_tags);
+/* client.c: the decimal digits of v into buf (at least 22 bytes), NUL
+ * terminated, without snprintf's format parsing (once per integer field of
+ * every order). Returns the length. */
+size_t btl_fmt_int(char *buf, lua_Integer v);
 /* The longest plain decimal of a double: DBL_MAX has 309 integer digits,
  * the smallest subnormal 323 zeros after "0." before its digit. */
 #define BTL_DEC_MAX 340

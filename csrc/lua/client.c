@@ -9,6 +9,7 @@
 
 #include "auth.h"
 #include "btl.h"
+#include "defaults.h"
 #include "fix_dict.h"
 #include "fix_session.h"
 #include "op.h"
@@ -93,6 +94,12 @@ static int opt_bool(lua_State *L, int t, const char *k)
 	return b;
 }
 
+/* A duration option in seconds, as milliseconds. */
+static int64_t opt_ms(lua_State *L, const char *k, int64_t dflt_ms)
+{
+	return (int64_t)(opt_number(L, 1, k, (double)dflt_ms / 1000.0) * 1000);
+}
+
 /* core.client_new(cfg) with cfg as normalised by config.lua. */
 static int client_new(lua_State *L)
 {
@@ -101,25 +108,25 @@ static int client_new(lua_State *L)
 	bt_auth_cfg_init(&cfg);
 	cfg.api_url = opt_string(L, 1, "api_url");
 	cfg.fix_host = opt_string(L, 1, "fix_host");
-	cfg.fix_port = (uint16_t)opt_number(L, 1, "fix_port", 9878);
+	cfg.fix_port = (uint16_t)opt_number(L, 1, "fix_port", BT_DEFAULT_FIX_PORT);
 	cfg.target_comp_id = opt_string(L, 1, "target_comp_id");
-	cfg.heartbeat_s = (int)opt_number(L, 1, "heartbeat", 30);
+	cfg.heartbeat_s = (int)opt_number(L, 1, "heartbeat", BT_DEFAULT_HEARTBEAT_S);
 	cfg.reset_on_logon = opt_bool(L, 1, "reset_on_logon");
 	cfg.logon_username = opt_string(L, 1, "logon_username");
 	cfg.logon_password = opt_string(L, 1, "logon_password");
-	cfg.max_body = (size_t)opt_number(L, 1, "max_message_size", 65536);
-	cfg.max_send_queue = (size_t)opt_number(L, 1, "max_send_queue", BT_AUTH_DEFAULT_SEND_QUEUE);
-	cfg.max_response = (size_t)opt_number(L, 1, "max_response_size", 1 << 20);
+	cfg.max_body = (size_t)opt_number(L, 1, "max_message_size", BT_DEFAULT_MAX_BODY);
+	cfg.max_send_queue = (size_t)opt_number(L, 1, "max_send_queue", BT_DEFAULT_SEND_QUEUE);
+	cfg.max_response = (size_t)opt_number(L, 1, "max_response_size", BT_DEFAULT_MAX_RESPONSE);
 	cfg.store_dir = opt_string(L, 1, "store");
 	cfg.store_fsync = opt_bool(L, 1, "fsync");
 	cfg.resend_window = (size_t)opt_number(L, 1, "resend_window", BT_DEFAULT_RESEND_WINDOW);
 	lua_getfield(L, 1, "trace");
 	cfg.trace = lua_isfunction(L, -1);
 	lua_pop(L, 1);
-	cfg.timeout_ms = (int64_t)(opt_number(L, 1, "timeout", 10) * 1000);
-	cfg.connect_timeout_ms = (int64_t)(opt_number(L, 1, "connect_timeout", 10) * 1000);
-	cfg.logon_timeout_ms = (int64_t)(opt_number(L, 1, "logon_timeout", 10) * 1000);
-	cfg.logout_timeout_ms = (int64_t)(opt_number(L, 1, "logout_timeout", 10) * 1000);
+	cfg.timeout_ms = opt_ms(L, "timeout", BT_DEFAULT_TIMEOUT_MS);
+	cfg.connect_timeout_ms = opt_ms(L, "connect_timeout", BT_DEFAULT_CONNECT_TIMEOUT_MS);
+	cfg.logon_timeout_ms = opt_ms(L, "logon_timeout", BT_DEFAULT_LOGON_TIMEOUT_MS);
+	cfg.logout_timeout_ms = opt_ms(L, "logout_timeout", BT_DEFAULT_LOGOUT_TIMEOUT_MS);
 	lua_getfield(L, 1, "tls");
 	if (lua_istable(L, -1)) {
 		int t = lua_gettop(L);
@@ -308,9 +315,7 @@ static int client_closed(lua_State *L)
 	return 1;
 }
 
-/* Decimal digits of v into buf (at least 21 bytes), without snprintf's
- * format parsing: this runs once per integer field of every order. */
-static size_t fmt_int(char *buf, lua_Integer v)
+size_t btl_fmt_int(char *buf, lua_Integer v)
 {
 	char tmp[24];
 	size_t n = 0, k = 0;
@@ -324,6 +329,7 @@ static size_t fmt_int(char *buf, lua_Integer v)
 		buf[k++] = '-';
 	while (n)
 		buf[k++] = tmp[--n];
+	buf[k] = '\0';
 	return k;
 }
 
@@ -413,7 +419,7 @@ static const char *field_value(lua_State *L, int idx, size_t *len, char *buf, si
 		return lua_toboolean(L, idx) ? "Y" : "N";
 	case LUA_TNUMBER:
 		if (lua_isinteger(L, idx)) {
-			*len = fmt_int(buf, lua_tointeger(L, idx));
+			*len = btl_fmt_int(buf, lua_tointeger(L, idx));
 			return buf;
 		} else {
 			lua_Number n = lua_tonumber(L, idx);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "btl.h"
+#include "defaults.h"
 #include "op.h"
 #include "reactor.h"
 
@@ -254,6 +255,53 @@ static struct state *new_state(lua_State *L)
 	return s;
 }
 
+/* Seconds as Lua users write them: 10, not 10.0. */
+static void push_secs(lua_State *L, int64_t ms)
+{
+	if (ms % 1000 == 0)
+		lua_pushinteger(L, ms / 1000);
+	else
+		lua_pushnumber(L, (lua_Number)ms / 1000.0);
+}
+
+/* core.defaults: defaults.h under config.lua's option names and in its units
+ * (seconds, bytes), so the Lua options and the C core cannot disagree. */
+static void open_defaults(lua_State *L, int mod)
+{
+	static const struct {
+		const char *name;
+		const char *s;
+		lua_Integer i;
+		int secs; /* i is in ms, shown in seconds */
+	} d[] = {
+	    {"api_url", BT_DEFAULT_API_URL, 0, 0},
+	    {"fix_host", BT_DEFAULT_FIX_HOST, 0, 0},
+	    {"fix_port", NULL, BT_DEFAULT_FIX_PORT, 0},
+	    {"target_comp_id", BT_DEFAULT_TARGET_COMP_ID, 0, 0},
+	    {"store", BT_DEFAULT_STORE, 0, 0},
+	    {"heartbeat", NULL, BT_DEFAULT_HEARTBEAT_S, 0},
+	    {"timeout", NULL, BT_DEFAULT_TIMEOUT_MS, 1},
+	    {"connect_timeout", NULL, BT_DEFAULT_CONNECT_TIMEOUT_MS, 1},
+	    {"logon_timeout", NULL, BT_DEFAULT_LOGON_TIMEOUT_MS, 1},
+	    {"logout_timeout", NULL, BT_DEFAULT_LOGOUT_TIMEOUT_MS, 1},
+	    {"resend_window", NULL, BT_DEFAULT_RESEND_WINDOW, 0},
+	    {"max_message_size", NULL, BT_DEFAULT_MAX_BODY, 0},
+	    {"max_response_size", NULL, BT_DEFAULT_MAX_RESPONSE, 0},
+	    {"max_send_queue", NULL, BT_DEFAULT_SEND_QUEUE, 0},
+	};
+	lua_createtable(L, 0, (int)(sizeof d / sizeof d[0]));
+	for (size_t k = 0; k < sizeof d / sizeof d[0]; k++) {
+		if (d[k].s)
+			lua_pushstring(L, d[k].s);
+		else if (d[k].secs)
+			push_secs(L, d[k].i);
+		else
+			lua_pushinteger(L, d[k].i);
+		lua_setfield(L, -2, d[k].name);
+	}
+	lua_setfield(L, mod, "defaults");
+}
+
 LUA_API int luaopen_betatrader_core(lua_State *L);
 __attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
 {
@@ -280,6 +328,7 @@ __attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
 	luaL_setfuncs(L, funcs, 0);
 	lua_pushliteral(L, BT_VERSION);
 	lua_setfield(L, mod, "version");
+	open_defaults(L, mod);
 
 	struct batch *b = lua_newuserdatauv(L, sizeof *b, 0);
 	b->i = b->n = 0;

@@ -277,23 +277,6 @@ static int send_error(struct sender *s, const char *fmt, ...)
 	return lua_error(L);
 }
 
-static size_t fmt_int(char *buf, lua_Integer v)
-{
-	char tmp[24];
-	size_t n = 0, k = 0;
-	lua_Unsigned u = v < 0 ? (lua_Unsigned)0 - (lua_Unsigned)v : (lua_Unsigned)v;
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		buf[k++] = '-';
-	while (n)
-		buf[k++] = tmp[--n];
-	buf[k] = '\0';
-	return k;
-}
-
 /* |n| in [1e-4, 1e15) with 15 significant digits, trailing zeros dropped,
  * by integer arithmetic: the same text as "%.15g" for any decimal of up to
  * 15 significant digits (a price), several times faster. 0: not handled,
@@ -416,7 +399,7 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 			v = buf;
 			len = strlen(buf);
 		} else if (lua_isinteger(L, idx)) {
-			len = fmt_int(buf, lua_tointeger(L, idx));
+			len = btl_fmt_int(buf, lua_tointeger(L, idx));
 			v = buf;
 		} else {
 			lua_Number n = lua_tonumber(L, idx);
@@ -425,7 +408,7 @@ static void encode_value(struct sender *s, uint32_t e, int idx, struct fix_out_f
 				if (!lua_numbertointeger(n, &i) || (lua_Number)i != n)
 					send_error(s, "%s (%d) is %s, got non-integer %f", name,
 						   (int)fd->tag, type_name(d, f), n);
-				len = fmt_int(buf, i);
+				len = btl_fmt_int(buf, i);
 			} else {
 				if (n != n || n > 1e15 || n < -1e15)
 					send_error(s, "%s (%d) is %s, got %f", name, (int)fd->tag,
@@ -588,7 +571,7 @@ static void encode_group(struct sender *s, uint32_t e, int arr)
 		send_error(s, "too many fields");
 	struct fix_out_field *cnt = &s->ld->out[s->nout];
 	cnt->tag = d->fields[d->entries[e].field].tag;
-	cnt->len = fmt_int(s->ld->scratch[s->nout], n);
+	cnt->len = btl_fmt_int(s->ld->scratch[s->nout], n);
 	cnt->val = s->ld->scratch[s->nout];
 	s->nout++;
 	uint32_t g = (uint32_t)d->entries[e].group;

@@ -1,4 +1,4 @@
-/* test-deps: fix44 fix_dict fix_session fix_codec */
+/* test-deps: fix44 fix_dict fix_session fix_store_mem fix_codec */
 /* The data dictionary: the build-time table equals what the loader makes of
  * dict/FIX44.xml, lookups, load errors with file and line, the checks a
  * session Reject reports, and the session's validate hook with exact bytes. */
@@ -241,9 +241,9 @@ static int validate(void *ud, const struct fix_msg *m, int *ref_tag, int *reason
  * Reject (45/371/372/373/58) and never becomes an event; the next one does. */
 static void test_session_reject_hook(void)
 {
-	struct memstore ms;
+	struct fix_store_mem ms;
 	struct fix_event ev;
-	ms_init(&ms, 1, 1);
+	fix_store_mem_init(&ms, 1, 1, 0);
 	struct fix_session_cfg c;
 	cfg_client(&c, &ms.st);
 	c.validate = validate;
@@ -263,7 +263,7 @@ static void test_session_reject_hook(void)
 	EXPECT_NO_OUT(s);
 	T_EQ_INT(fix_session_state(s), FIX_ST_ACTIVE);
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 int main(void)

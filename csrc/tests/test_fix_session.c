@@ -1,4 +1,4 @@
-/* test-deps: fix_session fix_codec */
+/* test-deps: fix_session fix_store_mem fix_codec */
 /* The initiator side of the FIX session, one test per protocol rule, with
  * exact bytes and exact times (T0 = 20231114-22:13:20.000). */
 #include "test_fix_session_helpers.h"
@@ -41,11 +41,11 @@ static void test_logon_bytes_and_ack(void)
 
 static void test_logon_reset_and_credentials(void)
 {
-	struct memstore ms;
+	struct fix_store_mem ms;
 	struct tracelog tl = {{0}, 0, 0};
 	struct fix_session_cfg c;
 	struct fix_event ev;
-	ms_init(&ms, 7, 9);
+	fix_store_mem_init(&ms, 7, 9, 0);
 	cfg_client(&c, &ms.st);
 	c.reset_on_logon = 1;
 	c.username = CLI;
@@ -73,7 +73,7 @@ static void test_logon_reset_and_credentials(void)
 	T_EQ_INT(fix_session_next_in_seq(s), 2);
 	T_EQ_INT(ms.next_in, 2);
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 static void test_logon_timeout(void)
@@ -237,9 +237,9 @@ static void test_sequence_reset_reset_mode(void)
 static void test_silent_after_own_logout(void)
 {
 	struct fix_event ev;
-	struct memstore ms;
+	struct fix_store_mem ms;
 	struct fix_session_cfg c;
-	ms_init(&ms, 1, 1);
+	fix_store_mem_init(&ms, 1, 1, 0);
 	cfg_client(&c, &ms.st);
 	c.logout_timeout_ms = 100000;
 	struct fix_session *s = fix_session_new(&c);
@@ -278,7 +278,7 @@ static void test_silent_after_own_logout(void)
 	T_EQ_STR(ev.closed.code, "logged_out");
 	EXPECT_NO_OUT(s);
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 /* A NewSeqNo more than 2^31 above the expected number is refused with a
@@ -309,8 +309,8 @@ static void test_sequence_reset_implausible(void)
 
 static void test_answer_resend_request(void)
 {
-	struct memstore ms;
-	ms_init(&ms, 1, 1);
+	struct fix_store_mem ms;
+	fix_store_mem_init(&ms, 1, 1, 0);
 	struct fix_session *s = client_logged_on(&ms.st);
 	struct fix_out_field f[] = {{11, "ord1", 4}, {55, "EUR/USD", 7}};
 	const char *t1 = TS(1000), *t2 = TS(2000), *t3 = TS(3000);
@@ -339,7 +339,7 @@ static void test_answer_resend_request(void)
 	    s, CAT(W(FROM_CLI("4", 3, "%s") "43=Y|122=%s|123=Y|36=4|", now, now),
 		   W(FROM_CLI("D", 4, "%s") "43=Y|122=%s|11=ord2|55=EUR/USD|", now, TS(32000))));
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 static void test_resend_without_store(void)
@@ -591,11 +591,11 @@ static void test_logout_by_peer(void)
 
 static void test_user_request_and_response(void)
 {
-	struct memstore ms;
+	struct fix_store_mem ms;
 	struct tracelog tl = {{0}, 0, 0};
 	struct fix_session_cfg c;
 	struct fix_event ev;
-	ms_init(&ms, 1, 1);
+	fix_store_mem_init(&ms, 1, 1, 0);
 	cfg_client(&c, &ms.st);
 	c.trace = tl_trace;
 	c.trace_ud = &tl;
@@ -640,7 +640,7 @@ static void test_user_request_and_response(void)
 	FEED(s, W(FROM_EXC("2", 4, T0S) "7=2|16=0|"), T0);
 	EXPECT_OUT(s, W(FROM_CLI("4", 2, T0S) "43=Y|122=" T0S "|123=Y|36=4|"));
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 static void test_sending_time_accuracy(void)
@@ -711,9 +711,9 @@ static void test_reject_received(void)
 
 static void test_app_messages_both_ways(void)
 {
-	struct memstore ms;
+	struct fix_store_mem ms;
 	struct fix_event ev;
-	ms_init(&ms, 1, 1);
+	fix_store_mem_init(&ms, 1, 1, 0);
 	struct fix_session *s = client_logged_on(&ms.st);
 	struct fix_out_field f[] = {
 	    {11, "c1", 2}, {55, "EUR/USD", 7}, {54, "1", 1}, {38, "100", 3}};
@@ -722,8 +722,9 @@ static void test_app_messages_both_ways(void)
 	    W(FROM_CLI("D", 2, "20231114-22:13:20.001") "11=c1|55=EUR/USD|54=1|38=100|");
 	EXPECT_OUT(s, want);
 	T_EQ_INT(ms.n, 1);
-	T_EQ_INT(ms.seq[0], 2);
-	T_EQ_MEM(ms.frame[0], ms.len[0], want, strlen(want));
+	T_EQ_INT(fix_store_mem_at(&ms, 0)->seq, 2);
+	T_EQ_MEM(fix_store_mem_at(&ms, 0)->frame, fix_store_mem_at(&ms, 0)->len, want,
+		 strlen(want));
 	T_EQ_INT(ms.next_out, 3);
 	FEED(s, W(FROM_EXC("8", 2, T0S) "37=1|11=c1|39=0|"), T0 + 2);
 	EXPECT_EV(s, ev, FIX_EV_APP);
@@ -753,7 +754,7 @@ static void test_app_messages_both_ways(void)
 	EXPECT_NO_OUT(s);
 	T_EQ_INT(fix_session_next_out_seq(s), 3);
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 static void test_large_message_and_limits(void)
@@ -852,6 +853,14 @@ static void test_disconnected(void)
 	fix_session_free(s);
 }
 
+/* The store refuses to record the next outbound number. */
+static int fail_set_out(void *arg, const struct fix_store_mem *m, enum fix_store_mem_op op)
+{
+	(void)arg;
+	(void)m;
+	return op == FIX_STORE_MEM_SET_OUT;
+}
+
 static void test_bad_config_and_store_failure(void)
 {
 	struct fix_session_cfg c;
@@ -870,17 +879,17 @@ static void test_bad_config_and_store_failure(void)
 	T_OK(fix_session_new(&c) == NULL);
 	fix_session_free(NULL);
 
-	struct memstore ms;
-	ms_init(&ms, 1, 1);
+	struct fix_store_mem ms;
+	fix_store_mem_init(&ms, 1, 1, 0);
 	struct fix_session *s = client_logged_on(&ms.st);
-	ms.fail_out = 1;
+	ms.fail = fail_set_out;
 	struct fix_out_field f[] = {{11, "x", 1}};
 	T_EQ_INT(fix_session_send(s, "D", f, 1, T0), FIX_SESSION_E_STORE);
 	EXPECT_NO_OUT(s);
 	EXPECT_EV(s, ev, FIX_EV_CLOSED);
 	T_EQ_STR(ev.closed.code, "store");
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 static void test_resend_request_with_gap(void)

@@ -1,4 +1,4 @@
-/* test-deps: fix_session session_fault fix_codec */
+/* test-deps: fix_session session_fault fix_store_mem fix_codec */
 /* The acceptor side of the FIX session, the fault-injection hooks, and an
  * initiator and an acceptor talking to each other in memory. */
 #include "fix_session_fault.h"
@@ -51,10 +51,10 @@ static void test_acceptor_logon_accept(void)
 
 static void test_acceptor_reset_and_refuse(void)
 {
-	struct memstore ms;
+	struct fix_store_mem ms;
 	struct fix_session_cfg c;
 	struct fix_event ev;
-	ms_init(&ms, 40, 30);
+	fix_store_mem_init(&ms, 40, 30, 0);
 	cfg_exchange(&c, &ms.st);
 	struct fix_session *s = fix_session_new(&c);
 	fix_session_start(s, T0);
@@ -123,8 +123,8 @@ static void test_acceptor_bad_first_messages(void)
 	fix_session_free(s);
 
 	/* Logon with a number below the stored one. */
-	struct memstore ms;
-	ms_init(&ms, 5, 5);
+	struct fix_store_mem ms;
+	fix_store_mem_init(&ms, 5, 5, 0);
 	cfg_exchange(&c, &ms.st);
 	s = fix_session_new(&c);
 	fix_session_start(s, T0);
@@ -137,10 +137,10 @@ static void test_acceptor_bad_first_messages(void)
 
 static void test_acceptor_logon_gap(void)
 {
-	struct memstore ms;
+	struct fix_store_mem ms;
 	struct fix_session_cfg c;
 	struct fix_event ev;
-	ms_init(&ms, 1, 3);
+	fix_store_mem_init(&ms, 1, 3, 0);
 	cfg_exchange(&c, &ms.st);
 	struct fix_session *s = fix_session_new(&c);
 	fix_session_start(s, T0);
@@ -153,7 +153,7 @@ static void test_acceptor_logon_gap(void)
 	FEED(s, W(FROM_CLI("4", 3, T0S) "43=Y|122=" T0S "|123=Y|36=7|"), T0);
 	T_EQ_INT(fix_session_next_in_seq(s), 7);
 	fix_session_free(s);
-	ms_clear(&ms);
+	fix_store_mem_free(&ms);
 }
 
 static void test_acceptor_user_request(void)
@@ -287,11 +287,11 @@ static int last_type(const struct side *d)
 
 static void test_initiator_acceptor_pair(void)
 {
-	struct memstore ms_c, ms_e;
+	struct fix_store_mem ms_c, ms_e;
 	struct fix_session_cfg cc, ce;
 	struct side cli = {0}, exc = {0};
-	ms_init(&ms_c, 1, 1);
-	ms_init(&ms_e, 1, 1);
+	fix_store_mem_init(&ms_c, 1, 1, 0);
+	fix_store_mem_init(&ms_e, 1, 1, 0);
 	cfg_client(&cc, &ms_c.st);
 	cfg_exchange(&ce, &ms_e.st);
 	cli.s = fix_session_new(&cc);
@@ -365,8 +365,8 @@ static void test_initiator_acceptor_pair(void)
 	T_EQ_INT(ms_e.next_in, fix_session_next_in_seq(exc.s));
 	fix_session_free(cli.s);
 	fix_session_free(exc.s);
-	ms_clear(&ms_c);
-	ms_clear(&ms_e);
+	fix_store_mem_free(&ms_c);
+	fix_store_mem_free(&ms_e);
 }
 
 int main(void)

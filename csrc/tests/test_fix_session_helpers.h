@@ -1,6 +1,6 @@
 /* Helpers shared by the fix_session tests: wire frames built by the test
  * itself (BodyLength and CheckSum computed here, not by the codec's encoder,
- * so expected bytes are independent of the code under test), an in-memory
+ * so expected bytes are independent of the code under test), the in-memory
  * fix_store, and macros to check output bytes and events. */
 #ifndef BT_TEST_FIX_SESSION_HELPERS_H
 #define BT_TEST_FIX_SESSION_HELPERS_H
@@ -8,6 +8,7 @@
 #include <stdarg.h>
 
 #include "fix_session.h"
+#include "fix_store_mem.h"
 #include "t.h"
 
 #define T0 1700000000000LL /* 20231114-22:13:20.000 */
@@ -59,86 +60,6 @@ static inline const char *TS(int64_t ms)
 	char *out = w_bufs[w_next++ % 16];
 	fix_format_time(T0 + ms, out);
 	return out;
-}
-
-/* -------------------------------------------------------- memory store */
-
-#define MS_MAX 64
-struct memstore {
-	struct fix_store st;
-	uint64_t next_out, next_in;
-	int n;
-	uint64_t seq[MS_MAX];
-	char *frame[MS_MAX];
-	size_t len[MS_MAX];
-	int resets, fail_out;
-};
-
-static inline int ms_set_out(void *ctx, uint64_t v)
-{
-	struct memstore *m = ctx;
-	if (m->fail_out)
-		return -1;
-	m->next_out = v;
-	return 0;
-}
-
-static inline int ms_set_in(void *ctx, uint64_t v)
-{
-	((struct memstore *)ctx)->next_in = v;
-	return 0;
-}
-
-static inline int ms_save(void *ctx, uint64_t seq, const char *f, size_t n)
-{
-	struct memstore *m = ctx;
-	if (m->n == MS_MAX)
-		return -1;
-	m->seq[m->n] = seq;
-	m->frame[m->n] = malloc(n);
-	memcpy(m->frame[m->n], f, n);
-	m->len[m->n++] = n;
-	return 0;
-}
-
-static inline int ms_each(void *ctx, uint64_t b, uint64_t e,
-			  int (*fn)(void *, uint64_t, const char *, size_t), void *arg)
-{
-	struct memstore *m = ctx;
-	for (int i = 0; i < m->n; i++)
-		if (m->seq[i] >= b && (e == 0 || m->seq[i] <= e))
-			if (fn(arg, m->seq[i], m->frame[i], m->len[i]))
-				break;
-	return 0;
-}
-
-static inline void ms_clear(struct memstore *m)
-{
-	for (int i = 0; i < m->n; i++)
-		free(m->frame[i]);
-	m->n = 0;
-}
-
-static inline int ms_reset(void *ctx)
-{
-	struct memstore *m = ctx;
-	ms_clear(m);
-	m->next_out = m->next_in = 1;
-	m->resets++;
-	return 0;
-}
-
-static const struct fix_store_ops ms_ops = {ms_set_out, ms_set_in, ms_save, ms_each, ms_reset};
-
-static inline void ms_init(struct memstore *m, uint64_t next_out, uint64_t next_in)
-{
-	memset(m, 0, sizeof(*m));
-	m->next_out = next_out;
-	m->next_in = next_in;
-	m->st.ops = &ms_ops;
-	m->st.ctx = m;
-	m->st.next_out = next_out;
-	m->st.next_in = next_in;
 }
 
 /* ------------------------------------------------------------- tracing */

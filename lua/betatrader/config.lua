@@ -226,22 +226,16 @@ local checkers = {
   end,
 }
 
-M.defaults = {
-  api_url = "http://127.0.0.1:8080",
-  auth = "user_request",
-  fix_host = "127.0.0.1",
-  fix_port = 9878,
-  target_comp_id = "BETA_EXCHANGE",
-  heartbeat = 30,
-  timeout = 10,
-  store = ".betatrader",
-  fsync = false,
-  resend_window = 100000,
-  reset_on_logon = false,
-  max_message_size = 64 * 1024,
-  max_response_size = 1024 * 1024,
-  max_send_queue = 8 * 1024 * 1024,
-}
+-- The defaults come from the C core's one table (csrc/core/defaults.h, as
+-- core.defaults). connect_timeout, logon_timeout and logout_timeout are left
+-- out: they default to the user's timeout (which defaults to the same 10 s).
+local per_timeout = { connect_timeout = true, logon_timeout = true, logout_timeout = true }
+M.defaults = { fsync = false, reset_on_logon = false, auth = "user_request" }
+for k, v in pairs(require("betatrader.core").defaults) do
+  if not per_timeout[k] then
+    M.defaults[k] = v
+  end
+end
 
 --- Check a user's option table and return a complete, normalised copy.
 -- Raises (at the caller's caller, level 3 by default) on the first bad option.

@@ -187,13 +187,54 @@ function Exchange:_fail(what)
     err ~= "" and (":\n--- stderr ---\n" .. err .. "--------------") or " (no stderr)"), 3)
 end
 
+-- kill(2) returns before every thread of a stopped process has stopped: the
+-- exchange's I/O thread could still answer a connection made right after.
+-- Waits (up to timeout seconds) until each thread shows state T.
+local function wait_stopped(pid, timeout)
+  local ls = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+  if not ls then
+    return nil, "cannot list the exchange's threads"
+  end
+  local tids = {}
+  for tid in ls:lines() do
+    tids[#tids + 1] = tid
+  end
+  ls:close()
+  -- whole seconds are enough: the threads stop within milliseconds
+  local deadline = os.time() + math.ceil(timeout) + 1
+  repeat
+    local stopped = true
+    for _, tid in ipairs(tids) do
+      local f = io.open(("/proc/%d/task/%s/stat"):format(pid, tid), "r")
+      local stat = f and f:read("a")
+      if f then
+        f:close()
+      end
+      local state = stat and stat:match("%) (%a)")
+      if state and state ~= "T" and state ~= "t" then
+        stopped = false
+        break
+      end
+    end
+    if stopped then
+      return true
+    end
+  until os.time() > deadline
+  return nil, "exchange not stopped after " .. timeout .. " s"
+end
+
 --- Send a signal ("KILL", "STOP", "CONT", "TERM" or a number) to the
--- exchange process. true, or nil, message when it is not running.
+-- exchange process. true, or nil, message when it is not running. "STOP"
+-- returns once every thread of the exchange has stopped.
 function Exchange:kill(sig)
   if not self._proc then
     return nil, "exchange not running"
   end
-  return self._proc:kill(sig or "TERM")
+  local ok, err = self._proc:kill(sig or "TERM")
+  if ok and sig == "STOP" then
+    return wait_stopped(self.pid, 5)
+  end
+  return ok, err
 end
 
 -- One line of --trace output as a table: conn (connection number, from 1),
