@@ -129,3 +129,25 @@ describe("check_comp_id", function()
 		ex:stop()
 	end)
 end)
+
+describe("logon_seq", function()
+	-- the rule itself: test_fix_session.c, test_logon_seq_adopt
+	it('is "strict" (default) or "adopt", and "adopt" logs in as usual', function()
+		local ok, err = pcall(bt.client, { logon_seq = "loose" })
+		assert.is_false(ok)
+		assert.matches([[bad option 'logon_seq' %("strict" or "adopt" expected, got 'loose'%)]], err)
+		local ex = testing.exchange()
+		local c <close> = bt.client({
+			api_url = ex.api_url,
+			fix_host = ex.fix_host,
+			fix_port = ex.fix_port,
+			store = false,
+			timeout = 5,
+			logon_seq = "adopt",
+		})
+		local id = assert(c.auth:register("adopter", "s3cret"):await())
+		assert.is_true(c.auth:login(id, "s3cret"):await())
+		assert(c.auth:logout():await())
+		ex:stop()
+	end)
+end)

@@ -637,6 +637,7 @@ static void open_conn(struct bt_auth *a, struct login_job *j)
 	 * left them, so both sides start again at 1 (141=Y). */
 	o.session.reset_on_logon = a->cfg.reset_on_logon || !a->cfg.store_dir;
 	o.session.comp_id_session_only = a->cfg.comp_id_session_only;
+	o.session.logon_seq_adopt = a->cfg.logon_seq_adopt;
 	o.session.username = a->cfg.logon_username;
 	o.session.password = a->cfg.logon_password;
 	o.session.max_body = a->cfg.max_body;

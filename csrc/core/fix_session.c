@@ -86,6 +86,7 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	s->tolerance = cfg->sending_time_tolerance_ms > 0 ? cfg->sending_time_tolerance_ms : 120000;
 	s->reset_on_logon = cfg->reset_on_logon;
 	s->comp_id_session_only = cfg->comp_id_session_only;
+	s->logon_seq_adopt = cfg->logon_seq_adopt;
 	s->username = cfg->username;
 	s->password = cfg->password;
 	s->max_body = cfg->max_body ? cfg->max_body : FIX_DEFAULT_MAX_BODY;

@@ -80,6 +80,10 @@ struct fix_session_cfg {
 	 * checked on session messages (0 1 2 3 4 5 A) only, for venues that
 	 * stamp their reports with other CompIDs */
 	int comp_id_session_only;
+	/* logon_seq = "adopt": the peer's MsgSeqNum on its Logon reply is taken
+	 * as in sequence (no "too low", no ResendRequest at logon), for venues
+	 * that forget their counters on restart */
+	int logon_seq_adopt;
 	/* Optional Username(553)/Password(554) in the initiator's Logon. Not copied:
 	 * they must stay valid until fix_session_start, which encodes them. */
 	const char *username;

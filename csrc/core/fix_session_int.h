@@ -74,6 +74,7 @@ struct fix_session {
 	int64_t logon_to, logout_to, tolerance;
 	int reset_on_logon;
 	int comp_id_session_only;
+	int logon_seq_adopt;
 	const char *username, *password; /* cfg's, only until start */
 	size_t max_body;
 	struct fix_store *store;

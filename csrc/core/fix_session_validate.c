@@ -128,6 +128,8 @@ static int on_logon_reply(struct fix_session *s, const struct fix_msg *m, int64_
 		return 0;
 	if (get_flag(m, 141) && m->seq_num == 1)
 		s->next_in = 1; /* the peer reset (asked for or not): so do we */
+	if (s->logon_seq_adopt && m->seq_num > 0)
+		s->next_in = m->seq_num; /* its counter is the truth (logon_seq = "adopt") */
 	if (m->seq_num < s->next_in) {
 		too_low(s, m, now);
 		return 0;

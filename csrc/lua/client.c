@@ -143,6 +143,8 @@ static int client_new(lua_State *L)
 	cfg.auth_logon = auth && !strcmp(auth, "logon");
 	const char *check = opt_string(L, 1, "check_comp_id");
 	cfg.comp_id_session_only = check && !strcmp(check, "session");
+	const char *logon_seq = opt_string(L, 1, "logon_seq");
+	cfg.logon_seq_adopt = logon_seq && !strcmp(logon_seq, "adopt");
 	lua_getfield(L, 1, "reconnect");
 	if (lua_istable(L, -1)) {
 		int t = lua_gettop(L);

@@ -541,6 +541,37 @@ static void test_comp_id_session_only(void)
 	fix_session_free(s);
 }
 
+/* logon_seq = "adopt": a Logon reply numbered below or above what we expect
+ * is in sequence (a venue that forgot its counter); strict asks or fails. */
+static void test_logon_seq_adopt(void)
+{
+	struct fix_event ev;
+	struct fix_session_cfg c;
+	cfg_client(&c, NULL);
+	c.logon_seq_adopt = 1;
+	struct fix_session *s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("A", 7, T0S) "98=0|108=30|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	EXPECT_NO_EV(s);
+	EXPECT_NO_OUT(s); /* no ResendRequest for 1..6 */
+	FEED(s, W(FROM_EXC("8", 8, T0S) "37=1|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_APP);
+	T_EQ_INT(fix_session_state(s), FIX_ST_ACTIVE);
+	fix_session_free(s);
+
+	/* strict (the default): the same reply opens a gap */
+	cfg_client(&c, NULL);
+	s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("A", 7, T0S) "98=0|108=30|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	EXPECT_OUT(s, W(FROM_CLI("2", 2, T0S) "7=1|16=0|"));
+	fix_session_free(s);
+}
+
 static void test_logout_by_us(void)
 {
 	struct fix_event ev;
@@ -987,6 +1018,7 @@ int main(void)
 	T_RUN(test_wrong_begin_string);
 	T_RUN(test_wrong_comp_id);
 	T_RUN(test_comp_id_session_only);
+	T_RUN(test_logon_seq_adopt);
 	T_RUN(test_logout_by_us);
 	T_RUN(test_logout_by_peer);
 	T_RUN(test_user_request_and_response);

@@ -196,6 +196,13 @@ local checkers = {
     end
     return v
   end,
+  logon_seq = function(v, level)
+    if v ~= "strict" and v ~= "adopt" then
+      fail(level, "bad option 'logon_seq' (\"strict\" or \"adopt\" expected, got %s)",
+        type(v) == "string" and "'" .. v .. "'" or type(v))
+    end
+    return v
+  end,
   reconnect = function(v, level)
     if v == false then
       return false
