@@ -8,6 +8,7 @@
  *
  * The response parsing lives in static functions of http.c, so going
  * through a real server is the only way in without changing http.c. */
+#include <ctype.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -85,6 +86,21 @@ static const char *nonempty_str(json_t *o, const char *k)
 	return s && *s ? s : NULL;
 }
 
+/* A SenderCompID login() would take: 1..HTTP_MAX_CLIENT_ID bytes of
+ * printable ASCII without '=', '|' or spaces (an oracle written apart from
+ * http.c's own check, from the rule as documented). */
+static int client_id_valid(json_t *v)
+{
+	const char *id = json_string_value(v);
+	size_t len = json_string_length(v);
+	if (!id || len == 0 || len > HTTP_MAX_CLIENT_ID)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!isgraph((unsigned char)id[i]) || id[i] == '=' || id[i] == '|')
+			return 0;
+	return 1;
+}
+
 /* The code http.c must report for this status and body (NULL = success). */
 static const char *expected_code(unsigned status, const char *body, size_t len, int profile)
 {
@@ -101,6 +117,8 @@ static const char *expected_code(unsigned status, const char *body, size_t len, 
 		else if (ok && json_is_false(ok))
 			code = BT_E_HTTP_STATUS;
 		else if (!nonempty_str(root, "client_id") || !nonempty_str(root, "token"))
+			code = BT_E_BAD_RESPONSE;
+		else if (!client_id_valid(json_object_get(root, "client_id")))
 			code = BT_E_BAD_RESPONSE;
 	}
 	json_decref(root);
