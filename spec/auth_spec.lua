@@ -159,8 +159,11 @@ describe("client.auth", function()
 			local op = c.auth:login(id, "wrong")
 			-- Finished on the I/O thread while nothing pumps (status() reads
 			-- the C side): await must still run the handlers before returning.
+			-- (A sleeping wait, not a spin: under valgrind, which runs one
+			-- thread at a time, a spinning Lua thread starves the I/O thread.)
 			local deadline = bt.now() + 5
 			while op:status() == "pending" and bt.now() < deadline do
+				os.execute("sleep 0.01")
 			end
 			local ok, msg, code = op:await()
 			assert.is_nil(ok)
