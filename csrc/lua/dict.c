@@ -518,27 +518,6 @@ static void push_layout_names(struct sender *s, uint32_t l, int with_header)
 	lua_remove(L, -2);
 }
 
-/* Tags the session writes itself (as the raw path refuses them). */
-static int session_tag(uint32_t tag)
-{
-	switch (tag) {
-	case 8:
-	case 9:
-	case 10:
-	case 34:
-	case 35:
-	case 43:
-	case 49:
-	case 52:
-	case 56:
-	case 97:
-	case 122:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 struct item {
 	long order; /* header entries first, then members in dictionary order */
 	uint32_t entry;
@@ -625,7 +604,7 @@ static void encode_layout(struct sender *s, uint32_t l, int t, int top)
 			push_field_suggestion(L, k, d, l);
 			send_error(s, "unknown field '%s'%s", k, lua_tostring(L, -1));
 		}
-		if (e < 0 && session_tag(d->fields[d->entries[-e - 1].field].tag))
+		if (e < 0 && !fix_session_app_tag_ok(d->fields[d->entries[-e - 1].field].tag))
 			send_error(s, "%s (%d) is written by the session", lua_tostring(L, -2),
 				   (int)d->fields[d->entries[-e - 1].field].tag);
 		if (e >= 0 && d->entries[e].group >= 0 && lua_type(L, -1) == LUA_TTABLE &&
