@@ -14,8 +14,15 @@ local function lua_child(code)
 	return out
 end
 
+-- GCC 12's AddressSanitizer runtime is not fork-safe in a multi-threaded
+-- parent: a child that allocates can block forever on an allocator lock
+-- another thread held at fork() (seen: the child hangs making its first
+-- client). The spec runs natively and under valgrind.
+local asan = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true)
+
 describe("fork()", function()
-	it("leaves the parent alone and gives the child clear errors and a fresh reactor", function()
+	local it_unless_asan = asan and pending or it
+	it_unless_asan("leaves the parent alone and gives the child clear errors and a fresh reactor", function()
 		local out = lua_child([[
 			local bt = require("betatrader")
 			local async = require("betatrader.async")
