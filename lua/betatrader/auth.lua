@@ -3,6 +3,7 @@
 -- Failed. The state lives in the C core under a mutex, so auth:state() is
 -- true at every instant; on_state handlers run on this Lua thread while the
 -- module is pumped (any await, bt.run, bt.step).
+-- @module betatrader.auth
 local async = require("betatrader.async")
 local cjson = require("cjson.safe")
 

@@ -1,6 +1,7 @@
 --- Validation of the options given to betatrader.client{...}.
 -- Misuse raises at once with a message naming the option, as Lua's own
 -- library does; nothing is sent before the options are known to be good.
+-- @module betatrader.config
 local M = {}
 
 local function fail(level, fmt, ...)

@@ -4,6 +4,7 @@
 --   dict.load(path)       -> a dictionary; raises "dictionary: FILE:LINE: problem"
 -- A dictionary object offers :decode(frame) (a raw FIX frame, e.g. from a log,
 -- to a message answering by name), :constants() and :field(name_or_tag).
+-- @module betatrader.dict
 local core = require("betatrader.core")
 
 local M = {}

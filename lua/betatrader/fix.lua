@@ -7,6 +7,7 @@
 -- A message is { msg_type = "8", seq_num = 12, header = { {tag, value}, ... },
 -- fields = { {tag, value}, ... } (the body), trailer = { {10, "123"} },
 -- [tag] = value of the first field with that tag }.
+-- @module betatrader.fix
 local async = require("betatrader.async")
 
 local Fix = {}

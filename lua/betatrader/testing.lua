@@ -14,6 +14,7 @@
 --
 -- A crashed or hung exchange raises an error carrying its stderr; nothing
 -- here ever waits without a deadline.
+-- @module betatrader.testing
 local process = require("betatrader.testing.process")
 local cjson = require("cjson")
 
