@@ -122,7 +122,7 @@
 -- @field header `{ {8, "FIX.4.4"}, {9, ...}, {35, "8"}, ... }` in wire order
 -- @field fields the body only: `{ {tag, value}, ... }` in wire order
 -- @field trailer `{ {10, "123"} }`
--- @field [tag] the first value of the tag anywhere in the message (header,
+-- @field tag `msg[tag]`: the first value of the tag anywhere in the message (header,
 -- body, trailer); `msg[0]` is the frame as received
 -- @field invalid with `validate = "warn"`: why the message failed the
 -- dictionary's checks (else nil)
