@@ -12,6 +12,7 @@
 -- on the I/O thread, so `auth:state()` is current even when the script is
 -- not awaiting anything.
 --
+-- <pre>
 --     Disconnected ──register()──▶ Registering ──ok──▶ Disconnected (client_id known)
 --          │                            └──error──▶ Failed
 --          └──login(id, pw)──▶ Connecting ──TCP/TLS up, Logon sent──▶ Authenticating
@@ -21,6 +22,7 @@
 --     Active ──logout()──▶ (35=5 exchanged or timed out) ──▶ Disconnected
 --     Active ──peer Logout / disconnect / heartbeat timeout──▶ Failed (with the reason)
 --     Failed ──register() or login()──▶ starts again
+-- </pre>
 --
 -- With the client's `reconnect` option an unplanned end of an Active
 -- session goes back to `Connecting` instead of `Failed` (see

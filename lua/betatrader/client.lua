@@ -124,18 +124,20 @@
 -- store (no 141=Y unless `reset_on_logon`), so a ResendRequest after the
 -- reconnect is answered from it.
 --
--- * A refused login (wrong password, unknown CompID: a UserResponse other
---   than 1, or a Logout in answer to the Logon), a store error, or
---   `attempts` failed attempts end it: `Failed` with that reason (`"gave up
---   reconnecting after N attempts: ..."`).
--- * `logout()` or `client:close()` stop it at once; `login()` meanwhile is
---   `invalid_state`.
--- * While reconnecting `fix:send` returns `nil, "not active
---   (reconnecting)", "invalid_state"`: nothing is queued for a dead
---   connection. Pending `fix:receive` ops survive the reconnect and end
---   only when the client gives up (with its reason) or closes.
--- * The password of the last `login()` stays in the client's memory for the
---   next attempts, wiped when the client is closed.
+-- <ul>
+-- <li>A refused login (wrong password, unknown CompID: a UserResponse other
+-- than 1, or a Logout in answer to the Logon), a store error, or
+-- `attempts` failed attempts end it: `Failed` with that reason (`"gave up
+-- reconnecting after N attempts: ..."`).</li>
+-- <li>`logout()` or `client:close()` stop it at once; `login()` meanwhile is
+-- `invalid_state`.</li>
+-- <li>While reconnecting `fix:send` returns `nil, "not active
+-- (reconnecting)", "invalid_state"`: nothing is queued for a dead
+-- connection. Pending `fix:receive` ops survive the reconnect and end
+-- only when the client gives up (with its reason) or closes.</li>
+-- <li>The password of the last `login()` stays in the client's memory for the
+-- next attempts, wiped when the client is closed.</li>
+-- </ul>
 -- @table reconnect
 -- @field interval `1`: seconds before the second attempt.
 -- @field max_interval `30`: the longest wait between attempts, in seconds.

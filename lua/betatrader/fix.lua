@@ -4,7 +4,7 @@
 -- or by name (`fix:send("NewOrderSingle", { ClOrdID = "ORD1", ... })`, from
 -- the data dictionary); a received `message` answers both ways.
 --
--- **Receiving.** When a session ends (peer Logout, connection lost,
+-- <strong>Receiving.</strong> When a session ends (peer Logout, connection lost,
 -- heartbeat timeout, a refused login), every pending `receive` fails with
 -- the end's code and reason, the same as `auth:state()` shows
 -- (`disconnected`, `timeout`, `rejected`...); `logout()` and
@@ -14,19 +14,19 @@
 -- or is cancelled leaves nothing behind (no task, no timer), so polling with
 -- `fix:receive(0):await()` costs constant memory and time.
 --
--- **Sending: limits.** `send` refuses at the call everything the session or
+-- <strong>Sending: limits.</strong> `send` refuses at the call everything the session or
 -- the exchange would refuse, so a message it accepted reaches the wire, or
 -- the session ends with a reason (code `protocol` or `nomem`). It raises
 -- on: a session MsgType (`0`-`5`, `A`) or one that is not in FIX 4.4
 -- (`"ZZ"`, `"BZ"`; user-defined `U...` types are fine); a tag the session
 -- writes itself (8, 9, 10, 34, 35, 43, 49, 52, 56, 97, 122) or outside
 -- 1..999999999; an empty value or one containing SOH or a NUL byte; NaN or
--- an infinite number; more than **1,014 fields** (the session's 1,024-field
+-- an infinite number; more than <strong>1,014 fields</strong> (the session's 1,024-field
 -- limit, which the local exchange applies too, less the header and trailer
--- of a resend); a body over **`max_message_size`**, counted with the header
+-- of a resend); a body over <strong>`max_message_size`</strong>, counted with the header
 -- (MsgSeqNum at its widest, 20 digits).
 --
--- **Sending: backpressure.** Messages wait in a queue until the I/O thread
+-- <strong>Sending: backpressure.</strong> Messages wait in a queue until the I/O thread
 -- hands them to the socket. Once `max_send_queue` bytes (as encoded for the
 -- wire) are waiting, for instance because the exchange stopped reading,
 -- `send` returns `nil, "send queue full (N bytes queued)", "busy"` and
@@ -34,7 +34,7 @@
 -- message. Wait with `fix:flush():await()` and send again; `fix:queued()`
 -- shows the backlog.
 --
--- **Sending by name.** `fix:send(name, fields)` with a table keyed by names
+-- <strong>Sending by name.</strong> `fix:send(name, fields)` with a table keyed by names
 -- sends by name (a list `{ {tag, value}, ... }` keeps the raw form, for
 -- venues off the dictionary). Fields go out in the dictionary's order
 -- whatever the table's; enum fields take the dictionary's name (`"BUY"`) or
@@ -49,7 +49,7 @@
 -- likewise; an empty array is an absent group. MULTIPLEVALUESTRING fields
 -- take wire values only.
 --
--- **Errors raise at the call**, naming the message, the field and the rule,
+-- <strong>Errors raise at the call</strong>, naming the message, the field and the rule,
 -- with a "did you mean" for a close name: `bad argument #2 to 'send'
 -- (NewOrderSingle: unknown field 'ClOrID' (did you mean 'ClOrdID'?))`,
 -- `'BYU' is not a valid Side (54) value (did you mean 'BUY'?)`,
@@ -58,7 +58,7 @@
 -- entry, Symbol (55), is missing`, `SenderCompID (49) is written by the
 -- session`. Nothing is sent.
 --
--- **Validation** (the client's `validate` option), in QuickFIX's terms:
+-- <strong>Validation</strong> (the client's `validate` option), in QuickFIX's terms:
 -- `"off"` is `UseDataDictionary=Y` with no `Validate*` check (groups are
 -- still parsed); `"warn"` checks each message like QuickFIX's
 -- `ValidateFieldsOutOfOrder=N`, `ValidateFieldsHaveValues=Y`,
@@ -72,7 +72,7 @@
 -- 13 Tag appears more than once, 16 Incorrect NumInGroup count); the
 -- message never reaches the bot, the session goes on.
 --
--- **The dictionary.** `dict/FIX44.xml` is QuickFIX's FIX 4.4 data
+-- <strong>The dictionary.</strong> `dict/FIX44.xml` is QuickFIX's FIX 4.4 data
 -- dictionary, shipped with its licence (`dict/LICENSE.QuickFIX`: "This
 -- product includes software developed by quickfixengine.org
 -- (http://www.quickfixengine.org/)"). At build time a small generator

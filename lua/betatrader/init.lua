@@ -8,13 +8,13 @@
 -- `betatrader.testing` (a local exchange for specs, in the
 -- `betatrader-exchange` rock).
 --
--- **Misuse** (a wrong argument type, an empty password, an unknown option)
+-- <strong>Misuse</strong> (a wrong argument type, an empty password, an unknown option)
 -- raises at once with a message naming the argument and pointing at the
 -- caller's line, as Lua's own library does; nothing is sent. A network call
 -- returns an operation whose failure is `nil, message, code`, `code` being
 -- one of `codes`.
 --
--- **Errors.** A task's error fails its op (code `error`, with the
+-- <strong>Errors.</strong> A task's error fails its op (code `error`, with the
 -- traceback) and is raised by whatever pumps outside any task: `bt.run`,
 -- `bt.step` or a blocking await in plain code; the scheduler stays whole, so
 -- the next `bt.run()` goes on. An error raised by an event handler
@@ -22,7 +22,7 @@
 -- interrupts an await; it is passed with the handler's traceback to
 -- `bt.on_error`'s function once the batch of events was dispatched.
 --
--- **fork().** The I/O thread does not survive `fork()`, so a forked child
+-- <strong>fork().</strong> The I/O thread does not survive `fork()`, so a forked child
 -- never touches what it inherited: the parent's clients and operations
 -- raise "created before fork() in the parent process" when used in the
 -- child (`close()` and garbage collection just forget them, leaking their
@@ -32,7 +32,7 @@
 -- The child still holds copies of the parent's sockets until it exits or
 -- execs (they are `O_CLOEXEC`).
 --
--- **If the I/O thread loses epoll** (its fd closed or replaced by a bug
+-- <strong>If the I/O thread loses epoll</strong> (its fd closed or replaced by a bug
 -- elsewhere in the process), every session of the process ends at once:
 -- the state goes to `Failed` and pending operations fail with code
 -- `disconnected` and "the I/O thread failed (epoll_wait: ...)"; new
