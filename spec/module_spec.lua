@@ -78,6 +78,36 @@ describe("betatrader module", function()
     end
   end)
 
+  it("documents every option bt.client accepts in the API reference", function()
+    local function read(path)
+      local f = assert(io.open(path))
+      local s = f:read("a")
+      f:close()
+      return s
+    end
+    local src = read("lua/betatrader/config.lua")
+    local checkers = assert(src:match("\nlocal checkers = {(.-)\n}\n"), "no checkers table in config.lua")
+    local accepted = {}
+    for name in checkers:gmatch("\n  ([%l_]+) = ") do
+      accepted[#accepted + 1] = name
+    end
+    assert(#accepted >= 20, "found only " .. #accepted .. " options in config.lua")
+    for _, name in ipairs(accepted) do -- each one is accepted indeed
+      local ok, err = pcall(bt.client, { [name] = {} })
+      assert.is_nil(tostring(err):find("unknown option", 1, true), name)
+      if ok then err:close() end
+    end
+    local ref = read("docs/api/modules/betatrader.client.html")
+    local section = assert(ref:match('<a name = "options"></a>(.-)</dd>'), "no options in docs/api")
+    local documented = {}
+    for name in section:gmatch('<span class="parameter">([%l_]+)</span>') do
+      documented[name] = true
+    end
+    for _, name in ipairs(accepted) do
+      assert(documented[name], "option '" .. name .. "' missing from the API reference (client.lua)")
+    end
+  end)
+
   it("starts a client Disconnected with no client id and no error", function()
     local c <close> = bt.client{ store = false }
     assert.equal("Disconnected", c.auth:state())
