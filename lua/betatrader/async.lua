@@ -43,7 +43,7 @@
 -- A blocking await (outside tasks and cqueues) waits on the completion
 -- queue's eventfd while dispatching events and running the other tasks; a
 -- handler (`on_state`) that awaits lets later events and tasks run
--- meanwhile. The functions here are re-exported by `betatrader` as
+-- meanwhile. The functions here are re-exported by @{betatrader} as
 -- `bt.spawn`, `bt.run`, `bt.sleep`, `bt.step`, `bt.pollfd`, `bt.events`,
 -- `bt.timeout`, `bt.now`, `bt.on_error`.
 -- @module betatrader.async

@@ -26,7 +26,7 @@
 --
 -- With the client's `reconnect` option an unplanned end of an Active
 -- session goes back to `Connecting` instead of `Failed` (see
--- `betatrader.client`).
+-- @{betatrader.client}).
 -- @module betatrader.auth
 local async = require("betatrader.async")
 local cjson = require("cjson.safe")
@@ -153,10 +153,10 @@ function Auth:profile()
 end
 
 --- The current state.
--- @treturn string the state name (`betatrader.states`)
+-- @treturn string the state name (@{betatrader.states})
 -- @treturn ?string while `Failed`, and while reconnecting, the reason (why
 -- the session was lost)
--- @treturn ?string its code (`betatrader.codes`)
+-- @treturn ?string its code (@{betatrader.codes})
 function Auth:state()
   return self._c:state()
 end

@@ -1,13 +1,13 @@
 --- `bt.client{...}`: one account's connection to the exchange, with
--- `client.auth` (registration, login, state: `betatrader.auth`) and
--- `client.fix` (the trading session: `betatrader.fix`).
+-- `client.auth` (registration, login, state: @{betatrader.auth}) and
+-- `client.fix` (the trading session: @{betatrader.fix}).
 --
 -- Every option is checked at once: an unknown key, a wrong type or an
 -- out-of-range value raises an error naming the option (`unknown option
 -- 'fix_prot'`, `bad option 'fix_port' (0 out of range 1..65535)`) at the
 -- caller's line; nothing is sent before the options are good. An integer
 -- option also takes an integral float (`heartbeat = 2.0`). The options and
--- their defaults are the `options` table below.
+-- their defaults are the @{options} table below.
 --
 -- `client:close()` (also a `&lt;close&gt;` variable and garbage collection) drops any
 -- connection at once and cancels pending operations; call `auth:logout()`
@@ -44,7 +44,7 @@
 -- "this client has no HTTP API (api_url = false)".
 -- @field fix_host `"127.0.0.1"`: the FIX gateway's host.
 -- @field fix_port `9878`: the FIX gateway's port.
--- @field tls `nil`: `true` or a table (see `tls`) turns TLS on for FIX.
+-- @field tls `nil`: `true` or a table (see @{tls}) turns TLS on for FIX.
 -- @field target_comp_id `"BETA_EXCHANGE"`: the exchange's CompID (56).
 -- @field heartbeat `30`: HeartBtInt (108), whole seconds 1..3600.
 -- @field timeout `10`: seconds: HTTP request, UserResponse wait, and the
@@ -76,7 +76,7 @@
 -- @field logon_seq `"strict"`; `"adopt"`: the MsgSeqNum of the exchange's
 -- Logon reply is taken as in sequence (no "too low", no ResendRequest at
 -- logon), for venues that forget their counters on restart.
--- @field reconnect `false`; a table (see `reconnect`): after an unplanned
+-- @field reconnect `false`; a table (see @{reconnect}): after an unplanned
 -- end of an Active session, log in again by itself.
 -- @field logon_username none: Username (553) in the Logon, for venues that
 -- authenticate there.
@@ -84,14 +84,14 @@
 -- @field max_message_size `65536`: largest BodyLength accepted inbound, and
 -- the largest body `fix:send` takes.
 -- @field max_send_queue `8388608`: bytes `fix:send` may queue before it
--- returns `busy` (see `betatrader.fix`, "Sending: backpressure").
+-- returns `busy` (see @{betatrader.fix}, "Sending: backpressure").
 -- @field max_response_size `1048576`: largest HTTP response body accepted.
 -- @field dictionary FIX 4.4: a QuickFIX XML data dictionary file (or a
 -- `bt.dictionary(path)` object) for a venue's own fields, enum values and
 -- messages; a bad file raises `dictionary: FILE:LINE: problem`.
 -- @field validate `"off"`: inbound messages against the dictionary:
 -- `"off"`, `"warn"` (delivered with `msg.invalid` set, and a Lua `warn`),
--- `"reject"` (session Reject, never delivered); see `betatrader.fix`,
+-- `"reject"` (session Reject, never delivered); see @{betatrader.fix},
 -- "Validation".
 -- @field trace none: `function(dir, frame)` called on the Lua thread for
 -- every FIX frame, `dir` being `"in"`, `"out"` or `"garbled"`; 554 is shown
@@ -160,10 +160,10 @@ local Client = {}
 Client.__index = Client
 
 --- Makes a client: `bt.client(opts)`. Options are checked at once (see
--- `options`); a wrong option raises at the caller's line.
--- @tparam[opt] table opts the `options`
--- @treturn Client a client with `.auth` (`betatrader.auth`: registration,
--- login) and `.fix` (`betatrader.fix`: the session)
+-- @{options}); a wrong option raises at the caller's line.
+-- @tparam[opt] table opts the @{options}
+-- @treturn Client a client with `.auth` (@{betatrader.auth}: registration,
+-- login) and `.fix` (@{betatrader.fix}: the session)
 function Client.new(opts)
   local cfg = config.check(opts, 3)
   local c, err = core.client_new(cfg)

@@ -421,7 +421,7 @@ end
 -- end's reason and code until a new login (see "Receiving").
 -- @tparam[opt] number timeout seconds; the Op fails with code `timeout` if
 -- none came in time
--- @treturn Op resolving to a `message`
+-- @treturn Op resolving to a @{message}
 function Fix:receive(timeout)
   check_timeout(timeout, "receive")
   while self._head <= self._tail do

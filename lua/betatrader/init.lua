@@ -2,17 +2,17 @@
 -- authentication, and the trading session, for Lua 5.4.
 -- The C core (betatrader.core) does all I/O on one background thread shared
 -- by every client in the process; these Lua files hold the API:
--- `betatrader.client` (options, close), `betatrader.auth` (register, login,
--- state), `betatrader.fix` (send and receive, by tag or by name),
--- `betatrader.async` (operations, await, the scheduler) and
--- `betatrader.testing` (a local exchange for specs, in the
+-- @{betatrader.client} (options, close), @{betatrader.auth} (register, login,
+-- state), @{betatrader.fix} (send and receive, by tag or by name),
+-- @{betatrader.async} (operations, await, the scheduler) and
+-- @{betatrader.testing} (a local exchange for specs, in the
 -- `betatrader-exchange` rock).
 --
 -- <strong>Misuse</strong> (a wrong argument type, an empty password, an unknown option)
 -- raises at once with a message naming the argument and pointing at the
 -- caller's line, as Lua's own library does; nothing is sent. A network call
 -- returns an operation whose failure is `nil, message, code`, `code` being
--- one of `codes`.
+-- one of @{codes}.
 --
 -- <strong>Errors.</strong> A task's error fails its op (code `error`, with the
 -- traceback) and is raised by whatever pumps outside any task: `bt.run`,
@@ -112,7 +112,7 @@ local M = {
   --- Loads a QuickFIX XML dictionary (for `bt.client{ dictionary = ... }`);
   -- raises `dictionary: FILE:LINE: problem`. The object's `d:decode(frame)`
   -- reads a raw frame (from a log) by name and `d:encode(name, fields)` gives
-  -- the frame `send` would write: see `betatrader.dict`.
+  -- the frame `send` would write: see @{betatrader.dict}.
   -- @function dictionary
   -- @tparam string path
   dictionary = function(path)
@@ -138,7 +138,7 @@ local function names(list)
 end
 
 --- The six states, in the order of a successful session; also by name
--- (`bt.states.Active == "Active"`). See `betatrader.auth` for the diagram.
+-- (`bt.states.Active == "Active"`). See @{betatrader.auth} for the diagram.
 -- @table states
 -- @field Disconnected no session; the start and the end of a clean logout
 -- @field Registering `register()` runs (POST /api/register)
@@ -192,7 +192,7 @@ M.codes = names{
   "error",
 }
 
---- Constants of the FIX 4.4 dictionary (`betatrader.fix44`), built on first
+--- Constants of the FIX 4.4 dictionary (@{betatrader.fix44}), built on first
 -- use: `bt.fix44.Side.BUY == "1"`, `bt.fix44.tags.ClOrdID == 11`,
 -- `bt.fix44.messages.NewOrderSingle == "D"`.
 -- @table fix44
