@@ -638,6 +638,7 @@ static void open_conn(struct bt_auth *a, struct login_job *j)
 	o.session.reset_on_logon = a->cfg.reset_on_logon || !a->cfg.store_dir;
 	o.session.comp_id_session_only = a->cfg.comp_id_session_only;
 	o.session.logon_seq_adopt = a->cfg.logon_seq_adopt;
+	o.session.begin_strings = a->cfg.begin_strings;
 	o.session.username = a->cfg.logon_username;
 	o.session.password = a->cfg.logon_password;
 	o.session.max_body = a->cfg.max_body;
@@ -1206,9 +1207,10 @@ struct bt_op *bt_auth_profile(struct bt_auth *a)
 
 static char *copy_strings(struct bt_auth_cfg *c, size_t *out_len)
 {
-	const char **fields[] = {
-	    &c->api_url,   &c->fix_host, &c->target_comp_id, &c->logon_username, &c->logon_password,
-	    &c->store_dir, &c->ca_file,  &c->cert_file,      &c->key_file,       &c->server_name};
+	const char **fields[] = {&c->api_url,        &c->fix_host,       &c->target_comp_id,
+				 &c->logon_username, &c->logon_password, &c->store_dir,
+				 &c->ca_file,        &c->cert_file,      &c->key_file,
+				 &c->server_name,    &c->begin_strings};
 	size_t n = sizeof fields / sizeof fields[0], total = 0;
 	for (size_t i = 0; i < n; i++)
 		if (*fields[i])
