@@ -453,9 +453,14 @@ static void login_job_free(struct login_job *j)
 static void on_ur_timeout(struct bt_reactor *r, struct reactor_timer *t, void *ud)
 {
 	struct bt_auth *a = ud;
-	char msg[128];
-	snprintf(msg, sizeof msg, "no UserResponse within %.3g s",
-		 (double)a->cfg.timeout_ms / 1000.0);
+	/* Venues that authenticate by the Logon alone (BetaTrader's C++
+	 * gateway) never answer 35=BE: say so, not just "timeout". */
+	char msg[160];
+	snprintf(
+	    msg, sizeof msg,
+	    "no UserResponse within %.3g s \xe2\x80\x94 does this exchange support UserRequest? "
+	    "see auth = \"logon\"",
+	    (double)a->cfg.timeout_ms / 1000.0);
 	run(a, AM_EV_UR_TIMEOUT, BT_ERR_TIMEOUT, msg);
 }
 
