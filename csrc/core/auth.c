@@ -563,11 +563,13 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	char what[32], why[REASON_MAX];
 	snprintf(what, sizeof what, "%s", code ? code : "");
 	snprintf(why, sizeof why, "%s", reason ? reason : "");
+	enum fix_close_cause cause = fix_conn_close_cause(a->conn);
 	reactor_timer_stop(a->r, &a->ur_timer);
 	set_conn(a, NULL);
 	bt_wipe_free_str(&a->password);
 	publish_io(a);
-	if (strstr(why, "MsgSeqNum too low") && !a->cfg.reset_on_logon) {
+	if ((cause == FIX_CLOSE_SEQ_TOO_LOW || cause == FIX_CLOSE_PEER_SEQ_TOO_LOW) &&
+	    !a->cfg.reset_on_logon) {
 		/* Most often the store of another run (a relative `store` seen from
 		 * another working directory): say where ours is and what helps. */
 		size_t n = strlen(why);
