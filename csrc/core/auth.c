@@ -49,6 +49,10 @@ void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 	cfg->logon_timeout_ms = BT_DEFAULT_LOGON_TIMEOUT_MS;
 	cfg->logout_timeout_ms = BT_DEFAULT_LOGOUT_TIMEOUT_MS;
 	cfg->resend_window = BT_DEFAULT_RESEND_WINDOW;
+	cfg->reconnect_interval_ms = BT_DEFAULT_RECONNECT_INTERVAL_MS;
+	cfg->reconnect_max_ms = BT_DEFAULT_RECONNECT_MAX_INTERVAL_MS;
+	cfg->reconnect_backoff = BT_DEFAULT_RECONNECT_BACKOFF;
+	cfg->reconnect_jitter = BT_DEFAULT_RECONNECT_JITTER;
 }
 
 /* Messages queued by bt_auth_send on the owner's thread, flushed in one
