@@ -104,6 +104,27 @@ describe("begin_strings", function()
 		assert.same({ "FIX.4.4", "FIXT.1.1", "FIX.5.0" }, c.config.begin_strings)
 	end)
 
+	it("a FIXT.1.1 frame (what the session delivers with it) decodes by name", function()
+		local body = table.concat({ "35=W", "49=TRADING_CORE", "56=7", "34=3",
+			"52=20261128-17:30:00.123", "55=EURUSD", "268=1", "269=0", "270=1.1", "" }, "\1")
+		local head = "8=FIXT.1.1\0019=" .. #body .. "\1" .. body
+		local sum = 0
+		for i = 1, #head do
+			sum = sum + head:byte(i)
+		end
+		local frame = head .. ("10=%03d\1"):format(sum % 256)
+		local msg = assert(require("betatrader.dict").default():decode(frame))
+		assert.equal("W", msg.msg_type)
+		assert.equal("FIXT.1.1", msg[8])
+		assert.equal("EURUSD", msg[55])
+		assert.equal("TRADING_CORE", msg[49])
+		assert.equal("1.1", msg.NoMDEntries[1].MDEntryPx)
+		-- a broken one still fails as before
+		local bad = frame:gsub("10=%d%d%d", "10=000")
+		assert.same({ nil, "not a valid FIX 4.4 frame: checksum mismatch" },
+			{ require("betatrader.dict").default():decode(bad) })
+	end)
+
 	it("with FIX.4.4 alone logs in and trades as without it", function()
 		local ex = testing.exchange()
 		local c <close> = bt.client({
