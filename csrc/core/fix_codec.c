@@ -390,8 +390,10 @@ static size_t begin_field_len(const char *buf, size_t len)
 }
 
 /* fix_parse, or with any_version the same for whichever BeginString the
- * framer takes; inlined with a constant flag, so fix_parse pays nothing. */
-static inline int parse_frame(struct fix_msg *msg, const char *buf, size_t len, int any_version)
+ * framer takes; inlined into each with a constant flag, so fix_parse is the
+ * code it was (a call and a test per frame would be on the hot path). */
+static inline __attribute__((always_inline)) int parse_frame(struct fix_msg *msg, const char *buf,
+							     size_t len, int any_version)
 {
 	msg->buf = buf;
 	msg->len = len;
