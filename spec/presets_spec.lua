@@ -213,3 +213,67 @@ describe("sender_comp_id", function()
 		ex:stop()
 	end)
 end)
+
+describe("against a peer with the C++ gateway's manners (spec/support/gateway_peer.lua)", function()
+	local process = require("betatrader.testing.process")
+	local script = (debug.getinfo(1, "S").source:match("^@(.*/)") or "spec/") .. "support/gateway_peer.lua"
+
+	-- The peer process and its port; killed and reaped when closed.
+	local function peer()
+		local p = assert(process.spawn({ "lua5.4", script }))
+		local line = assert(p:read_line(10))
+		return p, assert(math.tointeger(tonumber(line:match("^READY (%d+)$"))), line)
+	end
+
+	it("the preset logs in, gets FIXT.1.1 market data and a report stamped 49=1 56=7", function()
+		local p <close>, port = peer()
+		local c <close> = bt.client(bt.presets.betatrader_gateway({
+			host = "127.0.0.1",
+			fix_port = port,
+			sender_comp_id = "7",
+			timeout = 5,
+		}))
+		assert.is_true(c.auth:login():await())
+		assert.is_true(c.fix:send("V", { { 262, "R1" }, { 263, 1 }, { 264, 1 }, { 267, 1 },
+			{ 269, 0 }, { 146, 1 }, { 55, "EURUSD" } }))
+		local md = assert(c.fix:receive(5):await())
+		assert.equal("W", md.msg_type)
+		assert.equal("FIXT.1.1", md[8])
+		assert.equal("TRADING_CORE", md[49])
+		assert.equal("EURUSD", md[55])
+		assert.equal("1.1", md.NoMDEntries[1].MDEntryPx)
+		assert.is_true(c.fix:send("D", { { 11, "5" }, { 55, "EURUSD" }, { 54, 1 }, { 38, 100 },
+			{ 40, 2 }, { 44, 1.1 } }))
+		local er = assert(c.fix:receive(5):await())
+		assert.equal("8", er.msg_type)
+		assert.same({ "1", "7", "5" }, { er[49], er[56], er[11] })
+		assert.equal("Active", c.auth:state())
+		assert(c.auth:logout():await())
+		-- what reached the peer: no UserRequest, no ResendRequest (logon_seq = "adopt")
+		local seen = {}
+		for line in function() return p:read_line(5) end do
+			seen[#seen + 1] = line
+		end
+		assert.same({ "IN A", "IN V", "IN D", "IN 5" }, seen)
+	end)
+
+	it("the default options fail naming the likely cause", function()
+		local p <close>, port = peer()
+		local c <close> = bt.client({ api_url = false, fix_port = port, store = false, timeout = 1 })
+		local ok, msg, code = c.auth:login("7", "s3cret"):await(10)
+		assert.is_nil(ok)
+		assert.equal("timeout", code)
+		assert.equal("no UserResponse within 1 s \u{2014} does this exchange support UserRequest? "
+			.. 'see auth = "logon"', msg)
+		-- the peer saw the UserRequest and never answered it
+		local seen = {}
+		for _ = 1, 3 do
+			local line = p:read_line(5)
+			if not line then
+				break
+			end
+			seen[#seen + 1] = line
+		end
+		assert.is_truthy(table.concat(seen, ","):find("IN BE", 1, true))
+	end)
+end)
