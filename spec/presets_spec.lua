@@ -257,6 +257,31 @@ describe("against a peer with the C++ gateway's manners (spec/support/gateway_pe
 		assert.same({ "IN A", "IN V", "IN D", "IN 5" }, seen)
 	end)
 
+	it("keeps the session with a peer that sends no heartbeats but answers TestRequest", function()
+		local p <close>, port = peer()
+		-- heartbeat 1 instead of the gateway's 30, to see it in seconds
+		local c <close> = bt.client(bt.presets.betatrader_gateway({
+			host = "127.0.0.1",
+			fix_port = port,
+			sender_comp_id = "7",
+			timeout = 5,
+			heartbeat = 1,
+		}))
+		assert.is_true(c.auth:login():await())
+		-- silence in: a TestRequest after 1.2 s, answered; unanswered would
+		-- end the session (timeout) a second later
+		local seen = {}
+		while #seen < 4 do
+			local line = assert(p:read_line(10))
+			if line == "IN 1" then
+				seen[#seen + 1] = line
+			end
+		end
+		bt.step(0)
+		assert.equal("Active", c.auth:state())
+		assert(c.auth:logout():await())
+	end)
+
 	it("the default options fail naming the likely cause", function()
 		local p <close>, port = peer()
 		local c <close> = bt.client({ api_url = false, fix_port = port, store = false, timeout = 1 })

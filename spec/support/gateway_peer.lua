@@ -1,7 +1,7 @@
 -- spec/presets_spec.lua's peer with the C++ gateway's manners, just enough
 -- for the client side (the exchange's --compat mode is the full one): a
 -- Logon answered 98=0 108=30 from its own counter (34=41), 35=BE and 35=2
--- never answered, a MarketDataRequest answered under FIXT.1.1 from
+-- never answered, no heartbeats but a TestRequest answered, a MarketDataRequest answered under FIXT.1.1 from
 -- TRADING_CORE, an order with an ExecutionReport stamped 49=1 56=7, a
 -- Logout answered. One connection; prints READY <port>, then IN <type>.
 local socket = require("cqueues.socket")
@@ -42,7 +42,7 @@ local function read_msg()
   local len = tonumber(field():match("^9=(%d+)"))
   local body = con:read(len + 7)
   return body and { type = body:match("^35=([^\1]+)"), sender = body:match("\00149=([^\1]+)"),
-    clordid = body:match("\00111=([^\1]+)") }
+    clordid = body:match("\00111=([^\1]+)"), test_req_id = body:match("\001112=([^\1]+)") }
 end
 
 local seq = 40
@@ -66,6 +66,8 @@ while true do
   io.stdout:flush()
   if m.type == "A" then
     send("FIX.4.4", "A", "BETA_EXCHANGE", m.sender, { "98=0", "108=30" })
+  elseif m.type == "1" then -- it sends no heartbeats of its own, but answers this
+    send("FIX.4.4", "0", "BETA_EXCHANGE", m.sender, { "112=" .. m.test_req_id })
   elseif m.type == "V" then
     send("FIXT.1.1", "W", "TRADING_CORE", m.sender, { "55=EURUSD", "268=1", "269=0", "270=1.1",
       "271=100" })
