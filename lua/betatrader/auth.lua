@@ -100,11 +100,15 @@ end
 -- client option `auth = "logon"` the Logon ack is the authentication and
 -- `password` may be nil. The store is opened (mkdir, lock, scan) on the
 -- calling thread before the connect is posted.
--- @tparam string client_id the SenderCompID: 1..64 bytes of printable ASCII
--- without `=`, `|` or spaces
+-- @tparam ?string client_id the SenderCompID: 1..64 bytes of printable ASCII
+-- without `=`, `|` or spaces; may be nil when the client's `sender_comp_id`
+-- option names it
 -- @tparam ?string password 1..256 bytes
 -- @treturn Op resolving to `true` once `Active`
 function Auth:login(client_id, password)
+  if client_id == nil then
+    client_id = self._sender_comp_id
+  end
   check_text(client_id, 1, "login", "client_id", 64)
   if client_id:find("[=|%s]") then
     argerror(1, "login", "client_id contains '=', '|' or spaces")

@@ -76,6 +76,13 @@
 -- @field logon_seq `"strict"`; `"adopt"`: the MsgSeqNum of the exchange's
 -- Logon reply is taken as in sequence (no "too low", no ResendRequest at
 -- logon), for venues that forget their counters on restart.
+-- @field begin_strings `{ "FIX.4.4" }`: BeginStrings accepted on inbound
+-- application messages, e.g. `{ "FIX.4.4", "FIXT.1.1" }` for a venue that
+-- sends market data under FIXT.1.1; 1..8 strings that must include
+-- `"FIX.4.4"`: session messages and everything sent stay FIX.4.4, any other
+-- version on them ends the session (`protocol`).
+-- @field sender_comp_id none: the client id (SenderCompID) `auth:login()`
+-- uses when called without one.
 -- @field reconnect `false`; a table (see @{reconnect}): after an unplanned
 -- end of an Active session, log in again by itself.
 -- @field logon_username none: Username (553) in the Logon, for venues that
@@ -183,6 +190,7 @@ function Client.new(opts)
   -- GC closes a client only once nothing of it is reachable.
   self.auth._client = self
   self.auth._logon_auth = cfg.auth == "logon"
+  self.auth._sender_comp_id = cfg.sender_comp_id
   self.fix._client = self
   -- The event hook must not keep the client alive: it reaches it weakly,
   -- and the client's __gc removes the hook.
