@@ -344,14 +344,17 @@ Exchange.__gc = Exchange.__close
 
 --- Start one exchange. opts: faults, tls (true | {cert=, key=, ca_file=}),
 -- db (path kept across restarts), host, args (extra argv), iterations
--- (PBKDF2; default 1000 to keep specs fast), ready_timeout, env.
+-- (PBKDF2; default 1000 to keep specs fast), ready_timeout, env, symbols,
+-- compat ("betatrader-gateway": behave like BetaTrader's own C++ gateway,
+-- see the README) and comp_ids (with compat: the SenderCompIDs that may log
+-- on, a list or a comma-separated string).
 function M.exchange(opts)
   opts = opts or {}
   if type(opts) ~= "table" then
     error("bad argument #1 to 'exchange' (table expected, got " .. type(opts) .. ")", 2)
   end
   local known = { faults = 1, tls = 1, db = 1, host = 1, args = 1, iterations = 1,
-    ready_timeout = 1, env = 1, exe = 1, symbols = 1 }
+    ready_timeout = 1, env = 1, exe = 1, symbols = 1, compat = 1, comp_ids = 1 }
   for k in pairs(opts) do
     if not known[k] then
       error("testing.exchange: unknown option '" .. tostring(k) .. "'", 2)
@@ -406,6 +409,24 @@ function M.exchange(opts)
       error("testing.exchange: symbols must be a list or a comma-separated string", 2)
     end
     args[#args + 1] = "--symbols"
+    args[#args + 1] = list
+  end
+  if opts.compat ~= nil then
+    if type(opts.compat) ~= "string" then
+      error("testing.exchange: compat must be a string (\"betatrader-gateway\")", 2)
+    end
+    args[#args + 1] = "--compat"
+    args[#args + 1] = opts.compat
+  end
+  if opts.comp_ids ~= nil then
+    local list = opts.comp_ids
+    if type(list) == "table" then
+      list = table.concat(list, ",")
+    end
+    if type(list) ~= "string" then
+      error("testing.exchange: comp_ids must be a list or a comma-separated string", 2)
+    end
+    args[#args + 1] = "--comp-ids"
     args[#args + 1] = list
   end
   for _, a in ipairs(opts.args or {}) do
