@@ -197,7 +197,7 @@ describe("--compat betatrader-gateway", function()
 			p:close()
 		end)
 
-		it("answers a TestRequest, sends no Heartbeat of its own, ignores ResendRequest and SequenceReset", function()
+		it("answers a TestRequest, sends no Heartbeat, ignores ResendRequest and SequenceReset", function()
 			local p = peer(ex, "BOT3")
 			assert.equal("A", assert(logon(p))[35])
 			p:send("2", { { 7, 1 }, { 16, 0 } })
