@@ -453,9 +453,14 @@ static void login_job_free(struct login_job *j)
 static void on_ur_timeout(struct bt_reactor *r, struct reactor_timer *t, void *ud)
 {
 	struct bt_auth *a = ud;
-	char msg[128];
-	snprintf(msg, sizeof msg, "no UserResponse within %.3g s",
-		 (double)a->cfg.timeout_ms / 1000.0);
+	/* Venues that authenticate by the Logon alone (BetaTrader's C++
+	 * gateway) never answer 35=BE: say so, not just "timeout". */
+	char msg[160];
+	snprintf(
+	    msg, sizeof msg,
+	    "no UserResponse within %.3g s \xe2\x80\x94 does this exchange support UserRequest? "
+	    "see auth = \"logon\"",
+	    (double)a->cfg.timeout_ms / 1000.0);
 	run(a, AM_EV_UR_TIMEOUT, BT_ERR_TIMEOUT, msg);
 }
 
@@ -638,6 +643,7 @@ static void open_conn(struct bt_auth *a, struct login_job *j)
 	o.session.reset_on_logon = a->cfg.reset_on_logon || !a->cfg.store_dir;
 	o.session.comp_id_session_only = a->cfg.comp_id_session_only;
 	o.session.logon_seq_adopt = a->cfg.logon_seq_adopt;
+	o.session.begin_strings = a->cfg.begin_strings;
 	o.session.username = a->cfg.logon_username;
 	o.session.password = a->cfg.logon_password;
 	o.session.max_body = a->cfg.max_body;
@@ -1206,9 +1212,10 @@ struct bt_op *bt_auth_profile(struct bt_auth *a)
 
 static char *copy_strings(struct bt_auth_cfg *c, size_t *out_len)
 {
-	const char **fields[] = {
-	    &c->api_url,   &c->fix_host, &c->target_comp_id, &c->logon_username, &c->logon_password,
-	    &c->store_dir, &c->ca_file,  &c->cert_file,      &c->key_file,       &c->server_name};
+	const char **fields[] = {&c->api_url,        &c->fix_host,       &c->target_comp_id,
+				 &c->logon_username, &c->logon_password, &c->store_dir,
+				 &c->ca_file,        &c->cert_file,      &c->key_file,
+				 &c->server_name,    &c->begin_strings};
 	size_t n = sizeof fields / sizeof fields[0], total = 0;
 	for (size_t i = 0; i < n; i++)
 		if (*fields[i])

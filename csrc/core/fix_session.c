@@ -59,6 +59,29 @@ static int comp_id_ok(const char *id)
 	return n > 0 && n <= FIX_SESSION_MAX_COMP_ID && !memchr(id, FIX_SOH, n);
 }
 
+/* Space-separated "FIX..." values of at most 16 version characters each,
+ * the shape the framer takes; anything else could never match. */
+static int begin_strings_ok(const char *b)
+{
+	size_t n = strlen(b), run = 0;
+	if (n > FIX_SESSION_MAX_BEGIN_STRINGS)
+		return 0;
+	for (size_t i = 0; i <= n; i++) {
+		char c = b[i];
+		if (c == ' ' || c == '\0') {
+			if (run > 0 && (run < 3 || run > 16 || memcmp(b + i - run, "FIX", 3) != 0))
+				return 0;
+			run = 0;
+		} else if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+			   (c >= 'a' && c <= 'z') || c == '.') {
+			run++;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 {
 	if (!cfg || !comp_id_ok(cfg->sender_comp_id) || cfg->heartbeat_s < 0 ||
@@ -69,6 +92,8 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	if (cfg->role != FIX_INITIATOR && cfg->role != FIX_ACCEPTOR)
 		return NULL;
 	if (cfg->store && !cfg->store->ops)
+		return NULL;
+	if (cfg->begin_strings && !begin_strings_ok(cfg->begin_strings))
 		return NULL;
 	struct fix_session *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -87,6 +112,8 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	s->reset_on_logon = cfg->reset_on_logon;
 	s->comp_id_session_only = cfg->comp_id_session_only;
 	s->logon_seq_adopt = cfg->logon_seq_adopt;
+	if (cfg->begin_strings)
+		strcpy(s->begin_strings, cfg->begin_strings);
 	s->username = cfg->username;
 	s->password = cfg->password;
 	s->max_body = cfg->max_body ? cfg->max_body : FIX_DEFAULT_MAX_BODY;

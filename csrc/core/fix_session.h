@@ -52,6 +52,9 @@
 #define FIX_SESSION_MAX_FIELDS 1024 /* fields one inbound message may carry */
 #define FIX_SESSION_REASON_MAX 256  /* CLOSED reason text, truncated beyond */
 
+/* Bytes of cfg.begin_strings: eight versions of 16 characters. */
+#define FIX_SESSION_MAX_BEGIN_STRINGS 135
+
 enum fix_role { FIX_INITIATOR = 0, FIX_ACCEPTOR = 1 };
 
 /* Direction passed to the trace callback. */
@@ -84,6 +87,12 @@ struct fix_session_cfg {
 	 * as in sequence (no "too low", no ResendRequest at logon), for venues
 	 * that forget their counters on restart */
 	int logon_seq_adopt;
+	/* begin_strings: BeginStrings taken on inbound application messages
+	 * besides FIX.4.4, separated by spaces ("FIXT.1.1"), for venues that
+	 * send market data under another version. Session messages and
+	 * everything sent stay FIX.4.4. NULL or "": FIX.4.4 only. Copied; at most
+	 * FIX_SESSION_MAX_BEGIN_STRINGS bytes of "FIX..." values the framer takes. */
+	const char *begin_strings;
 	/* Optional Username(553)/Password(554) in the initiator's Logon. Not copied:
 	 * they must stay valid until fix_session_start, which encodes them. */
 	const char *username;

@@ -75,6 +75,8 @@ struct fix_session {
 	int reset_on_logon;
 	int comp_id_session_only;
 	int logon_seq_adopt;
+	/* cfg's, copied; "": FIX.4.4 only */
+	char begin_strings[FIX_SESSION_MAX_BEGIN_STRINGS + 1];
 	const char *username, *password; /* cfg's, only until start */
 	size_t max_body;
 	struct fix_store *store;

@@ -145,6 +145,23 @@ static int client_new(lua_State *L)
 	cfg.comp_id_session_only = check && !strcmp(check, "session");
 	const char *logon_seq = opt_string(L, 1, "logon_seq");
 	cfg.logon_seq_adopt = logon_seq && !strcmp(logon_seq, "adopt");
+	/* begin_strings (a list, checked by config.lua) as the session's
+	 * space-separated string, kept on the stack until bt_auth_new copied it */
+	lua_getfield(L, 1, "begin_strings");
+	if (lua_istable(L, -1)) {
+		int t = lua_gettop(L);
+		lua_Integer n = luaL_len(L, t);
+		luaL_Buffer b;
+		luaL_buffinit(L, &b);
+		for (lua_Integer i = 1; i <= n; i++) {
+			if (i > 1)
+				luaL_addchar(&b, ' ');
+			lua_geti(L, t, i);
+			luaL_addvalue(&b);
+		}
+		luaL_pushresult(&b);
+		cfg.begin_strings = lua_tostring(L, -1);
+	}
 	lua_getfield(L, 1, "reconnect");
 	if (lua_istable(L, -1)) {
 		int t = lua_gettop(L);

@@ -67,7 +67,11 @@ function Auth:register(username, password)
 end
 
 --- Logon (35=A) then UserRequest (35=BE). Resolves to true once Active.
+-- client_id may be nil when the client's `sender_comp_id` option names it.
 function Auth:login(client_id, password)
+  if client_id == nil then
+    client_id = self._sender_comp_id
+  end
   check_text(client_id, 1, "login", "client_id", 64)
   if client_id:find("[=|%s]") then
     argerror(1, "login", "client_id contains '=', '|' or spaces")

@@ -31,6 +31,7 @@ function Client.new(opts)
   -- GC closes a client only once nothing of it is reachable.
   self.auth._client = self
   self.auth._logon_auth = cfg.auth == "logon"
+  self.auth._sender_comp_id = cfg.sender_comp_id
   self.fix._client = self
   -- The event hook must not keep the client alive: it reaches it weakly,
   -- and the client's __gc removes the hook.

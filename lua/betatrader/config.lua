@@ -118,6 +118,14 @@ local checkers = {
     end
     return v
   end,
+  sender_comp_id = function(v, level)
+    -- login()'s client_id when it is called without one
+    check_string("sender_comp_id", v, level + 1, { max = 64 })
+    if v:find("[=|%s\128-\255]") then
+      fail(level, "bad option 'sender_comp_id' (no '=', '|', spaces or non-ASCII bytes allowed)")
+    end
+    return v
+  end,
   heartbeat = function(v, level)
     return check_number("heartbeat", v, 1, 3600, level, true)
   end,
@@ -202,6 +210,34 @@ local checkers = {
         type(v) == "string" and "'" .. v .. "'" or type(v))
     end
     return v
+  end,
+  begin_strings = function(v, level)
+    if type(v) ~= "table" then
+      fail(level, "bad option 'begin_strings' (table expected, got %s)", type(v))
+    end
+    local out, has44 = {}, false
+    for i = 1, #v do
+      local b = v[i]
+      if type(b) ~= "string" or not b:match("^FIX[%w.]*$") or #b > 16 then
+        fail(level, "bad option 'begin_strings' (entry %d: a BeginString such as \"FIXT.1.1\" "
+          .. "expected, got %s)", i, type(b) == "string" and "'" .. b .. "'" or type(b))
+      end
+      has44 = has44 or b == "FIX.4.4"
+      out[i] = b
+    end
+    for k in pairs(v) do
+      if math.type(k) ~= "integer" or k < 1 or k > #v then
+        fail(level, "bad option 'begin_strings' (a list expected, got key %s)", tostring(k))
+      end
+    end
+    if not has44 then
+      -- session messages and everything sent are FIX.4.4 whatever the list says
+      fail(level, "bad option 'begin_strings' (must include \"FIX.4.4\")")
+    end
+    if #out > 8 then
+      fail(level, "bad option 'begin_strings' (at most 8 entries)")
+    end
+    return out
   end,
   reconnect = function(v, level)
     if v == false then

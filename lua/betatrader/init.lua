@@ -28,6 +28,9 @@ local M = {
     return d
   end,
   on_error = async.on_error,
+  --- Option tables for other venues (`betatrader.presets`):
+  --- `bt.client(bt.presets.betatrader_gateway{ fix_port = 8088 })`.
+  presets = require("betatrader.presets"),
 }
 
 -- A list that also answers by name: t[1] == "timeout" and t.timeout == "timeout".

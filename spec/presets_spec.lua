@@ -1,0 +1,153 @@
+-- bt.presets (issue 15): plain option tables for other venues, and the
+-- options they rely on (begin_strings, sender_comp_id). The preset against
+-- the exchange's compatibility mode is in the exchange's own specs; the
+-- BeginString rule itself is test_fix_session.c, test_begin_strings.
+local bt = require("betatrader")
+local testing = require("betatrader.testing")
+
+-- The error fn raises.
+local function raised(fn, ...)
+	local ok, err = pcall(fn, ...)
+	assert.is_false(ok)
+	return err
+end
+
+describe("bt.presets.betatrader_gateway", function()
+	it("is a plain bt.client options table with the gateway's settings", function()
+		local o = bt.presets.betatrader_gateway({ fix_port = 8088, sender_comp_id = "7" })
+		assert.same({
+			api_url = false,
+			auth = "logon",
+			check_comp_id = "session",
+			logon_seq = "adopt",
+			begin_strings = { "FIX.4.4", "FIXT.1.1" },
+			heartbeat = 30,
+			reset_on_logon = true,
+			store = false,
+			fix_port = 8088,
+			sender_comp_id = "7",
+		}, o)
+		assert.is_nil(getmetatable(o))
+		-- a fresh table each time: changing one changes no other
+		o.begin_strings[2] = "FIX.4.2"
+		assert.equal("FIXT.1.1", bt.presets.betatrader_gateway({}).begin_strings[2])
+		local c <close> = bt.client(bt.presets.betatrader_gateway({ fix_port = 8088 }))
+		assert.equal("Disconnected", c.auth:state())
+		assert.equal("logon", c.config.auth)
+		assert.same({ "FIX.4.4", "FIXT.1.1" }, c.config.begin_strings)
+	end)
+
+	it("takes host for fix_host, and the user's keys override its own", function()
+		local o = bt.presets.betatrader_gateway({
+			host = "10.0.0.5",
+			heartbeat = 10,
+			store = ".gw-store",
+			target_comp_id = "GATEWAY",
+			reconnect = { interval = 2 },
+		})
+		assert.equal("10.0.0.5", o.fix_host)
+		assert.is_nil(o.host)
+		assert.equal(10, o.heartbeat)
+		assert.equal(".gw-store", o.store)
+		assert.equal("GATEWAY", o.target_comp_id)
+		assert.same({ interval = 2 }, o.reconnect)
+		assert.equal("adopt", o.logon_seq)
+		assert.equal("10.0.0.5", bt.presets.betatrader_gateway({ fix_host = "10.0.0.5" }).fix_host)
+	end)
+
+	it("raises at the caller's line, naming the argument or the option", function()
+		local gw = bt.presets.betatrader_gateway
+		local line = debug.getinfo(1, "l").currentline + 1
+		local function call(o) local r = gw(o); return r end -- not a tail call: it keeps its line
+		local where = "presets_spec.lua:" .. line .. ": "
+		local err = raised(call, nil)
+		assert.matches(where .. "bad argument #1 to 'betatrader_gateway' %(table expected, got nil%)",
+			err)
+		err = raised(call, "127.0.0.1")
+		assert.matches("bad argument #1 to 'betatrader_gateway' %(table expected, got string%)", err)
+		err = raised(call, { host = 8088 })
+		assert.matches(where .. "bad argument #1 to 'betatrader_gateway' %('host': string expected, got number%)",
+			err)
+		err = raised(call, { host = "a", fix_host = "b" })
+		assert.matches("'host' and 'fix_host' name the same option; give one", err)
+		err = raised(call, { fix_port = "8088" })
+		assert.matches(where .. "bad option 'fix_port' %(number expected, got string%)", err)
+		err = raised(call, { sender_comp_id = 7 })
+		assert.matches(where .. "bad option 'sender_comp_id' %(string expected, got number%)", err)
+		err = raised(call, { sender_comp_id = "a b" })
+		assert.matches("bad option 'sender_comp_id' %(no '=', '|', spaces or non%-ASCII bytes allowed%)", err)
+		err = raised(call, { fix_prot = 8088 })
+		assert.matches(where .. "unknown option 'fix_prot'", err)
+		err = raised(call, { begin_strings = { "FIXT.1.1" } })
+		assert.matches([[bad option 'begin_strings' %(must include "FIX.4.4"%)]], err)
+	end)
+end)
+
+describe("begin_strings", function()
+	it("is a list of BeginStrings that includes FIX.4.4", function()
+		local cases = {
+			{ "FIX.4.4", [[%(table expected, got string%)]] },
+			{ { "FIXT.1.1" }, [[%(must include "FIX.4.4"%)]] },
+			{ { "FIX.4.4", "" }, [[%(entry 2: a BeginString such as "FIXT.1.1" expected, got ''%)]] },
+			{ { "FIX.4.4", 11 }, [[%(entry 2: a BeginString such as "FIXT.1.1" expected, got number%)]] },
+			{ { "FIX.4.4", "FIX 5" }, [[%(entry 2: a BeginString such as "FIXT.1.1" expected, got 'FIX 5'%)]] },
+			{ { "FIX.4.4", "FIXT.1.1.0.0.0.0.0" }, [[%(entry 2]] },
+			{ { "FIX.4.4", x = "FIXT.1.1" }, [[%(a list expected, got key x%)]] },
+			{ { "FIX.4.4", "FIX.1", "FIX.2", "FIX.3", "FIX.4", "FIX.5", "FIX.6", "FIX.7", "FIX.8" },
+				[[%(at most 8 entries%)]] },
+		}
+		for _, case in ipairs(cases) do
+			local err = raised(bt.client, { begin_strings = case[1] })
+			assert.matches("bad option 'begin_strings' " .. case[2], err)
+		end
+		local c <close> = bt.client({ begin_strings = { "FIX.4.4", "FIXT.1.1", "FIX.5.0" } })
+		assert.same({ "FIX.4.4", "FIXT.1.1", "FIX.5.0" }, c.config.begin_strings)
+	end)
+
+	it("with FIX.4.4 alone logs in and trades as without it", function()
+		local ex = testing.exchange()
+		local c <close> = bt.client({
+			api_url = ex.api_url,
+			fix_host = ex.fix_host,
+			fix_port = ex.fix_port,
+			store = false,
+			timeout = 5,
+			begin_strings = { "FIX.4.4" },
+		})
+		local id = assert(c.auth:register("bs44", "s3cret"):await())
+		assert.is_true(c.auth:login(id, "s3cret"):await())
+		assert.is_true(c.fix:send("D", { { 11, "B1" }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 },
+			{ 40, 2 }, { 44, 1.5 } }))
+		local er = assert(c.fix:receive(10):await())
+		assert.equal("B1", er[11])
+		assert(c.auth:logout():await())
+		ex:stop()
+	end)
+end)
+
+describe("sender_comp_id", function()
+	it("is the client_id login() uses when called without one", function()
+		local ex = testing.exchange()
+		local id
+		do
+			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
+			id = assert(reg.auth:register("bydefault", "s3cret"):await())
+		end
+		local c <close> = bt.client({
+			api_url = false,
+			fix_host = ex.fix_host,
+			fix_port = ex.fix_port,
+			store = false,
+			timeout = 5,
+			sender_comp_id = id,
+		})
+		assert.is_true(c.auth:login(nil, "s3cret"):await())
+		assert.equal(id, c.auth:sender_comp_id())
+		assert(c.auth:logout():await())
+		-- without the option, login() still needs the id
+		local d <close> = bt.client({ api_url = false, store = false })
+		assert.matches("bad argument #1 to 'login' %(client_id: string expected, got nil%)",
+			raised(d.auth.login, d.auth))
+		ex:stop()
+	end)
+end)
