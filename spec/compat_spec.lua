@@ -110,22 +110,13 @@ end
 
 -- ------------------------------------------------------------ the client
 
--- The options for that gateway, written out (what bt.presets.betatrader_gateway bundles).
+-- The client's preset for that gateway, pointed at the local exchange.
 local function gateway_client(ex, extra)
-	local o = {
-		api_url = false,
-		fix_host = ex.fix_host,
-		fix_port = ex.fix_port,
-		auth = "logon",
-		check_comp_id = "session",
-		logon_seq = "adopt",
-		store = false,
-		timeout = 5,
-	}
+	local o = { fix_host = ex.fix_host, fix_port = ex.fix_port, timeout = 5 }
 	for k, v in pairs(extra or {}) do
 		o[k] = v
 	end
-	return bt.client(o)
+	return bt.client(bt.presets.betatrader_gateway(o))
 end
 
 local function tmpdir()
@@ -145,11 +136,6 @@ local function order(fix, clordid, side, qty, px)
 		{ 44, px },
 		{ 60, bt.utc() },
 	})
-end
-
--- the client understands BeginStrings besides FIX.4.4 (issue 15, branch j15c)
-local function has_begin_strings()
-	return (pcall(bt.client, { begin_strings = { "FIX.4.4", "FIXT.1.1" }, store = false }))
 end
 
 describe("--compat betatrader-gateway", function()
@@ -323,8 +309,8 @@ describe("--compat betatrader-gateway", function()
 
 	describe("with the client's options for that gateway", function()
 		it("logs in, sends an order and reads its ExecutionReport", function()
-			local c <close> = gateway_client(ex)
-			assert(c.auth:login("BOT8"):await())
+			local c <close> = gateway_client(ex, { sender_comp_id = "BOT8" })
+			assert(c.auth:login():await())
 			assert.equal("Active", c.auth:state())
 			ex:book("EURUSD", { bids = { { 1.08, 1e6 } }, asks = { { 1.09, 1e6 } } })
 			assert(order(c.fix, "1001", "1", 1000, "1.09"))
@@ -337,12 +323,8 @@ describe("--compat betatrader-gateway", function()
 		end)
 
 		it("takes market data under FIXT.1.1 (begin_strings)", function()
-			if not has_begin_strings() then
-				pending("needs the client option begin_strings (issue 15, branch j15c)")
-				return
-			end
-			local c <close> = gateway_client(ex, { begin_strings = { "FIX.4.4", "FIXT.1.1" } })
-			assert(c.auth:login("BOT8"):await())
+			local c <close> = gateway_client(ex, { sender_comp_id = "BOT8" })
+			assert(c.auth:login():await())
 			ex:book("GBPUSD", { bids = { { 1.25, 1e6 } }, asks = { { 1.26, 1e6 } } })
 			assert(c.fix:send("V", {
 				{ 262, "MDC" },
@@ -363,6 +345,7 @@ describe("--compat betatrader-gateway", function()
 		end)
 
 		it("fails with the default options, naming the likely cause", function()
+			-- what a user of that gateway gets without the preset
 			local c <close> = bt.client({
 				api_url = false,
 				fix_host = ex.fix_host,
@@ -374,34 +357,33 @@ describe("--compat betatrader-gateway", function()
 			assert.is_nil(ok)
 			assert.equal("timeout", code)
 			assert.matches("no UserResponse within", msg)
-			if not bt.presets then
-				pending("the hint in the message comes with the preset (issue 15, branch j15c)")
-				return
-			end
 			assert.matches('auth = "logon"', msg, 1, true)
 		end)
 	end)
 end)
 
 describe("--compat betatrader-gateway restarted", function()
-	it("takes the client back (reconnect, logon_seq = \"adopt\") with its counter forgotten", function()
+	-- kill -9 and start again on the same ports: the client comes back by
+	-- itself, and the new process numbers from 1 again (Logon 1, report 2).
+	local function restart_case(extra)
 		local ex = testing.exchange({ compat = COMPAT, comp_ids = { "BOT1" } })
 		local ports = { fix = ex.fix_port, http = ex.http_port }
-		local store = tmpdir()
-		local c <close> = gateway_client(ex, {
-			store = store,
-			reconnect = { interval = 0.05, max_interval = 0.2, jitter = 0 },
-		})
+		local o = { sender_comp_id = "BOT1", reconnect = { interval = 0.05, max_interval = 0.2, jitter = 0 } }
+		for k, v in pairs(extra) do
+			o[k] = v
+		end
+		local c <close> = gateway_client(ex, o)
 		local states = {}
 		c.auth:on_state(function(new)
 			states[#states + 1] = new
 		end)
-		assert(c.auth:login("BOT1"):await())
+		assert(c.auth:login():await())
 		ex:book("EURUSD", { bids = { { 1.08, 1e6 } }, asks = { { 1.09, 1e6 } } })
 		for i = 1, 3 do
 			assert(order(c.fix, tostring(i), "2", 10, "1.5"))
 			assert(c.fix:receive(10):await())
 		end
+		local before = #states
 		ex:kill("KILL")
 		ex:stop({ check = false })
 		ex = testing.exchange({
@@ -410,17 +392,26 @@ describe("--compat betatrader-gateway restarted", function()
 			args = { "--fix-port", tostring(ports.fix), "--http-port", tostring(ports.http) },
 		})
 		local deadline = bt.now() + 20
-		while not (c.auth:state() == "Active" and states[#states] == "Active" and #states > 2) do
+		while not (#states > before and states[#states] == "Active") do
 			assert(bt.now() < deadline, "not back Active: " .. table.concat(states, " "))
 			bt.sleep(0.01)
 		end
+		assert.equal("Connecting", states[before + 1])
 		assert(order(c.fix, "4", "2", 10, "1.5"))
 		local er = assert(c.fix:receive(10):await())
 		assert.equal("4", er[11])
-		-- The new process numbers from 1 again: Logon 1, this report 2.
 		assert.equal(2, er.seq_num)
 		assert(c.auth:logout():await())
 		ex:stop()
+	end
+
+	it("takes the preset with reconnect back (141=Y, the counter forgotten)", function()
+		restart_case({})
+	end)
+
+	it("takes a client with a store back: logon_seq = \"adopt\" takes the new counter", function()
+		local store = tmpdir()
+		restart_case({ store = store, reset_on_logon = false })
 		os.execute("rm -rf '" .. store .. "'")
 	end)
 end)
