@@ -178,7 +178,7 @@ int exch_compat_send(struct fix_session *s, unsigned conn_id, const char *msg_ty
 	if (!er && !md) {
 		/* It has no OrderCancelReject, MarketDataRequestReject or
 		 * BusinessMessageReject: what it cannot do, it does silently. */
-		if (strchr("9Yj", msg_type[0]) && !msg_type[1])
+		if (msg_type[0] && !msg_type[1] && strchr("9Yj", msg_type[0]))
 			return 0;
 		return fix_session_send(s, msg_type, fields, n, now);
 	}
