@@ -37,6 +37,47 @@ describe("bt.presets.betatrader_gateway", function()
 		assert.same({ "FIX.4.4", "FIXT.1.1" }, c.config.begin_strings)
 	end)
 
+	it("logs in to the local exchange by SenderCompID alone", function()
+		-- the gateway itself is the exchange's --compat mode (its own specs);
+		-- here: the options work together against the real local exchange
+		local ex = testing.exchange()
+		local id
+		do
+			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
+			id = assert(reg.auth:register("preset", "s3cret"):await())
+		end
+		local outs = {}
+		local c <close> = bt.client(bt.presets.betatrader_gateway({
+			host = ex.fix_host,
+			fix_port = ex.fix_port,
+			sender_comp_id = id,
+			timeout = 5,
+			trace = function(dir, frame)
+				if dir == "out" then
+					outs[#outs + 1] = frame
+				end
+			end,
+		}))
+		assert.is_true(c.auth:login():await())
+		assert.equal("Active", c.auth:state())
+		assert.matches("\00135=A\001", outs[1], 1, true)
+		assert.matches("\001141=Y\001", outs[1], 1, true)
+		assert.matches("\001108=30\001", outs[1], 1, true)
+		assert.is_true(c.fix:send("D", { { 11, "P1" }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 },
+			{ 40, 2 }, { 44, 1.5 } }))
+		-- the local exchange's default mode trades only after a UserRequest
+		-- (its --compat mode does not): the reply shows the session carries
+		-- application messages both ways
+		local reply = assert(c.fix:receive(10):await())
+		assert.equal("j", reply.msg_type)
+		assert.equal("not logged in: send a UserRequest (35=BE) first", reply[58])
+		for _, f in ipairs(outs) do
+			assert.is_nil(f:find("\00135=BE\001", 1, true), f)
+		end
+		assert(c.auth:logout():await())
+		ex:stop()
+	end)
+
 	it("takes host for fix_host, and the user's keys override its own", function()
 		local o = bt.presets.betatrader_gateway({
 			host = "10.0.0.5",
@@ -102,6 +143,27 @@ describe("begin_strings", function()
 		end
 		local c <close> = bt.client({ begin_strings = { "FIX.4.4", "FIXT.1.1", "FIX.5.0" } })
 		assert.same({ "FIX.4.4", "FIXT.1.1", "FIX.5.0" }, c.config.begin_strings)
+	end)
+
+	it("a FIXT.1.1 frame (what the session delivers with it) decodes by name", function()
+		local body = table.concat({ "35=W", "49=TRADING_CORE", "56=7", "34=3",
+			"52=20261128-17:30:00.123", "55=EURUSD", "268=1", "269=0", "270=1.1", "" }, "\1")
+		local head = "8=FIXT.1.1\0019=" .. #body .. "\1" .. body
+		local sum = 0
+		for i = 1, #head do
+			sum = sum + head:byte(i)
+		end
+		local frame = head .. ("10=%03d\1"):format(sum % 256)
+		local msg = assert(require("betatrader.dict").default():decode(frame))
+		assert.equal("W", msg.msg_type)
+		assert.equal("FIXT.1.1", msg[8])
+		assert.equal("EURUSD", msg[55])
+		assert.equal("TRADING_CORE", msg[49])
+		assert.equal("1.1", msg.NoMDEntries[1].MDEntryPx)
+		-- a broken one still fails as before
+		local bad = frame:gsub("10=%d%d%d", "10=000")
+		assert.same({ nil, "not a valid FIX 4.4 frame: checksum mismatch" },
+			{ require("betatrader.dict").default():decode(bad) })
 	end)
 
 	it("with FIX.4.4 alone logs in and trades as without it", function()

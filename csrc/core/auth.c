@@ -49,6 +49,10 @@ void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 	cfg->logon_timeout_ms = BT_DEFAULT_LOGON_TIMEOUT_MS;
 	cfg->logout_timeout_ms = BT_DEFAULT_LOGOUT_TIMEOUT_MS;
 	cfg->resend_window = BT_DEFAULT_RESEND_WINDOW;
+	cfg->reconnect_interval_ms = BT_DEFAULT_RECONNECT_INTERVAL_MS;
+	cfg->reconnect_max_ms = BT_DEFAULT_RECONNECT_MAX_INTERVAL_MS;
+	cfg->reconnect_backoff = BT_DEFAULT_RECONNECT_BACKOFF;
+	cfg->reconnect_jitter = BT_DEFAULT_RECONNECT_JITTER;
 }
 
 /* Messages queued by bt_auth_send on the owner's thread, flushed in one
@@ -563,11 +567,13 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	char what[32], why[REASON_MAX];
 	snprintf(what, sizeof what, "%s", code ? code : "");
 	snprintf(why, sizeof why, "%s", reason ? reason : "");
+	enum fix_close_cause cause = fix_conn_close_cause(a->conn);
 	reactor_timer_stop(a->r, &a->ur_timer);
 	set_conn(a, NULL);
 	bt_wipe_free_str(&a->password);
 	publish_io(a);
-	if (strstr(why, "MsgSeqNum too low") && !a->cfg.reset_on_logon) {
+	if ((cause == FIX_CLOSE_SEQ_TOO_LOW || cause == FIX_CLOSE_PEER_SEQ_TOO_LOW) &&
+	    !a->cfg.reset_on_logon) {
 		/* Most often the store of another run (a relative `store` seen from
 		 * another working directory): say where ours is and what helps. */
 		size_t n = strlen(why);

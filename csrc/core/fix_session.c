@@ -22,6 +22,7 @@ void fs_close(struct fix_session *s, const char *code, int by_peer, const char *
 		ev->closed.code = code;
 		ev->closed.reason = s->reason;
 		ev->closed.by_peer = by_peer;
+		ev->closed.cause = s->close_cause;
 	}
 }
 
@@ -333,6 +334,11 @@ const char *fix_session_target_comp_id(const struct fix_session *s)
 int fix_session_heartbeat_s(const struct fix_session *s)
 {
 	return s->hb_s;
+}
+
+enum fix_close_cause fix_session_close_cause(const struct fix_session *s)
+{
+	return s->close_cause;
 }
 
 const char *fix_session_strerror(int err)

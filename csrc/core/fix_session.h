@@ -57,6 +57,14 @@
 
 enum fix_role { FIX_INITIATOR = 0, FIX_ACCEPTOR = 1 };
 
+/* Why a session closed, beyond its code, where the owner acts on it. */
+enum fix_close_cause {
+	FIX_CLOSE_OTHER = 0,
+	FIX_CLOSE_SEQ_TOO_LOW,      /* we refused the peer's MsgSeqNum as too low */
+	FIX_CLOSE_PEER_SEQ_TOO_LOW, /* the peer's Logout(58) says "MsgSeqNum too low" (QuickFIX's
+				       words and ours): it refused our number */
+};
+
 /* Direction passed to the trace callback. */
 enum fix_trace_dir {
 	FIX_TRACE_IN = 0,      /* a whole inbound frame, before processing */
@@ -200,6 +208,7 @@ struct fix_event {
 			const char *code;
 			const char *reason; /* for a person: "no Logon reply within 5 s" */
 			int by_peer;        /* 1 if the peer ended it (its Logout) */
+			enum fix_close_cause cause;
 		} closed;
 	};
 };
@@ -326,5 +335,7 @@ const char *fix_session_target_comp_id(const struct fix_session *s);
 
 /* HeartBtInt in force, in seconds (acceptor: the peer's, once known). */
 int fix_session_heartbeat_s(const struct fix_session *s);
+/* The CLOSED event's cause, until fix_session_free (FIX_CLOSE_OTHER before). */
+enum fix_close_cause fix_session_close_cause(const struct fix_session *s);
 
 #endif

@@ -75,6 +75,7 @@ struct fix_session {
 	int reset_on_logon;
 	int comp_id_session_only;
 	int logon_seq_adopt;
+	enum fix_close_cause close_cause; /* set before fs_close, copied into CLOSED */
 	/* cfg's, copied; "": FIX.4.4 only */
 	char begin_strings[FIX_SESSION_MAX_BEGIN_STRINGS + 1];
 	const char *username, *password; /* cfg's, only until start */

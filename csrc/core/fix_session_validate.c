@@ -49,12 +49,23 @@ static int check_sending_time(struct fix_session *s, const struct fix_msg *m, in
 	return -1;
 }
 
+/* The text holds z (a peer's free text, in any place). */
+static int sv_contains(const struct fix_sv *v, const char *z)
+{
+	size_t n = strlen(z);
+	for (size_t i = 0; v->ptr && i + n <= v->len; i++)
+		if (memcmp(v->ptr + i, z, n) == 0)
+			return 1;
+	return 0;
+}
+
 static void too_low(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
 	char text[96];
 	snprintf(text, sizeof(text),
 		 "MsgSeqNum too low, expecting %" PRIu64 " but received %" PRIu64, s->next_in,
 		 m->seq_num);
+	s->close_cause = FIX_CLOSE_SEQ_TOO_LOW;
 	fs_fail(s, now, "protocol", text,
 		"MsgSeqNum too low: expected %" PRIu64 ", received %" PRIu64, s->next_in,
 		m->seq_num);
@@ -94,9 +105,12 @@ static void peer_logout(struct fix_session *s, const struct fix_msg *m, int64_t 
 	const char *code = before_logon ? "rejected" : "logged_out";
 	const char *what =
 	    s->role == FIX_INITIATOR ? "exchange logged us out" : "client logged out";
-	if (text.len)
+	if (text.len) {
+		struct fix_sv shown = {text.ptr, (size_t)clip(&text)};
+		if (sv_contains(&shown, "MsgSeqNum too low"))
+			s->close_cause = FIX_CLOSE_PEER_SEQ_TOO_LOW;
 		fs_close(s, code, 1, "%s: %.*s", what, clip(&text), text.ptr);
-	else
+	} else
 		fs_close(s, code, 1, "%s", what);
 }
 

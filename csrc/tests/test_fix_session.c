@@ -195,6 +195,56 @@ static void test_seq_too_low(void)
 	EXPECT_EV(s, ev, FIX_EV_CLOSED);
 	T_EQ_STR(ev.closed.code, "protocol");
 	T_EQ_STR(ev.closed.reason, "MsgSeqNum too low: expected 4, received 2");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_SEQ_TOO_LOW);
+	T_EQ_INT(fix_session_close_cause(s), FIX_CLOSE_SEQ_TOO_LOW);
+	fix_session_free(s);
+}
+
+/* The peer's Logout refusing our number is told apart by its cause, not by
+ * matching the reason text; other ends are FIX_CLOSE_OTHER. */
+static void test_close_cause(void)
+{
+	struct fix_event ev;
+	struct fix_session *s = client_logged_on(NULL);
+	T_EQ_INT(fix_session_close_cause(s), FIX_CLOSE_OTHER);
+	FEED(s, W(FROM_EXC("5", 2, T0S) "58=MsgSeqNum too low, expecting 9 but received 2|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGOUT);
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "logged_out");
+	T_EQ_STR(ev.closed.reason,
+		 "exchange logged us out: MsgSeqNum too low, expecting 9 but received 2");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_PEER_SEQ_TOO_LOW);
+	T_EQ_INT(fix_session_close_cause(s), FIX_CLOSE_PEER_SEQ_TOO_LOW);
+	fix_session_free(s);
+
+	/* the same answer to our Logon: rejected, same cause */
+	struct fix_session_cfg c;
+	cfg_client(&c, NULL);
+	s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("5", 1, T0S) "58=MsgSeqNum too low, expecting 9 but received 1|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGOUT);
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "rejected");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_PEER_SEQ_TOO_LOW);
+	fix_session_free(s);
+
+	s = client_logged_on(NULL);
+	FEED(s, W(FROM_EXC("5", 2, T0S) "58=maintenance|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGOUT);
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_OTHER);
+	fix_session_free(s);
+
+	s = client_logged_on(NULL);
+	fix_session_tick(s, T0 + 40000); /* TestRequest */
+	fix_session_tick(s, T0 + 80000); /* unanswered */
+	while (fix_session_poll_event(s, &ev) && ev.type != FIX_EV_CLOSED)
+		;
+	T_EQ_INT(ev.type, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "timeout");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_OTHER);
 	fix_session_free(s);
 }
 
@@ -1087,6 +1137,7 @@ int main(void)
 	T_RUN(test_first_message_not_logon);
 	T_RUN(test_seq_too_high_resend);
 	T_RUN(test_seq_too_low);
+	T_RUN(test_close_cause);
 	T_RUN(test_sequence_reset_gap_fill);
 	T_RUN(test_sequence_reset_reset_mode);
 	T_RUN(test_sequence_reset_implausible);

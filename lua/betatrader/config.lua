@@ -3,6 +3,10 @@
 -- library does; nothing is sent before the options are known to be good.
 local M = {}
 
+-- defaults.h's table (see M.defaults below); reconnect's fields from it too
+local core_defaults = require("betatrader.core").defaults
+local rc_defaults = core_defaults.reconnect
+
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
 end
@@ -252,13 +256,14 @@ local checkers = {
         fail(level, "bad option 'reconnect' (unknown field '%s')", tostring(k))
       end
     end
+    local d = rc_defaults
     local out = {
-      interval = check_number("reconnect.interval", v.interval or 1, 0.001, 3600, level),
-      backoff = check_number("reconnect.backoff", v.backoff or 2, 1, 100, level),
-      jitter = check_number("reconnect.jitter", v.jitter or 0.1, 0, 1, level),
+      interval = check_number("reconnect.interval", v.interval or d.interval, 0.001, 3600, level),
+      backoff = check_number("reconnect.backoff", v.backoff or d.backoff, 1, 100, level),
+      jitter = check_number("reconnect.jitter", v.jitter or d.jitter, 0, 1, level),
     }
     out.max_interval = check_number("reconnect.max_interval", v.max_interval or
-      math.max(30, out.interval), out.interval, 86400, level)
+      math.max(d.max_interval, out.interval), out.interval, 86400, level)
     if v.attempts ~= nil then
       out.attempts = check_number("reconnect.attempts", v.attempts, 1, 1 << 31, level, true)
     end
@@ -271,10 +276,12 @@ local checkers = {
 
 -- The defaults come from the C core's one table (csrc/core/defaults.h, as
 -- core.defaults). connect_timeout, logon_timeout and logout_timeout are left
--- out: they default to the user's timeout (which defaults to the same 10 s).
-local per_timeout = { connect_timeout = true, logon_timeout = true, logout_timeout = true }
+-- out: they default to the user's timeout (which defaults to the same 10 s);
+-- so is reconnect, whose fields they are (the option is off by default).
+local per_timeout = { connect_timeout = true, logon_timeout = true, logout_timeout = true,
+  reconnect = true }
 M.defaults = { fsync = false, reset_on_logon = false, auth = "user_request" }
-for k, v in pairs(require("betatrader.core").defaults) do
+for k, v in pairs(core_defaults) do
   if not per_timeout[k] then
     M.defaults[k] = v
   end
