@@ -92,6 +92,7 @@ struct fix_session {
 	uint64_t logon_seq;  /* acceptor: the Logon's 34 until accepted */
 	int reset_done;      /* 141=Y exchanged in this session */
 	int silent;          /* fix_session_fault_silent (csrc/exchange) */
+	int gw_compat;       /* fix_session_fault_gateway_compat (csrc/exchange) */
 
 	int64_t wall_off; /* UTC minus the timer clock (fix_session_set_clock) */
 	int64_t last_sent, last_recv;

@@ -307,6 +307,8 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 		}
 	}
 	if (!fs_valid_msg_type(m->msg_type, m->msg_type_len)) {
+		if (s->gw_compat)
+			return 0; /* that gateway drops what it does not know, unanswered */
 		fs_send_reject(s, m, 35, 11, "Invalid MsgType", now);
 		return 0;
 	}
@@ -339,6 +341,14 @@ static int on_message(struct fix_session *s, const struct fix_msg *m, int64_t no
 {
 	if (check_comp_ids(s, m, now) || check_sending_time(s, m, now))
 		return 0;
+	if (s->gw_compat) {
+		/* That gateway numbers nothing inbound: every message is in
+		 * sequence, and resends and resets mean nothing to it. */
+		if (fix_msg_is(m, "2") || fix_msg_is(m, "4"))
+			return 0;
+		s->next_in = m->seq_num;
+		s->resend_end = 0;
+	}
 	if (fix_msg_is(m, "5") && (m->seq_num >= s->next_in || !m->poss_dup)) {
 		if (m->seq_num < s->next_in) {
 			too_low(s, m, now);

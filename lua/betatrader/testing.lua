@@ -398,7 +398,10 @@ Exchange.__gc = Exchange.__close
 -- @tparam[opt] table opts faults (names as for `--fault`, e.g.
 -- `"close-after=3"`), tls (true | {cert=, key=, ca_file=}), db (path kept
 -- across restarts), symbols, host, args (extra argv), iterations (PBKDF2;
--- default 1000 to keep specs fast), ready_timeout, env, exe
+-- default 1000 to keep specs fast), ready_timeout, env, exe, compat
+-- (`"betatrader-gateway"`: behave like BetaTrader's own C++ gateway, see the
+-- README's "The local exchange") and comp_ids (with compat: the SenderCompIDs
+-- that may log on, a list or a comma-separated string)
 -- @return the exchange: `api_url`, `fix_host`, `fix_port` (and `ca_file`
 -- when TLS is on), `:stop()`, and the scripting calls (`ex:book`, ...)
 function M.exchange(opts)
@@ -407,7 +410,7 @@ function M.exchange(opts)
     error("bad argument #1 to 'exchange' (table expected, got " .. type(opts) .. ")", 2)
   end
   local known = { faults = 1, tls = 1, db = 1, host = 1, args = 1, iterations = 1,
-    ready_timeout = 1, env = 1, exe = 1, symbols = 1 }
+    ready_timeout = 1, env = 1, exe = 1, symbols = 1, compat = 1, comp_ids = 1 }
   for k in pairs(opts) do
     if not known[k] then
       error("testing.exchange: unknown option '" .. tostring(k) .. "'", 2)
@@ -462,6 +465,24 @@ function M.exchange(opts)
       error("testing.exchange: symbols must be a list or a comma-separated string", 2)
     end
     args[#args + 1] = "--symbols"
+    args[#args + 1] = list
+  end
+  if opts.compat ~= nil then
+    if type(opts.compat) ~= "string" then
+      error("testing.exchange: compat must be a string (\"betatrader-gateway\")", 2)
+    end
+    args[#args + 1] = "--compat"
+    args[#args + 1] = opts.compat
+  end
+  if opts.comp_ids ~= nil then
+    local list = opts.comp_ids
+    if type(list) == "table" then
+      list = table.concat(list, ",")
+    end
+    if type(list) ~= "string" then
+      error("testing.exchange: comp_ids must be a list or a comma-separated string", 2)
+    end
+    args[#args + 1] = "--comp-ids"
     args[#args + 1] = list
   end
   for _, a in ipairs(opts.args or {}) do
