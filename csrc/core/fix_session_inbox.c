@@ -98,35 +98,34 @@ enum input_status fs_process_input(struct fix_session *s, int64_t now)
 			return IN_BLOCKED;
 		const char *p = s->in + s->in_pos;
 		size_t avail = s->in_len - s->in_pos, flen = 0;
-		int r = fix_frame(p, avail, s->max_body, &flen);
+		size_t room = s->pool_cap - s->pool_used;
+		size_t cap = room < FIX_SESSION_MAX_FIELDS ? room : FIX_SESSION_MAX_FIELDS;
+		fix_msg_init(&s->cur, s->pool + s->pool_used, cap);
+		/* One pass frames, checks the sum and indexes: a frame's bytes are
+		 * read once (fix_frame then fix_parse summed them twice). */
+		int r = fix_frame_parse(&s->cur, p, avail, s->max_body, &flen);
 		if (r == FIX_E_NEED_MORE)
 			return IN_IDLE;
 		struct fix_sv got;
-		if (r == FIX_OK) {
-			size_t room = s->pool_cap - s->pool_used;
-			size_t cap = room < FIX_SESSION_MAX_FIELDS ? room : FIX_SESSION_MAX_FIELDS;
-			fix_msg_init(&s->cur, s->pool + s->pool_used, cap);
-			r = fix_parse(&s->cur, p, flen);
-			if (r == FIX_E_TOO_MANY_FIELDS) {
-				if (cap < FIX_SESSION_MAX_FIELDS) {
-					if (s->pool_used > 0 || s->pool_cap >= POOL_MAX) {
-						s->pool_short = 1;
-						return IN_BLOCKED;
-					}
-					/* nothing pinned: the pool may move */
-					if (grow_pool(s) < 0) {
-						fs_close(s, "nomem", 0,
-							 "out of memory for the field index");
-						return IN_IDLE;
-					}
-					continue;
+		if (r == FIX_E_TOO_MANY_FIELDS) { /* a whole frame, summed right */
+			if (cap < FIX_SESSION_MAX_FIELDS) {
+				if (s->pool_used > 0 || s->pool_cap >= POOL_MAX) {
+					s->pool_short = 1;
+					return IN_BLOCKED;
 				}
-				s->in_pos += flen;
-				fs_fail(s, now, "protocol", "too many fields",
-					"a message with more than %d fields arrived",
-					FIX_SESSION_MAX_FIELDS);
-				return IN_IDLE;
+				/* nothing pinned: the pool may move */
+				if (grow_pool(s) < 0) {
+					fs_close(s, "nomem", 0,
+						 "out of memory for the field index");
+					return IN_IDLE;
+				}
+				continue;
 			}
+			s->in_pos += flen;
+			fs_fail(s, now, "protocol", "too many fields",
+				"a message with more than %d fields arrived",
+				FIX_SESSION_MAX_FIELDS);
+			return IN_IDLE;
 		}
 		if (r != FIX_OK && wrong_begin_string(p, avail, &got)) {
 			fs_trace(s, FIX_TRACE_GARBLED, p, flen ? flen : avail);
