@@ -753,8 +753,42 @@ static inline void put_dec(char *p, uint64_t v, unsigned n)
 	}
 }
 
+/* tag "=" at p for tags below 10,000 (every tag of the dictionary and most
+ * user tags): digit pairs from the table, no division loop or digit count.
+ * Returns the bytes written, 0 for a larger tag (the caller goes slow). */
+static inline unsigned put_small_tag(char *p, uint32_t tag)
+{
+	if (tag < 100) {
+		if (tag < 10) {
+			p[0] = (char)('0' + tag);
+			p[1] = '=';
+			return 2;
+		}
+		put2(p, tag);
+		p[2] = '=';
+		return 3;
+	}
+	if (tag >= 10000)
+		return 0;
+	if (tag < 1000) {
+		p[0] = (char)('0' + tag / 100);
+		put2(p + 1, tag % 100);
+		p[3] = '=';
+		return 4;
+	}
+	put2(p, tag / 100);
+	put2(p + 2, tag % 100);
+	p[4] = '=';
+	return 5;
+}
+
+/* The longest "tag=" and the SOH after a value: a field of vlen bytes fits
+ * whatever its tag when this much more room is left. */
+#define FIELD_FRAME_MAX (MAX_TAG_DIGITS + 1 + 2)
+
 /* Reserve tag "=" vlen SOH; returns where the value goes, or NULL (status set). */
-static inline char *enc_field(struct fix_enc *enc, uint32_t tag, size_t vlen)
+static inline __attribute__((always_inline)) char *enc_field(struct fix_enc *enc, uint32_t tag,
+							     size_t vlen)
 {
 	if (enc->status != FIX_OK)
 		return NULL;
@@ -762,13 +796,19 @@ static inline char *enc_field(struct fix_enc *enc, uint32_t tag, size_t vlen)
 		enc->status = FIX_E_BAD_VALUE;
 		return NULL;
 	}
-	unsigned tl = dec_len(tag);
+	char *p = enc->buf + enc->pos;
 	size_t room = enc->cap - enc->pos;
+	unsigned tl;
+	if (vlen < room && room - vlen >= FIELD_FRAME_MAX && (tl = put_small_tag(p, tag)) != 0) {
+		p[tl + vlen] = FIX_SOH;
+		enc->pos += tl + 1 + vlen;
+		return p + tl;
+	}
+	tl = dec_len(tag);
 	if (vlen > room || tl + 2 > room - vlen) {
 		enc->status = FIX_E_BUFFER_FULL;
 		return NULL;
 	}
-	char *p = enc->buf + enc->pos;
 	put_dec(p, tag, tl);
 	p[tl] = '=';
 	p[tl + 1 + vlen] = FIX_SOH;
@@ -776,25 +816,97 @@ static inline char *enc_field(struct fix_enc *enc, uint32_t tag, size_t vlen)
 	return p + tl + 1;
 }
 
+/* v as decimal digits; small values (quantities, sequence numbers early in
+ * the day) without the digit count. */
 static void enc_u64(struct fix_enc *enc, uint32_t tag, uint64_t v)
 {
+	if (v < 100) {
+		char *p = enc_field(enc, tag, v < 10 ? 1 : 2);
+		if (p && v < 10)
+			*p = (char)('0' + v);
+		else if (p)
+			put2(p, (unsigned)v);
+		return;
+	}
 	unsigned n = dec_len(v);
 	char *p = enc_field(enc, tag, n);
 	if (p)
 		put_dec(p, v, n);
 }
 
+/* Nonzero if one of the 8 bytes of w is SOH (exact: only bytes above a true
+ * hit can be flagged falsely). */
+static inline uint64_t soh_in_word(uint64_t w)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	uint64_t x = w ^ ones * (unsigned char)FIX_SOH;
+	return (x - ones) & ~x & (ones * 0x80);
+}
+
+/* 8 <= n <= 16 bytes: two overlapping words, loaded once for the copy and
+ * the SOH check (memchr and memcpy calls cost more than such values). */
+static inline uint64_t copy_8_16(char *d, const char *s, size_t n)
+{
+	uint64_t a, b;
+	memcpy(&a, s, 8);
+	memcpy(&b, s + n - 8, 8);
+	memcpy(d, &a, 8);
+	memcpy(d + n - 8, &b, 8);
+	return soh_in_word(a) | soh_in_word(b);
+}
+
+/* Copy n bytes (1..32) and say whether one was SOH. */
+static inline uint64_t copy_short(char *d, const char *s, size_t n)
+{
+	if (n >= 8) {
+		if (n <= 16)
+			return copy_8_16(d, s, n);
+		/* 17..32: the first 16 and the last 16, overlapping */
+		return copy_8_16(d, s, 16) | copy_8_16(d + n - 16, s + n - 16, 16);
+	}
+	if (n >= 4) { /* two overlapping 4-byte words */
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+		return soh_in_word((uint64_t)a << 32 | b);
+	}
+	uint64_t soh = 0;
+	for (size_t i = 0; i < n; i++) {
+		d[i] = s[i];
+		soh |= s[i] == FIX_SOH;
+	}
+	return soh;
+}
+
+#define SHORT_VALUE 32
+
 void fix_enc_str(struct fix_enc *enc, uint32_t tag, const char *val, size_t len)
 {
 	if (enc->status != FIX_OK)
 		return;
-	if (!val || len == 0 || memchr(val, FIX_SOH, len)) {
+	if (!val || len == 0) {
 		enc->status = FIX_E_BAD_VALUE;
 		return;
 	}
+	if (len > SHORT_VALUE || enc->cap - enc->pos < len + FIELD_FRAME_MAX) {
+		/* the SOH check first: a bad value outranks a full buffer */
+		if (memchr(val, FIX_SOH, len)) {
+			enc->status = FIX_E_BAD_VALUE;
+			return;
+		}
+		char *p = enc_field(enc, tag, len);
+		if (p)
+			memcpy(p, val, len);
+		return;
+	}
+	size_t pos = enc->pos;
 	char *p = enc_field(enc, tag, len);
-	if (p)
-		memcpy(p, val, len);
+	if (p && copy_short(p, val, len)) {
+		enc->pos = pos;
+		enc->status = FIX_E_BAD_VALUE;
+	}
 }
 
 void fix_enc_cstr(struct fix_enc *enc, uint32_t tag, const char *val)

@@ -134,12 +134,14 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	s->out_cap = OUT_INITIAL;
 	s->in = malloc(s->in_cap);
 	s->pool = malloc(s->pool_cap * sizeof(*s->pool));
+	s->ev_cap = EV_INITIAL;
+	s->ev = malloc(s->ev_cap * sizeof(*s->ev));
 	s->out = malloc(s->out_cap);
 	if (s->trace) {
 		s->trace_cap = s->in_max + TRACE_SLACK;
 		s->trace_buf = malloc(s->trace_cap);
 	}
-	if (!s->in || !s->pool || !s->out || (s->trace && !s->trace_buf)) {
+	if (!s->in || !s->pool || !s->ev || !s->out || (s->trace && !s->trace_buf)) {
 		fix_session_free(s);
 		return NULL;
 	}
@@ -156,6 +158,7 @@ void fix_session_free(struct fix_session *s)
 		wipe(s->in, s->in_hw); /* may hold an inbound 554; beyond, never written */
 	free(s->in);
 	free(s->pool);
+	free(s->ev);
 	free(s->out);
 	free(s->trace_buf);
 	free(s);

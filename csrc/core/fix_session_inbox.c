@@ -10,13 +10,13 @@
 
 static size_t ev_free(const struct fix_session *s)
 {
-	return FIX_SESSION_MAX_EVENTS - s->ev_n;
+	return s->ev_cap - s->ev_n;
 }
 
 struct fix_event *fs_push_event(struct fix_session *s, enum fix_event_type type,
 				const struct fix_msg *m)
 {
-	if (s->ev_n == FIX_SESSION_MAX_EVENTS)
+	if (s->ev_n == s->ev_cap)
 		return NULL; /* cannot happen: frames stop at EV_RESERVE */
 	struct ev_slot *slot = &s->ev[s->ev_n++];
 	memset(&slot->ev, 0, sizeof(slot->ev));
@@ -85,6 +85,19 @@ static int grow_pool(struct fix_session *s)
 	return 0;
 }
 
+/* Doubles the event queue; only while no event is queued, since a polled
+ * event's msg points into its slot until the next feed or tick. */
+static void grow_events(struct fix_session *s)
+{
+	size_t cap =
+	    s->ev_cap * 2 > FIX_SESSION_MAX_EVENTS ? FIX_SESSION_MAX_EVENTS : s->ev_cap * 2;
+	struct ev_slot *p = realloc(s->ev, cap * sizeof *p);
+	if (!p)
+		return; /* not an error: the session goes on at its present size */
+	s->ev = p;
+	s->ev_cap = cap;
+}
+
 /* Doubles the input buffer; only while no event points into it. A new block
  * and a wipe of the old one, since realloc could leave a 554 behind. */
 static int grow_in(struct fix_session *s)
@@ -108,45 +121,46 @@ enum input_status fs_process_input(struct fix_session *s, int64_t now)
 		if (s->st != FIX_ST_LOGON_SENT && s->st != FIX_ST_AWAIT_LOGON &&
 		    s->st != FIX_ST_ACTIVE && s->st != FIX_ST_LOGOUT_SENT)
 			return s->st == FIX_ST_CLOSED ? IN_IDLE : IN_HELD;
-		if (ev_free(s) < EV_RESERVE)
+		if (ev_free(s) < EV_RESERVE) {
+			s->ev_short = s->ev_cap < FIX_SESSION_MAX_EVENTS;
 			return IN_BLOCKED;
+		}
 		const char *p = s->in + s->in_pos;
 		size_t avail = s->in_len - s->in_pos, flen = 0;
-		int r = fix_frame(p, avail, s->max_body, &flen);
+		size_t room = s->pool_cap - s->pool_used;
+		size_t cap = room < FIX_SESSION_MAX_FIELDS ? room : FIX_SESSION_MAX_FIELDS;
+		fix_msg_init(&s->cur, s->pool + s->pool_used, cap);
+		/* One pass frames, checks the sum and indexes: a frame's bytes are
+		 * read once (fix_frame then fix_parse summed them twice). */
+		int r = fix_frame_parse(&s->cur, p, avail, s->max_body, &flen);
 		if (r == FIX_E_NEED_MORE)
 			return IN_IDLE;
 		struct fix_sv got;
 		int other_version = 0; /* parsed under one of cfg.begin_strings */
-		if (r == FIX_OK) {
-			size_t room = s->pool_cap - s->pool_used;
-			size_t cap = room < FIX_SESSION_MAX_FIELDS ? room : FIX_SESSION_MAX_FIELDS;
-			fix_msg_init(&s->cur, s->pool + s->pool_used, cap);
-			r = fix_parse(&s->cur, p, flen);
-			if (r == FIX_E_BEGIN_STRING && s->begin_strings[0] &&
-			    wrong_begin_string(p, flen, &got) && begin_string_listed(s, &got)) {
-				r = fix_parse_any_version(&s->cur, p, flen);
-				other_version = 1;
-			}
-			if (r == FIX_E_TOO_MANY_FIELDS) {
-				if (cap < FIX_SESSION_MAX_FIELDS) {
-					if (s->pool_used > 0 || s->pool_cap >= POOL_MAX) {
-						s->pool_short = 1;
-						return IN_BLOCKED;
-					}
-					/* nothing pinned: the pool may move */
-					if (grow_pool(s) < 0) {
-						fs_close(s, "nomem", 0,
-							 "out of memory for the field index");
-						return IN_IDLE;
-					}
-					continue;
+		if (r == FIX_E_BEGIN_STRING && flen && s->begin_strings[0] &&
+		    wrong_begin_string(p, flen, &got) && begin_string_listed(s, &got)) {
+			r = fix_parse_any_version(&s->cur, p, flen);
+			other_version = 1;
+		}
+		if (r == FIX_E_TOO_MANY_FIELDS) { /* a whole frame, summed right */
+			if (cap < FIX_SESSION_MAX_FIELDS) {
+				if (s->pool_used > 0 || s->pool_cap >= POOL_MAX) {
+					s->pool_short = 1;
+					return IN_BLOCKED;
 				}
-				s->in_pos += flen;
-				fs_fail(s, now, "protocol", "too many fields",
-					"a message with more than %d fields arrived",
-					FIX_SESSION_MAX_FIELDS);
-				return IN_IDLE;
+				/* nothing pinned: the pool may move */
+				if (grow_pool(s) < 0) {
+					fs_close(s, "nomem", 0,
+						 "out of memory for the field index");
+					return IN_IDLE;
+				}
+				continue;
 			}
+			s->in_pos += flen;
+			fs_fail(s, now, "protocol", "too many fields",
+				"a message with more than %d fields arrived",
+				FIX_SESSION_MAX_FIELDS);
+			return IN_IDLE;
 		}
 		if (r != FIX_OK && wrong_begin_string(p, avail, &got) &&
 		    !begin_string_listed(s, &got)) {
@@ -197,6 +211,9 @@ void fs_compact(struct fix_session *s)
 	if (s->pool_short && s->pool_cap < POOL_MAX)
 		grow_pool(s);
 	s->pool_short = 0;
+	if (s->ev_short)
+		grow_events(s);
+	s->ev_short = 0;
 	if (s->in_pos) {
 		size_t rest = s->in_len - s->in_pos;
 		memmove(s->in, s->in + s->in_pos, rest);

@@ -14,8 +14,9 @@
  *   fix_session_resend.c    answering a ResendRequest from the store
  *   fix_session_timers.c    deadlines and the tick
  *
- * Memory: everything is allocated in fix_session_new except the output
- * buffer, which doubles when a burst (a long resend) needs it. Inbound frames
+ * Memory: everything is allocated small in fix_session_new; the output
+ * buffer doubles when a burst (a long resend) needs it, the input buffer, the
+ * field pool and the event queue when a burst had to wait. Inbound frames
  * are copied into one reassembly buffer and indexed in a field pool; both are
  * only compacted when every event has been polled, which is what keeps event
  * pointers valid without copying messages.
@@ -40,13 +41,17 @@
  * max_body + IN_SLACK and 2 * FIX_SESSION_MAX_FIELDS, when a frame does not
  * fit or a burst had to wait for room; an idle session stays small, a busy
  * one stops allocating once it reached the size of its bursts. */
-#define IN_INITIAL 4096
+#define IN_INITIAL 1024
 #define POOL_INITIAL 64
 #define POOL_MAX (2 * FIX_SESSION_MAX_FIELDS)
-#define OUT_INITIAL 4096
+#define OUT_INITIAL 1024
 #define ADMIN_ROOM 512 /* an admin message without its free text */
 #define TEXT_MAX 512   /* outbound 58/927 texts are cut here */
 #define EV_RESERVE 4   /* slots kept free for events not born from a frame */
+/* The event queue starts with room for a login's events and doubles up to
+ * FIX_SESSION_MAX_EVENTS when a burst had to wait for room: 64 inline slots
+ * were 10 KiB of every idle session. */
+#define EV_INITIAL 8
 #define TRACE_SLACK 128
 /* Largest step a SequenceReset may take the expected inbound number. */
 #define MAX_SEQ_JUMP (UINT64_C(1) << 31)
@@ -107,8 +112,9 @@ struct fix_session {
 	struct fix_field *pool;
 	size_t pool_cap, pool_used; /* [0, pool_used) pinned by events */
 	struct fix_msg cur;
-	struct ev_slot ev[FIX_SESSION_MAX_EVENTS];
-	size_t ev_head, ev_n;
+	struct ev_slot *ev;
+	size_t ev_cap, ev_head, ev_n;
+	int ev_short; /* a burst waited for room in the queue: grow at the next compact */
 
 	char *out;
 	size_t out_cap, out_off, out_len;
