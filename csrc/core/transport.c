@@ -1,4 +1,5 @@
-/* TCP/TLS client transport on the reactor. TLS runs over memory BIOs so that
+/* TCP/TLS transport on the reactor, for a connection we open (client) or one
+ * a listener accepted (server: the exchange). TLS runs over memory BIOs so that
  * this file does every socket syscall itself: one send() per flush for the
  * whole buffer, MSG_NOSIGNAL instead of a process-wide SIGPIPE policy, and
  * the same write path for plain and encrypted streams. */
@@ -34,6 +35,7 @@
 struct transport_tls_ctx {
 	SSL_CTX *ctx;
 	int insecure;
+	int server; /* transport_tls_server_ctx_new: only for transport_accept */
 };
 
 /* A growable byte queue: live bytes are p[off..len). */
@@ -49,6 +51,7 @@ enum tstate {
 	ST_OPEN,
 	ST_FAILED,
 	ST_CLOSED,
+	ST_ACCEPTED, /* plain accepted socket: on_open on the first turn */
 };
 
 struct resolve_job;
@@ -71,6 +74,7 @@ struct transport {
 	int conn_errno; /* error of the last connect attempt */
 	SSL_CTX *ssl_ctx;
 	int insecure;
+	int server; /* accepted: TLS in the server role */
 	SSL *ssl;
 	BIO *rbio, *wbio;
 	struct bytes out; /* bytes for the socket: plaintext (TCP) or records (TLS) */
@@ -260,6 +264,62 @@ struct transport_tls_ctx *transport_tls_ctx_new(const struct transport_tls_opts 
 		}
 	} else if (opts->key_file) {
 		bt_set_err(err, errlen, "key_file given without cert_file");
+		goto fail;
+	}
+	ERR_clear_error();
+	return c;
+fail:
+	ERR_clear_error();
+	transport_tls_ctx_free(c);
+	return NULL;
+}
+
+/* The most specific reason for a file OpenSSL would not load: the file
+ * system's first, then OpenSSL's. */
+static const char *file_reason(const char *path, char *buf, size_t cap)
+{
+	if (access(path, R_OK) != 0)
+		return strerror(errno);
+	unsigned long e = ERR_get_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	if (r)
+		return r;
+	if (!e)
+		return "unusable file";
+	ERR_error_string_n(e, buf, cap);
+	return buf;
+}
+
+struct transport_tls_ctx *transport_tls_server_ctx_new(const char *cert_file, const char *key_file,
+						       char *err, size_t errlen)
+{
+	char why[256];
+	if (!cert_file || !key_file) {
+		bt_set_err(err, errlen, "a server needs a certificate and a key");
+		return NULL;
+	}
+	struct transport_tls_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		bt_set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->server = 1;
+	ERR_clear_error();
+	c->ctx = SSL_CTX_new(TLS_server_method());
+	if (!c->ctx || SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1) {
+		bt_set_err(err, errlen, "cannot create a server context");
+		goto fail;
+	}
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
+	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert_file) != 1) {
+		bt_set_err(err, errlen, "%s: %s", cert_file,
+			   file_reason(cert_file, why, sizeof(why)));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c->ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(c->ctx) != 1) {
+		bt_set_err(err, errlen, "%s: %s", key_file,
+			   file_reason(key_file, why, sizeof(why)));
 		goto fail;
 	}
 	ERR_clear_error();
@@ -539,6 +599,11 @@ static int start_tls(struct transport *t)
 	/* An empty memory BIO means "no data yet", not EOF. */
 	BIO_set_mem_eof_return(t->rbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	if (t->server) {
+		SSL_set_accept_state(t->ssl);
+		t->st = ST_HANDSHAKE;
+		return 0; /* the client speaks first */
+	}
 	SSL_set_connect_state(t->ssl);
 	const char *name = t->server_name ? t->server_name : t->host;
 	if (!is_ip_literal(name))
@@ -691,6 +756,8 @@ static void io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
 {
 	struct transport *t = ud;
 	enter(t);
+	if (t->st == ST_ACCEPTED)
+		became_open(t); /* bytes came before the first turn's kick */
 	if (t->st == ST_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -719,7 +786,9 @@ static void kick_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 {
 	struct transport *t = ud;
 	enter(t);
-	if (t->st == ST_CONNECTING && t->conn_errno)
+	if (t->st == ST_ACCEPTED)
+		became_open(t);
+	else if (t->st == ST_CONNECTING && t->conn_errno)
 		connect_failed(t, t->conn_errno);
 	else if (t->st == ST_OPEN)
 		flush_now(t);
@@ -851,6 +920,11 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 		bt_set_err(err, errlen, "transport_open: reactor, host and callbacks are required");
 		return NULL;
 	}
+	if (opts->tls && opts->tls->server) {
+		bt_set_err(err, errlen,
+			   "transport_open: a server TLS context is for transport_accept");
+		return NULL;
+	}
 	if (opts->port == 0) {
 		bt_set_err(err, errlen, "transport_open: port 0 is not a valid destination");
 		return NULL;
@@ -915,6 +989,84 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 	}
 	reactor_timer_start(r, &t->deadline, t->timeout_ms);
 	t->busy--;
+	return t;
+}
+
+struct transport *transport_accept(struct bt_reactor *r, int fd, struct transport_tls_ctx *tls,
+				   int64_t handshake_timeout_ms, const struct transport_cbs *cbs,
+				   void *arg, char *err, size_t errlen)
+{
+	if (!r || fd < 0 || !cbs || (tls && !tls->server)) {
+		bt_set_err(err, errlen,
+			   "transport_accept: reactor, socket, callbacks and (for TLS) a server "
+			   "context are required");
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!reactor_in_io_thread(r)) {
+		bt_set_err(err, errlen, "transport_accept: must run on the I/O thread");
+		close(fd);
+		return NULL;
+	}
+	struct transport *t = calloc(1, sizeof(*t));
+	if (!t) {
+		bt_set_err(err, errlen, "out of memory");
+		close(fd);
+		return NULL;
+	}
+	t->r = r;
+	t->fd = fd;
+	t->cbs = *cbs;
+	t->arg = arg;
+	t->server = 1;
+	t->st = ST_ACCEPTED;
+	t->timeout_ms =
+	    handshake_timeout_ms > 0 ? handshake_timeout_ms : BT_DEFAULT_CONNECT_TIMEOUT_MS;
+	reactor_timer_init(&t->deadline, deadline_cb, t);
+	reactor_timer_init(&t->kick, kick_cb, t);
+	/* Messages name the peer as transport_open's name the server. */
+	struct sockaddr_storage sa = {0};
+	socklen_t salen = sizeof(sa);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (getpeername(fd, (struct sockaddr *)&sa, &salen) == 0) {
+		if (sa.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+			port = ntohs(a->sin_port);
+		} else if (sa.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(t->where, sizeof(t->where), sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+		 port);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tls) {
+		SSL_CTX_up_ref(tls->ctx);
+		t->ssl_ctx = tls->ctx;
+		if (start_tls(t) != 0) {
+			bt_set_err(err, errlen, "cannot start TLS with %s: %s", t->where,
+				   ssl_reason());
+			destroy(t);
+			return NULL;
+		}
+	}
+	if (reactor_watch(r, fd, REACTOR_READ, io_cb, t) != 0) {
+		bt_set_err(err, errlen, "transport_accept: cannot watch the socket");
+		t->fd = -1; /* not watched: release_resources must not unwatch it */
+		close(fd);
+		destroy(t);
+		return NULL;
+	}
+	t->interest = REACTOR_READ;
+	if (tls)
+		reactor_timer_start(r, &t->deadline, t->timeout_ms);
+	else
+		schedule_kick(t);
 	return t;
 }
 
