@@ -397,6 +397,7 @@ struct fix_conn *fix_conn_accept(struct bt_reactor *r, const struct fix_conn_acc
 							: BT_DEFAULT_CONNECT_TIMEOUT_MS;
 	c->first_by = reactor_now_ms() + wait;
 	c->t = transport_accept(r, opts->fd, opts->tls, wait, &fc_transport_cbs, c, err, errlen);
+	transport_set_linger(c->t, opts->close_grace_ms);
 	if (!c->t || reactor_timer_start(r, &c->timer, wait) < 0) {
 		if (c->t)
 			snprintf(err, errlen, "fix_conn: out of memory");
@@ -498,6 +499,7 @@ static void drop_now(struct fix_conn *c)
 		return;
 	c->closed = 1;
 	reactor_timer_stop(c->r, &c->timer);
+	transport_set_linger(c->t, 0); /* as a crash would: no grace */
 	transport_close(c->t);
 	c->t = NULL;
 	if (!c->freed && c->cbs.on_closed)

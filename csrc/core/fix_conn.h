@@ -65,6 +65,7 @@ struct fix_conn_accept_opts {
 	struct transport_tls_ctx *tls;  /* transport_tls_server_ctx_new, or NULL */
 	size_t first_bytes_max;         /* bytes buffered before a frame; 0: max body + 256 */
 	int64_t first_frame_timeout_ms; /* TLS handshake and first frame; <= 0: 10 s */
+	int64_t close_grace_ms; /* after the session ended: time to send the rest (linger) */
 	/* Required, called with fix_conn_accept's arg: the first frame is
 	 * complete (or the bytes are no frame at all); buf holds everything
 	 * received so far. Fill in cfg (already fix_session_cfg_init'ed; the

@@ -81,8 +81,10 @@ struct transport {
 	struct bytes app; /* TLS: plaintext not yet given to SSL_write */
 	struct transport_cbs cbs;
 	void *arg;
-	int busy;   /* dispatch depth: free is deferred while > 0 */
-	int closed; /* transport_close was called */
+	int busy;          /* dispatch depth: free is deferred while > 0 */
+	int closed;        /* transport_close was called */
+	int64_t linger_ms; /* transport_set_linger */
+	int lingering;     /* closed, still sending what was left (no callbacks) */
 };
 
 /* Resolution runs on a detached thread that posts the answer back; the job
@@ -386,7 +388,7 @@ static void enter(struct transport *t)
 
 static void leave(struct transport *t)
 {
-	if (--t->busy == 0 && t->closed)
+	if (--t->busy == 0 && t->closed && !t->lingering)
 		destroy(t);
 }
 
@@ -752,10 +754,46 @@ static void read_tls(struct transport *t)
 		send_out(t);
 }
 
+/* The end of a linger: whatever is left is dropped. */
+static void linger_end(struct transport *t)
+{
+	t->lingering = 0;
+	t->st = ST_CLOSED;
+	release_resources(t); /* the caller's leave() frees t */
+}
+
+/* Lingering: send the rest; the peer's bytes are read only to see it go. */
+static void linger_io(struct transport *t, unsigned events)
+{
+	if (events & (REACTOR_READ | REACTOR_HUP | REACTOR_ERROR)) {
+		char sink[4096];
+		ssize_t k = recv(t->fd, sink, sizeof(sink), 0);
+		if (k == 0 ||
+		    (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			linger_end(t);
+			return;
+		}
+	}
+	if (events & REACTOR_WRITE) {
+		ssize_t k = send(t->fd, t->out.p + t->out.off, bytes_avail(&t->out), MSG_NOSIGNAL);
+		if (k > 0)
+			bytes_consume(&t->out, (size_t)k);
+		else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			bytes_consume(&t->out, bytes_avail(&t->out));
+		if (!bytes_avail(&t->out))
+			linger_end(t);
+	}
+}
+
 static void io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
 {
 	struct transport *t = ud;
 	enter(t);
+	if (t->lingering) {
+		linger_io(t, events);
+		leave(t);
+		return;
+	}
 	if (t->st == ST_ACCEPTED)
 		became_open(t); /* bytes came before the first turn's kick */
 	if (t->st == ST_CONNECTING) {
@@ -801,6 +839,8 @@ static void deadline_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud
 	char secs[32];
 	bt_fmt_secs(secs, sizeof(secs), t->timeout_ms);
 	enter(t);
+	if (t->lingering)
+		linger_end(t); /* out of time: drop the rest */
 	switch (t->st) {
 	case ST_RESOLVING:
 		fail(t, TRANSPORT_TIMEOUT, "resolving host '%s' timed out after %s", t->host, secs);
@@ -992,6 +1032,12 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 	return t;
 }
 
+void transport_set_linger(struct transport *t, int64_t ms)
+{
+	if (t)
+		t->linger_ms = ms > 0 ? ms : 0;
+}
+
 struct transport *transport_accept(struct bt_reactor *r, int fd, struct transport_tls_ctx *tls,
 				   int64_t handshake_timeout_ms, const struct transport_cbs *cbs,
 				   void *arg, char *err, size_t errlen)
@@ -1077,14 +1123,29 @@ void transport_close(struct transport *t)
 	enum tstate st = t->st;
 	t->closed = 1; /* from here on, fail() stays silent */
 	if (st == ST_OPEN) {
-		/* Best effort, never blocking: what is buffered, then close_notify. */
+		/* Never blocking: what is buffered, then close_notify. */
 		flush_now(t);
 		if (t->fd >= 0 && t->ssl) {
 			ERR_clear_error();
 			SSL_shutdown(t->ssl);
-			if (drain_wbio(t) == 0 && bytes_avail(&t->out))
-				(void)!send(t->fd, t->out.p + t->out.off, bytes_avail(&t->out),
-					    MSG_NOSIGNAL);
+			(void)drain_wbio(t);
+		}
+		ssize_t k = 0;
+		if (t->fd >= 0 && bytes_avail(&t->out)) {
+			k = send(t->fd, t->out.p + t->out.off, bytes_avail(&t->out), MSG_NOSIGNAL);
+			if (k > 0)
+				bytes_consume(&t->out, (size_t)k);
+		}
+		if (t->linger_ms > 0 && t->fd >= 0 && bytes_avail(&t->out) &&
+		    (k >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			/* The rest goes as the socket takes it, within linger_ms. */
+			ERR_clear_error();
+			t->lingering = 1;
+			t->st = ST_CLOSED;
+			reactor_timer_stop(t->r, &t->kick);
+			set_interest(t, REACTOR_READ | REACTOR_WRITE);
+			reactor_timer_start(t->r, &t->deadline, t->linger_ms);
+			return;
 		}
 	}
 	ERR_clear_error();

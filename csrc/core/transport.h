@@ -110,6 +110,12 @@ size_t transport_pending(const struct transport *t);
 /* Bytes of send buffers held (0 once everything written was sent). */
 size_t transport_buffer_size(const struct transport *t);
 
+/* Let transport_close go on sending what the socket did not take at once,
+ * for up to ms (or until the peer goes), without callbacks, before it
+ * closes: a server's last words (a Logout after a burst) reach a slow
+ * reader. 0 (the default): close at once, dropping the rest. */
+void transport_set_linger(struct transport *t, int64_t ms);
+
 /* Close and free: buffered bytes are flushed as far as the socket accepts
  * them without blocking, TLS sends close_notify, then the fd is closed. No
  * callback runs afterwards. Safe to call from inside a callback. NULL ok. */

@@ -26,6 +26,7 @@
 
 #define PRE_MAX (FIX_DEFAULT_MAX_BODY + 256) /* bytes buffered before the first frame */
 #define PRE_TIMEOUT_MS 10000                 /* a connection must send a frame by then */
+#define CLOSE_GRACE_MS 2000                  /* flush time granted to a closing conn */
 #define STORE_MAX_MSGS 10000                 /* app messages kept per CompID for resends */
 #define SLOW_BYTE_MS 1000                    /* slow-bytes fault: one byte per second */
 #define MANY_FIELDS 100000                   /* many-fields fault: body fields in the frame */
@@ -567,6 +568,7 @@ static void gw_accept(struct fix_gateway *g)
 		    .tls = g->tls,
 		    .first_bytes_max = PRE_MAX,
 		    .first_frame_timeout_ms = PRE_TIMEOUT_MS,
+		    .close_grace_ms = CLOSE_GRACE_MS,
 		    .on_first_bytes = conn_start_session,
 		};
 		char err[256];

@@ -650,6 +650,52 @@ static void test_accept_tls_plain_client(void)
 	pthread_cond_destroy(&a.cv);
 }
 
+#define LINGER_BYTES (32u << 20) /* far more than loopback's socket buffers hold */
+
+static void do_write_close_linger(struct bt_reactor *r, void *ud)
+{
+	struct acceptor *a = ud;
+	char *big = malloc(LINGER_BYTES);
+	memset(big, 'z', LINGER_BYTES);
+	transport_write(a->t, big, LINGER_BYTES);
+	free(big);
+	transport_set_linger(a->t, 30000);
+	transport_close(a->t);
+	a->t = NULL;
+}
+
+/* A server's last words reach a reader that only starts reading after the
+ * close: the rest goes while the transport lingers, then EOF. */
+static void test_close_linger(void)
+{
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	struct acceptor a = {0};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	a.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	reactor_call(R, do_accept, &a);
+	T_OK(a.t != NULL);
+	reactor_call(R, do_write_close_linger, &a);
+	size_t got = 0;
+	char buf[65536];
+	for (;;) {
+		ssize_t k = recv(cfd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	T_EQ_INT(got, LINGER_BYTES);
+	close(cfd);
+	close(lfd);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+}
+
 static void test_server_ctx_errors(void)
 {
 	char err[256] = "";
@@ -717,6 +763,7 @@ int main(void)
 	T_RUN(test_accept_tls);
 	T_RUN(test_accept_tls_plain_client);
 	T_RUN(test_server_ctx_errors);
+	T_RUN(test_close_linger);
 	T_RUN(test_nothing_left_open);
 	reactor_release(R);
 	srv_rm_rf(certdir);
