@@ -417,6 +417,7 @@ void fix_conn_free(struct fix_conn *c)
 	c->freed = 1;
 	c->closed = 1;
 	reactor_timer_stop(c->r, &c->timer);
+	transport_set_linger(c->t, 0); /* at once: an acceptor's grace is for finish() */
 	transport_close(c->t);
 	c->t = NULL;
 	release_session(c);
