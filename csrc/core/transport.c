@@ -85,6 +85,10 @@ struct transport {
 	int closed;        /* transport_close was called */
 	int64_t linger_ms; /* transport_set_linger */
 	int lingering;     /* closed, still sending what was left (no callbacks) */
+	/* A lingering transport has no owner left: this reference keeps the
+	 * reactor (and so the transport, reachable from its watches) alive
+	 * until the linger ends, even if the owner releases it first. */
+	struct bt_reactor *linger_ref;
 };
 
 /* Resolution runs on a detached thread that posts the answer back; the job
@@ -375,7 +379,9 @@ static void destroy(struct transport *t)
 	SSL_CTX_free(t->ssl_ctx);
 	free(t->host);
 	free(t->server_name);
+	struct bt_reactor *ref = t->linger_ref;
 	free(t);
+	reactor_release(ref); /* on the I/O thread: never joins itself */
 }
 
 /* Every reactor entry point brackets its work with enter/leave, so a
@@ -1116,6 +1122,19 @@ struct transport *transport_accept(struct bt_reactor *r, int fd, struct transpor
 	return t;
 }
 
+/* A reference on our own reactor for the linger; -1 if none can be had. */
+static int linger_hold(struct transport *t)
+{
+	char err[64];
+	struct bt_reactor *r = reactor_acquire(err, sizeof(err));
+	if (r != t->r) {
+		reactor_release(r); /* another reactor (say, after fork): no linger */
+		return -1;
+	}
+	t->linger_ref = r;
+	return 0;
+}
+
 void transport_close(struct transport *t)
 {
 	if (!t || t->closed)
@@ -1137,7 +1156,8 @@ void transport_close(struct transport *t)
 				bytes_consume(&t->out, (size_t)k);
 		}
 		if (t->linger_ms > 0 && t->fd >= 0 && bytes_avail(&t->out) &&
-		    (k >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		    (k >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) &&
+		    linger_hold(t) == 0) {
 			/* The rest goes as the socket takes it, within linger_ms. */
 			ERR_clear_error();
 			t->lingering = 1;
