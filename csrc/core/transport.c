@@ -1139,6 +1139,8 @@ void transport_close(struct transport *t)
 {
 	if (!t || t->closed)
 		return;
+	if (t->st == ST_ACCEPTED)
+		t->st = ST_OPEN; /* closed before its first turn: what was written still goes */
 	enum tstate st = t->st;
 	t->closed = 1; /* from here on, fail() stays silent */
 	if (st == ST_OPEN) {

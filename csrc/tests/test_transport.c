@@ -696,6 +696,46 @@ static void test_close_linger(void)
 	pthread_cond_destroy(&a.cv);
 }
 
+/* The owner lets the reactor go while a transport still lingers (the
+ * exchange shutting down right after a close): the linger keeps the reactor,
+ * the reader still gets everything, then the reactor's thread ends. Runs
+ * last: it releases R. */
+static void test_linger_outlives_owner(void)
+{
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	struct timeval tv = {10, 0}; /* a linger that died would leave us waiting */
+	setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct acceptor a = {0};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	a.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int threads = srv_count_threads();
+	reactor_call(R, do_accept, &a);
+	reactor_call(R, do_write_close_linger, &a);
+	reactor_release(R);
+	R = NULL;
+	size_t got = 0;
+	char buf[65536];
+	for (;;) {
+		ssize_t k = recv(cfd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	T_EQ_INT(got, LINGER_BYTES);
+	SRV_WAIT_UNTIL(srv_count_threads() == threads - 1, 5000);
+	T_EQ_INT(srv_count_threads(), threads - 1);
+	close(cfd);
+	close(lfd);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+}
+
 static void test_server_ctx_errors(void)
 {
 	char err[256] = "";
@@ -765,7 +805,8 @@ int main(void)
 	T_RUN(test_server_ctx_errors);
 	T_RUN(test_close_linger);
 	T_RUN(test_nothing_left_open);
-	reactor_release(R);
+	T_RUN(test_linger_outlives_owner);
+	reactor_release(R); /* NULL by now: the last test let it go */
 	srv_rm_rf(certdir);
 	OPENSSL_cleanup();
 	return T_END();
