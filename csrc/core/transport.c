@@ -692,22 +692,27 @@ static void try_connect(struct transport *t)
 	/* Otherwise writability tells us the outcome, even for an instant success. */
 }
 
-static void read_plain(struct transport *t)
+/* One recv. 1 if bytes came and the transport is still up (more may be
+ * waiting), else 0. */
+static int read_plain(struct transport *t)
 {
 	char buf[READ_CHUNK];
 	ssize_t k = recv(t->fd, buf, sizeof(buf), 0);
 	if (k > 0) {
 		if (t->cbs.on_data)
 			t->cbs.on_data(t->arg, buf, (size_t)k);
+		return live(t);
 	} else if (k == 0) {
 		fail(t, TRANSPORT_DISCONNECTED, "connection closed by %s", t->where);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		fail(t, TRANSPORT_DISCONNECTED, "connection to %s lost: %s", t->where,
 		     strerror(errno));
 	}
+	return 0;
 }
 
-static void read_tls(struct transport *t)
+/* Like read_plain, through TLS. */
+static int read_tls(struct transport *t)
 {
 	char buf[READ_CHUNK];
 	ssize_t k = recv(t->fd, buf, sizeof(buf), 0);
@@ -717,23 +722,23 @@ static void read_tls(struct transport *t)
 			     "TLS handshake with %s failed: connection closed by peer", t->where);
 		else
 			fail(t, TRANSPORT_DISCONNECTED, "connection closed by %s", t->where);
-		return;
+		return 0;
 	}
 	if (k < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			fail(t,
 			     t->st == ST_HANDSHAKE ? TRANSPORT_TLS_FAILED : TRANSPORT_DISCONNECTED,
 			     "connection to %s lost: %s", t->where, strerror(errno));
-		return;
+		return 0;
 	}
 	if (BIO_write(t->rbio, buf, (int)k) != (int)k) {
 		fail(t, TRANSPORT_DISCONNECTED, "connection to %s: out of memory", t->where);
-		return;
+		return 0;
 	}
 	if (t->st == ST_HANDSHAKE) {
 		handshake_step(t);
 		if (!live(t) || t->st != ST_OPEN)
-			return;
+			return 0;
 	}
 	for (;;) {
 		ERR_clear_error();
@@ -742,7 +747,7 @@ static void read_tls(struct transport *t)
 			if (t->cbs.on_data)
 				t->cbs.on_data(t->arg, buf, (size_t)n);
 			if (!live(t))
-				return;
+				return 0;
 			continue;
 		}
 		int e = SSL_get_error(t->ssl, n);
@@ -753,11 +758,12 @@ static void read_tls(struct transport *t)
 		else
 			fail(t, TRANSPORT_DISCONNECTED, "TLS error on connection to %s: %s",
 			     t->where, ssl_reason());
-		return;
+		return 0;
 	}
 	/* Post-handshake messages (tickets, key updates) may want answers. */
 	if (drain_wbio(t) == 0 && bytes_avail(&t->out))
 		send_out(t);
+	return live(t);
 }
 
 /* The end of a linger: whatever is left is dropped. */
@@ -815,7 +821,12 @@ static void io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
 		}
 	} else if (t->st == ST_HANDSHAKE || t->st == ST_OPEN) {
 		if (events & (REACTOR_READ | REACTOR_ERROR | REACTOR_HUP))
-			(t->ssl ? read_tls : read_plain)(t);
+			/* An accepted side reads until the socket is empty, as the
+			 * exchange always did: a Logon and the hang-up right behind
+			 * it end that connection (and free its CompID) before any
+			 * other connection's next frame is read. */
+			while ((t->ssl ? read_tls : read_plain)(t) && t->server)
+				;
 		if (live(t) && (events & REACTOR_WRITE)) {
 			if (t->st == ST_OPEN)
 				flush_now(t);

@@ -736,6 +736,78 @@ static void test_linger_outlives_owner(void)
 	pthread_cond_destroy(&a.cv);
 }
 
+/* Reading until the socket is empty: what was waiting, then the hang-up,
+ * all in one turn (no timer runs in between). */
+struct drain {
+	struct reactor_timer marker; /* a zero-delay timer started by the first bytes */
+	struct transport *t;
+	int fd, marker_ran, errors, marker_ran_before_error;
+	size_t got;
+	char err[128];
+};
+
+static void d_marker(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
+{
+	struct drain *d = ud;
+	d->marker_ran = 1;
+}
+
+static void d_data(void *arg, const char *buf, size_t len)
+{
+	struct drain *d = arg;
+	if (!d->got)
+		reactor_timer_start(R, &d->marker, 0);
+	d->got += len;
+}
+
+static void d_error(void *arg, int code, const char *msg)
+{
+	struct drain *d = arg;
+	d->marker_ran_before_error = d->marker_ran;
+	__atomic_add_fetch(&d->errors, 1, __ATOMIC_SEQ_CST); /* the test thread polls it */
+}
+
+static const struct transport_cbs DCBS = {NULL, d_data, d_error, NULL};
+
+static void do_drain_accept(struct bt_reactor *r, void *ud)
+{
+	struct drain *d = ud;
+	reactor_timer_init(&d->marker, d_marker, d);
+	d->t = transport_accept(r, d->fd, NULL, 5000, &DCBS, d, d->err, sizeof(d->err));
+}
+
+static void do_drain_close(struct bt_reactor *r, void *ud)
+{
+	struct drain *d = ud;
+	reactor_timer_stop(r, &d->marker);
+	transport_close(d->t);
+}
+
+static void test_accept_reads_until_empty(void)
+{
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	/* 40 KiB (three reads) and the hang-up wait in the kernel before the
+	 * transport exists. */
+	char buf[40 * 1024];
+	memset(buf, 'q', sizeof(buf));
+	T_OK(send(cfd, buf, sizeof(buf), MSG_NOSIGNAL) == (ssize_t)sizeof(buf));
+	close(cfd);
+	struct drain d = {.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)};
+	reactor_call(R, do_drain_accept, &d);
+	T_OK(d.t != NULL);
+	SRV_WAIT_UNTIL(__atomic_load_n(&d.errors, __ATOMIC_SEQ_CST) == 1, 5000);
+	reactor_call(R, do_drain_close, &d);
+	T_EQ_INT(d.errors, 1);
+	T_EQ_INT(d.got, sizeof(buf));
+	T_EQ_INT(d.marker_ran_before_error, 0);
+	close(lfd);
+}
+
 static void test_server_ctx_errors(void)
 {
 	char err[256] = "";
@@ -804,6 +876,7 @@ int main(void)
 	T_RUN(test_accept_tls_plain_client);
 	T_RUN(test_server_ctx_errors);
 	T_RUN(test_close_linger);
+	T_RUN(test_accept_reads_until_empty);
 	T_RUN(test_nothing_left_open);
 	T_RUN(test_linger_outlives_owner);
 	reactor_release(R); /* NULL by now: the last test let it go */
