@@ -88,7 +88,9 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
  * closed by the transport, also when this fails). tls: a server context
  * (transport_tls_server_ctx_new) or NULL for plain TCP. on_open follows the
  * handshake (which must end within handshake_timeout_ms, <= 0: 10 s), or for
- * plain TCP the first turn; never before returning. Messages name the peer
+ * plain TCP the first turn; never before returning. An accepted transport
+ * reads until the socket is empty on each wake-up (a client's last frame and
+ * its hang-up are seen together). Messages name the peer
  * ("TLS handshake with 127.0.0.1:40212 failed: ..."). NULL only for bad
  * arguments or no memory, with the reason in err. I/O thread only. */
 struct transport *transport_accept(struct bt_reactor *r, int fd, struct transport_tls_ctx *tls,
