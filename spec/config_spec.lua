@@ -30,6 +30,10 @@ describe("client options", function()
     assert.equal(1024 * 1024, d.max_response_size)
     assert.equal(8 * 1024 * 1024, d.max_send_queue)
     assert.equal(100000, d.resend_window)
+    assert.same({ interval = 1, max_interval = 30, backoff = 2, jitter = 0.1 }, d.reconnect)
+    assert.same({ interval = 1, max_interval = 30, backoff = 2, jitter = 0.1 },
+      config.check({ reconnect = {} }).reconnect)
+    assert.is_nil(config.check({}).reconnect) -- off
     local c = config.check({})
     for _, k in ipairs({ "api_url", "fix_host", "fix_port", "target_comp_id", "store", "heartbeat",
                          "timeout", "connect_timeout", "logon_timeout", "logout_timeout",

@@ -28,7 +28,7 @@ describe("betatrader module", function()
     assert.equal(2 * #bt.codes, n)
   end)
 
-  it("has every code the C core and the Lua files can give in bt.codes and the README", function()
+  it("has every code the C core and the Lua files can give in bt.codes and the API reference", function()
     local function read(path)
       local f = assert(io.open(path))
       local s = f:read("a")
@@ -62,17 +62,49 @@ describe("betatrader module", function()
       from_code[code] = true
     end
     from_code.logged_out = nil -- auth.c maps it to "disconnected"
-    local readme = read("README.md")
-    local section = assert(readme:match("### Error codes(.-)\n### "))
+    -- The generated reference (docs/api, kept current by scripts/docs --check)
+    -- lists each code as a field of bt.codes, with what it means.
+    local ref = read("docs/api/modules/betatrader.html")
+    local section = assert(ref:match('<a name = "codes"></a>(.-)</dd>'), "no bt.codes in docs/api")
     local documented = {}
-    for code in section:gmatch("\n| `([%l_]+)` |") do
+    for code in section:gmatch('<span class="parameter">([%l_]+)</span>') do
       documented[code] = true
     end
     for code in pairs(from_code) do
       assert(bt.codes[code], "code '" .. code .. "' missing from bt.codes")
     end
     for _, code in ipairs(bt.codes) do
-      assert(documented[code], "code '" .. code .. "' missing from the README")
+      assert(documented[code], "code '" .. code .. "' missing from the API reference (init.lua)")
+    end
+  end)
+
+  it("documents every option bt.client accepts in the API reference", function()
+    local function read(path)
+      local f = assert(io.open(path))
+      local s = f:read("a")
+      f:close()
+      return s
+    end
+    local src = read("lua/betatrader/config.lua")
+    local checkers = assert(src:match("\nlocal checkers = {(.-)\n}\n"), "no checkers table in config.lua")
+    local accepted = {}
+    for name in checkers:gmatch("\n  ([%l_]+) = ") do
+      accepted[#accepted + 1] = name
+    end
+    assert(#accepted >= 20, "found only " .. #accepted .. " options in config.lua")
+    for _, name in ipairs(accepted) do -- each one is accepted indeed
+      local ok, err = pcall(bt.client, { [name] = {} })
+      assert.is_nil(tostring(err):find("unknown option", 1, true), name)
+      if ok then err:close() end
+    end
+    local ref = read("docs/api/modules/betatrader.client.html")
+    local section = assert(ref:match('<a name = "options"></a>(.-)</dd>'), "no options in docs/api")
+    local documented = {}
+    for name in section:gmatch('<span class="parameter">([%l_]+)</span>') do
+      documented[name] = true
+    end
+    for _, name in ipairs(accepted) do
+      assert(documented[name], "option '" .. name .. "' missing from the API reference (client.lua)")
     end
   end)
 

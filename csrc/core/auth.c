@@ -49,6 +49,10 @@ void bt_auth_cfg_init(struct bt_auth_cfg *cfg)
 	cfg->logon_timeout_ms = BT_DEFAULT_LOGON_TIMEOUT_MS;
 	cfg->logout_timeout_ms = BT_DEFAULT_LOGOUT_TIMEOUT_MS;
 	cfg->resend_window = BT_DEFAULT_RESEND_WINDOW;
+	cfg->reconnect_interval_ms = BT_DEFAULT_RECONNECT_INTERVAL_MS;
+	cfg->reconnect_max_ms = BT_DEFAULT_RECONNECT_MAX_INTERVAL_MS;
+	cfg->reconnect_backoff = BT_DEFAULT_RECONNECT_BACKOFF;
+	cfg->reconnect_jitter = BT_DEFAULT_RECONNECT_JITTER;
 }
 
 /* Messages queued by bt_auth_send on the owner's thread, flushed in one
@@ -453,9 +457,14 @@ static void login_job_free(struct login_job *j)
 static void on_ur_timeout(struct bt_reactor *r, struct reactor_timer *t, void *ud)
 {
 	struct bt_auth *a = ud;
-	char msg[128];
-	snprintf(msg, sizeof msg, "no UserResponse within %.3g s",
-		 (double)a->cfg.timeout_ms / 1000.0);
+	/* Venues that authenticate by the Logon alone (BetaTrader's C++
+	 * gateway) never answer 35=BE: say so, not just "timeout". */
+	char msg[160];
+	snprintf(
+	    msg, sizeof msg,
+	    "no UserResponse within %.3g s \xe2\x80\x94 does this exchange support UserRequest? "
+	    "see auth = \"logon\"",
+	    (double)a->cfg.timeout_ms / 1000.0);
 	run(a, AM_EV_UR_TIMEOUT, BT_ERR_TIMEOUT, msg);
 }
 
@@ -558,11 +567,13 @@ static void on_closed(void *arg, const char *code, const char *reason)
 	char what[32], why[REASON_MAX];
 	snprintf(what, sizeof what, "%s", code ? code : "");
 	snprintf(why, sizeof why, "%s", reason ? reason : "");
+	enum fix_close_cause cause = fix_conn_close_cause(a->conn);
 	reactor_timer_stop(a->r, &a->ur_timer);
 	set_conn(a, NULL);
 	bt_wipe_free_str(&a->password);
 	publish_io(a);
-	if (strstr(why, "MsgSeqNum too low") && !a->cfg.reset_on_logon) {
+	if ((cause == FIX_CLOSE_SEQ_TOO_LOW || cause == FIX_CLOSE_PEER_SEQ_TOO_LOW) &&
+	    !a->cfg.reset_on_logon) {
 		/* Most often the store of another run (a relative `store` seen from
 		 * another working directory): say where ours is and what helps. */
 		size_t n = strlen(why);
@@ -638,6 +649,7 @@ static void open_conn(struct bt_auth *a, struct login_job *j)
 	o.session.reset_on_logon = a->cfg.reset_on_logon || !a->cfg.store_dir;
 	o.session.comp_id_session_only = a->cfg.comp_id_session_only;
 	o.session.logon_seq_adopt = a->cfg.logon_seq_adopt;
+	o.session.begin_strings = a->cfg.begin_strings;
 	o.session.username = a->cfg.logon_username;
 	o.session.password = a->cfg.logon_password;
 	o.session.max_body = a->cfg.max_body;
@@ -1206,9 +1218,10 @@ struct bt_op *bt_auth_profile(struct bt_auth *a)
 
 static char *copy_strings(struct bt_auth_cfg *c, size_t *out_len)
 {
-	const char **fields[] = {
-	    &c->api_url,   &c->fix_host, &c->target_comp_id, &c->logon_username, &c->logon_password,
-	    &c->store_dir, &c->ca_file,  &c->cert_file,      &c->key_file,       &c->server_name};
+	const char **fields[] = {&c->api_url,        &c->fix_host,       &c->target_comp_id,
+				 &c->logon_username, &c->logon_password, &c->store_dir,
+				 &c->ca_file,        &c->cert_file,      &c->key_file,
+				 &c->server_name,    &c->begin_strings};
 	size_t n = sizeof fields / sizeof fields[0], total = 0;
 	for (size_t i = 0; i < n; i++)
 		if (*fields[i])

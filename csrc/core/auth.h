@@ -99,6 +99,8 @@ struct bt_auth_cfg {
 	/* check_comp_id = "session": fix_session_cfg.comp_id_session_only */
 	int comp_id_session_only;
 	int logon_seq_adopt; /* logon_seq = "adopt": fix_session_cfg.logon_seq_adopt */
+	/* begin_strings: fix_session_cfg.begin_strings (space-separated) */
+	const char *begin_strings;
 	int64_t reconnect_interval_ms;
 	int64_t reconnect_max_ms;
 	double reconnect_backoff;

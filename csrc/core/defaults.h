@@ -30,6 +30,12 @@
 #define BT_DEFAULT_RESEND_WINDOW 100000   /* messages */
 #define BT_DEFAULT_SEND_QUEUE (8u * 1024u * 1024u)
 
+/* reconnect = {...}: the fields' defaults (the option itself is off). */
+#define BT_DEFAULT_RECONNECT_INTERVAL_MS 1000      /* the second attempt's delay */
+#define BT_DEFAULT_RECONNECT_MAX_INTERVAL_MS 30000 /* the backoff's ceiling */
+#define BT_DEFAULT_RECONNECT_BACKOFF 2.0           /* factor per attempt */
+#define BT_DEFAULT_RECONNECT_JITTER 0.1            /* +-10 % */
+
 /* HTTP. */
 #define BT_DEFAULT_MAX_RESPONSE (1u << 20) /* bytes of a response body accepted */
 

@@ -374,7 +374,26 @@ static inline size_t parse_tag(const char *p, const char *end, uint32_t *tag)
 #define REQUIRED_HEADER (BIT(34) | BIT(49) | BIT(52) | BIT(56))
 #define FRAMING_TAGS (BIT(8) | BIT(9) | BIT(10))
 
-int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
+/* Length of the "8=FIX...<SOH>" field buf starts with, if its value is one the
+ * framer takes (version characters, at most MAX_BEGIN_STRING); else 0. */
+static size_t begin_field_len(const char *buf, size_t len)
+{
+	if (!buf || len < FRAME_START_LEN || memcmp(buf, FRAME_START, FRAME_START_LEN) != 0)
+		return 0;
+	for (size_t p = FRAME_START_LEN; p < len && p <= 2 + MAX_BEGIN_STRING; p++) {
+		if (buf[p] == FIX_SOH)
+			return p + 1;
+		if (!is_version_char(buf[p]))
+			return 0;
+	}
+	return 0;
+}
+
+/* fix_parse, or with any_version the same for whichever BeginString the
+ * framer takes; inlined into each with a constant flag, so fix_parse is the
+ * code it was (a call and a test per frame would be on the hot path). */
+static inline __attribute__((always_inline)) int parse_frame(struct fix_msg *msg, const char *buf,
+							     size_t len, int any_version)
 {
 	msg->buf = buf;
 	msg->len = len;
@@ -384,12 +403,18 @@ int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
 	msg->seq_num = 0;
 	msg->poss_dup = 0;
 
-	if (!buf || len < BEGIN_FIELD_LEN || memcmp(buf, BEGIN_FIELD, BEGIN_FIELD_LEN) != 0)
+	size_t bl = BEGIN_FIELD_LEN;
+	if (any_version) {
+		if (!(bl = begin_field_len(buf, len)))
+			return FIX_E_BEGIN_STRING;
+	} else if (!buf || len < BEGIN_FIELD_LEN ||
+		   memcmp(buf, BEGIN_FIELD, BEGIN_FIELD_LEN) != 0) {
 		return FIX_E_BEGIN_STRING;
+	}
 	if (len > UINT32_MAX)
 		return FIX_E_BODY_LENGTH;
 
-	size_t p = BEGIN_FIELD_LEN;
+	size_t p = bl;
 	if (len - p < 2 || buf[p] != '9' || buf[p + 1] != '=')
 		return FIX_E_BODY_LENGTH;
 	p += 2;
@@ -416,7 +441,7 @@ int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
 	size_t cap = msg->cap;
 	if (cap < 3)
 		return (sum_bytes(buf, tr) & 0xff) != want ? FIX_E_CHECKSUM : FIX_E_TOO_MANY_FIELDS;
-	f[0] = (struct fix_field){8, 2, BEGIN_FIELD_LEN - 3};
+	f[0] = (struct fix_field){8, 2, (uint32_t)(bl - 3)};
 	f[1] = (struct fix_field){9, (uint32_t)v0, (uint32_t)(b - 1 - v0)};
 
 	/* One pass from byte 0: the checksum covers the 8= and 9= fields too,
@@ -477,6 +502,16 @@ int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
 			st = FIX_E_BAD_VALUE;
 	}
 	return st;
+}
+
+int fix_parse(struct fix_msg *msg, const char *buf, size_t len)
+{
+	return parse_frame(msg, buf, len, 0);
+}
+
+int fix_parse_any_version(struct fix_msg *msg, const char *buf, size_t len)
+{
+	return parse_frame(msg, buf, len, 1);
 }
 
 int fix_frame_parse(struct fix_msg *msg, const char *buf, size_t len, size_t max_body,

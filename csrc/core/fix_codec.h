@@ -81,6 +81,12 @@ void fix_msg_init(struct fix_msg *msg, struct fix_field *fields, size_t cap);
  * (nfields, msg_type, seq_num if reached), enough for a Reject's 45/372. */
 int fix_parse(struct fix_msg *msg, const char *buf, size_t len);
 
+/* fix_parse for a frame under any BeginString the framer takes ("FIXT.1.1",
+ * "FIX.4.2"): the same checks and index, field 0 holds the version. For a
+ * session that accepts more than FIX.4.4, and for decoding what it
+ * delivered; which versions are acceptable is the caller's decision. */
+int fix_parse_any_version(struct fix_msg *msg, const char *buf, size_t len);
+
 /* fix_frame and fix_parse in one pass over the bytes (the checksum summed
  * once, by the same loads that find the SOHs): the same status and
  * *frame_len as fix_frame on buf[0..len); when that is FIX_OK, the status and

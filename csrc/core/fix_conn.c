@@ -430,6 +430,11 @@ struct fix_session *fix_conn_session(struct fix_conn *c)
 	return c && live(c) ? c->s : NULL;
 }
 
+enum fix_close_cause fix_conn_close_cause(const struct fix_conn *c)
+{
+	return c && c->s ? fix_session_close_cause(c->s) : FIX_CLOSE_OTHER;
+}
+
 /* After an API call queued bytes (or closed the session): pump unless the
  * caller is already inside pump, which will do it on the way out. */
 static void after_call(struct fix_conn *c)

@@ -110,6 +110,9 @@ void fix_conn_free(struct fix_conn *c);
 /* The session, for state and sequence queries; NULL before the stream is up
  * and after the connection closed. */
 struct fix_session *fix_conn_session(struct fix_conn *c);
+/* The session's close cause (fix_session_close_cause); valid inside
+ * on_closed too, where fix_conn_session is NULL already. */
+enum fix_close_cause fix_conn_close_cause(const struct fix_conn *c);
 
 /* Send an application message (ACTIVE only). Returns a fix_session_err. */
 int fix_conn_send(struct fix_conn *c, const char *msg_type, const struct fix_out_field *fields,

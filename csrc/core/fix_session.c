@@ -22,6 +22,7 @@ void fs_close(struct fix_session *s, const char *code, int by_peer, const char *
 		ev->closed.code = code;
 		ev->closed.reason = s->reason;
 		ev->closed.by_peer = by_peer;
+		ev->closed.cause = s->close_cause;
 	}
 }
 
@@ -59,6 +60,29 @@ static int comp_id_ok(const char *id)
 	return n > 0 && n <= FIX_SESSION_MAX_COMP_ID && !memchr(id, FIX_SOH, n);
 }
 
+/* Space-separated "FIX..." values of at most 16 version characters each,
+ * the shape the framer takes; anything else could never match. */
+static int begin_strings_ok(const char *b)
+{
+	size_t n = strlen(b), run = 0;
+	if (n > FIX_SESSION_MAX_BEGIN_STRINGS)
+		return 0;
+	for (size_t i = 0; i <= n; i++) {
+		char c = b[i];
+		if (c == ' ' || c == '\0') {
+			if (run > 0 && (run < 3 || run > 16 || memcmp(b + i - run, "FIX", 3) != 0))
+				return 0;
+			run = 0;
+		} else if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+			   (c >= 'a' && c <= 'z') || c == '.') {
+			run++;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 {
 	if (!cfg || !comp_id_ok(cfg->sender_comp_id) || cfg->heartbeat_s < 0 ||
@@ -69,6 +93,8 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	if (cfg->role != FIX_INITIATOR && cfg->role != FIX_ACCEPTOR)
 		return NULL;
 	if (cfg->store && !cfg->store->ops)
+		return NULL;
+	if (cfg->begin_strings && !begin_strings_ok(cfg->begin_strings))
 		return NULL;
 	struct fix_session *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -87,6 +113,8 @@ struct fix_session *fix_session_new(const struct fix_session_cfg *cfg)
 	s->reset_on_logon = cfg->reset_on_logon;
 	s->comp_id_session_only = cfg->comp_id_session_only;
 	s->logon_seq_adopt = cfg->logon_seq_adopt;
+	if (cfg->begin_strings)
+		strcpy(s->begin_strings, cfg->begin_strings);
 	s->username = cfg->username;
 	s->password = cfg->password;
 	s->max_body = cfg->max_body ? cfg->max_body : FIX_DEFAULT_MAX_BODY;
@@ -306,6 +334,11 @@ const char *fix_session_target_comp_id(const struct fix_session *s)
 int fix_session_heartbeat_s(const struct fix_session *s)
 {
 	return s->hb_s;
+}
+
+enum fix_close_cause fix_session_close_cause(const struct fix_session *s)
+{
+	return s->close_cause;
 }
 
 const char *fix_session_strerror(int err)

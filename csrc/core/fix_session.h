@@ -52,7 +52,18 @@
 #define FIX_SESSION_MAX_FIELDS 1024 /* fields one inbound message may carry */
 #define FIX_SESSION_REASON_MAX 256  /* CLOSED reason text, truncated beyond */
 
+/* Bytes of cfg.begin_strings: eight versions of 16 characters. */
+#define FIX_SESSION_MAX_BEGIN_STRINGS 135
+
 enum fix_role { FIX_INITIATOR = 0, FIX_ACCEPTOR = 1 };
+
+/* Why a session closed, beyond its code, where the owner acts on it. */
+enum fix_close_cause {
+	FIX_CLOSE_OTHER = 0,
+	FIX_CLOSE_SEQ_TOO_LOW,      /* we refused the peer's MsgSeqNum as too low */
+	FIX_CLOSE_PEER_SEQ_TOO_LOW, /* the peer's Logout(58) says "MsgSeqNum too low" (QuickFIX's
+				       words and ours): it refused our number */
+};
 
 /* Direction passed to the trace callback. */
 enum fix_trace_dir {
@@ -84,6 +95,12 @@ struct fix_session_cfg {
 	 * as in sequence (no "too low", no ResendRequest at logon), for venues
 	 * that forget their counters on restart */
 	int logon_seq_adopt;
+	/* begin_strings: BeginStrings taken on inbound application messages
+	 * besides FIX.4.4, separated by spaces ("FIXT.1.1"), for venues that
+	 * send market data under another version. Session messages and
+	 * everything sent stay FIX.4.4. NULL or "": FIX.4.4 only. Copied; at most
+	 * FIX_SESSION_MAX_BEGIN_STRINGS bytes of "FIX..." values the framer takes. */
+	const char *begin_strings;
 	/* Optional Username(553)/Password(554) in the initiator's Logon. Not copied:
 	 * they must stay valid until fix_session_start, which encodes them. */
 	const char *username;
@@ -191,6 +208,7 @@ struct fix_event {
 			const char *code;
 			const char *reason; /* for a person: "no Logon reply within 5 s" */
 			int by_peer;        /* 1 if the peer ended it (its Logout) */
+			enum fix_close_cause cause;
 		} closed;
 	};
 };
@@ -317,5 +335,7 @@ const char *fix_session_target_comp_id(const struct fix_session *s);
 
 /* HeartBtInt in force, in seconds (acceptor: the peer's, once known). */
 int fix_session_heartbeat_s(const struct fix_session *s);
+/* The CLOSED event's cause, until fix_session_free (FIX_CLOSE_OTHER before). */
+enum fix_close_cause fix_session_close_cause(const struct fix_session *s);
 
 #endif

@@ -59,6 +59,20 @@ static int wrong_begin_string(const char *p, size_t n, struct fix_sv *got)
 	return !sv_eq(got->ptr, got->len, FIX_BEGIN_STRING);
 }
 
+/* got is one of cfg.begin_strings (taken on application messages). */
+static int begin_string_listed(const struct fix_session *s, const struct fix_sv *got)
+{
+	const char *b = s->begin_strings;
+	while (*b) {
+		size_t n = strcspn(b, " ");
+		if (n == got->len && memcmp(b, got->ptr, n) == 0)
+			return 1;
+		b += n;
+		b += strspn(b, " ");
+	}
+	return 0;
+}
+
 /* Doubles the field pool; only while no event pins its entries. */
 static int grow_pool(struct fix_session *s)
 {
@@ -102,11 +116,17 @@ enum input_status fs_process_input(struct fix_session *s, int64_t now)
 		if (r == FIX_E_NEED_MORE)
 			return IN_IDLE;
 		struct fix_sv got;
+		int other_version = 0; /* parsed under one of cfg.begin_strings */
 		if (r == FIX_OK) {
 			size_t room = s->pool_cap - s->pool_used;
 			size_t cap = room < FIX_SESSION_MAX_FIELDS ? room : FIX_SESSION_MAX_FIELDS;
 			fix_msg_init(&s->cur, s->pool + s->pool_used, cap);
 			r = fix_parse(&s->cur, p, flen);
+			if (r == FIX_E_BEGIN_STRING && s->begin_strings[0] &&
+			    wrong_begin_string(p, flen, &got) && begin_string_listed(s, &got)) {
+				r = fix_parse_any_version(&s->cur, p, flen);
+				other_version = 1;
+			}
 			if (r == FIX_E_TOO_MANY_FIELDS) {
 				if (cap < FIX_SESSION_MAX_FIELDS) {
 					if (s->pool_used > 0 || s->pool_cap >= POOL_MAX) {
@@ -128,12 +148,25 @@ enum input_status fs_process_input(struct fix_session *s, int64_t now)
 				return IN_IDLE;
 			}
 		}
-		if (r != FIX_OK && wrong_begin_string(p, avail, &got)) {
+		if (r != FIX_OK && wrong_begin_string(p, avail, &got) &&
+		    !begin_string_listed(s, &got)) {
 			fs_trace(s, FIX_TRACE_GARBLED, p, flen ? flen : avail);
 			s->in_pos = s->in_len;
 			fs_fail(s, now, "protocol", "wrong BeginString, expected FIX.4.4",
 				"wrong BeginString %.*s, expected " FIX_BEGIN_STRING, clip(&got),
 				got.ptr);
+			return IN_IDLE;
+		}
+		/* A listed BeginString is for application messages only. */
+		if (r == FIX_OK && other_version && s->cur.msg_type_len == 1 &&
+		    s->cur.msg_type[0] && strchr("012345A", s->cur.msg_type[0])) {
+			fs_trace(s, FIX_TRACE_GARBLED, p, flen);
+			s->in_pos = s->in_len;
+			fs_fail(s, now, "protocol", "wrong BeginString, expected FIX.4.4",
+				"wrong BeginString %.*s on a session message (35=%.*s), "
+				"expected " FIX_BEGIN_STRING,
+				(int)s->cur.fields[0].len, p + 2, (int)s->cur.msg_type_len,
+				s->cur.msg_type);
 			return IN_IDLE;
 		}
 		if (flen == 0 || flen > avail)

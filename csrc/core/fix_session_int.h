@@ -75,6 +75,9 @@ struct fix_session {
 	int reset_on_logon;
 	int comp_id_session_only;
 	int logon_seq_adopt;
+	enum fix_close_cause close_cause; /* set before fs_close, copied into CLOSED */
+	/* cfg's, copied; "": FIX.4.4 only */
+	char begin_strings[FIX_SESSION_MAX_BEGIN_STRINGS + 1];
 	const char *username, *password; /* cfg's, only until start */
 	size_t max_body;
 	struct fix_store *store;
@@ -89,6 +92,7 @@ struct fix_session {
 	uint64_t logon_seq;  /* acceptor: the Logon's 34 until accepted */
 	int reset_done;      /* 141=Y exchanged in this session */
 	int silent;          /* fix_session_fault_silent (csrc/exchange) */
+	int gw_compat;       /* fix_session_fault_gateway_compat (csrc/exchange) */
 
 	int64_t wall_off; /* UTC minus the timer clock (fix_session_set_clock) */
 	int64_t last_sent, last_recv;

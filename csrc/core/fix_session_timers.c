@@ -8,7 +8,7 @@
 
 static int64_t hb_deadline(const struct fix_session *s)
 {
-	if (s->hb_s <= 0 || s->silent)
+	if (s->hb_s <= 0 || s->silent || s->gw_compat)
 		return INT64_MAX;
 	int64_t hb = (int64_t)s->hb_s * 1000;
 	int64_t d = add_ms(s->last_sent, hb);
@@ -67,7 +67,7 @@ void fix_session_tick(struct fix_session *s, int64_t now_ms)
 	default:
 		return;
 	}
-	if (s->hb_s <= 0 || s->silent)
+	if (s->hb_s <= 0 || s->silent || s->gw_compat)
 		return;
 	int64_t hb = (int64_t)s->hb_s * 1000;
 	if (s->test_req_sent && now_ms >= add_ms(s->test_req_sent, hb)) {

@@ -49,12 +49,23 @@ static int check_sending_time(struct fix_session *s, const struct fix_msg *m, in
 	return -1;
 }
 
+/* The text holds z (a peer's free text, in any place). */
+static int sv_contains(const struct fix_sv *v, const char *z)
+{
+	size_t n = strlen(z);
+	for (size_t i = 0; v->ptr && i + n <= v->len; i++)
+		if (memcmp(v->ptr + i, z, n) == 0)
+			return 1;
+	return 0;
+}
+
 static void too_low(struct fix_session *s, const struct fix_msg *m, int64_t now)
 {
 	char text[96];
 	snprintf(text, sizeof(text),
 		 "MsgSeqNum too low, expecting %" PRIu64 " but received %" PRIu64, s->next_in,
 		 m->seq_num);
+	s->close_cause = FIX_CLOSE_SEQ_TOO_LOW;
 	fs_fail(s, now, "protocol", text,
 		"MsgSeqNum too low: expected %" PRIu64 ", received %" PRIu64, s->next_in,
 		m->seq_num);
@@ -94,9 +105,12 @@ static void peer_logout(struct fix_session *s, const struct fix_msg *m, int64_t 
 	const char *code = before_logon ? "rejected" : "logged_out";
 	const char *what =
 	    s->role == FIX_INITIATOR ? "exchange logged us out" : "client logged out";
-	if (text.len)
+	if (text.len) {
+		struct fix_sv shown = {text.ptr, (size_t)clip(&text)};
+		if (sv_contains(&shown, "MsgSeqNum too low"))
+			s->close_cause = FIX_CLOSE_PEER_SEQ_TOO_LOW;
 		fs_close(s, code, 1, "%s: %.*s", what, clip(&text), text.ptr);
-	else
+	} else
 		fs_close(s, code, 1, "%s", what);
 }
 
@@ -293,6 +307,8 @@ static int dispatch(struct fix_session *s, const struct fix_msg *m, int64_t now)
 		}
 	}
 	if (!fs_valid_msg_type(m->msg_type, m->msg_type_len)) {
+		if (s->gw_compat)
+			return 0; /* that gateway drops what it does not know, unanswered */
 		fs_send_reject(s, m, 35, 11, "Invalid MsgType", now);
 		return 0;
 	}
@@ -325,6 +341,14 @@ static int on_message(struct fix_session *s, const struct fix_msg *m, int64_t no
 {
 	if (check_comp_ids(s, m, now) || check_sending_time(s, m, now))
 		return 0;
+	if (s->gw_compat) {
+		/* That gateway numbers nothing inbound: every message is in
+		 * sequence, and resends and resets mean nothing to it. */
+		if (fix_msg_is(m, "2") || fix_msg_is(m, "4"))
+			return 0;
+		s->next_in = m->seq_num;
+		s->resend_end = 0;
+	}
 	if (fix_msg_is(m, "5") && (m->seq_num >= s->next_in || !m->poss_dup)) {
 		if (m->seq_num < s->next_in) {
 			too_low(s, m, now);

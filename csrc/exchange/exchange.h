@@ -5,6 +5,7 @@
 #define BT_EXCHANGE_H
 
 #include "defaults.h"
+#include "fix_codec.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -115,8 +116,9 @@ struct fix_gateway_cfg {
 	const struct exch_faults *faults;
 	const char *tls_cert; /* PEM paths; both NULL means plain TCP */
 	const char *tls_key;
-	int trace;                /* print every frame (554 redacted) to stderr */
-	struct exch_admin *admin; /* the trading side and the admin channel */
+	int trace;                        /* print every frame (554 redacted) to stderr */
+	struct exch_admin *admin;         /* the trading side and the admin channel */
+	const struct exch_compat *compat; /* --compat, or NULL */
 };
 
 /* Create the gateway (TLS context included). NULL and *err on error. */
@@ -175,6 +177,45 @@ void admin_logout(struct exch_admin *a, struct participant *p);
 /* An application message from a logged-in user: 0 if handled, 1 if not a
  * message the exchange trades on. */
 int admin_message(struct exch_admin *a, struct participant *p, const struct fix_msg *m);
+
+/* --------------------------------------------------------------- compat */
+
+/* --compat betatrader-gateway (compat.c): behave like BetaTrader's own C++
+ * gateway. NULL everywhere means the exchange's own behaviour. */
+#define EXCH_COMPAT_GATEWAY "betatrader-gateway"
+/* The symbols that gateway trades, its default --symbols. */
+#define EXCH_COMPAT_SYMBOLS "EURUSD,USDJPY,GBPUSD,USDCAD,USDINR,EURINR,GBPINR,AUDUSD,USDMXN"
+
+struct exch_compat;
+struct fix_session;
+
+/* mode: --compat's value; comp_ids: --comp-ids (comma-separated, may be
+ * NULL). NULL and *err on an unknown mode or out of memory. */
+struct exch_compat *exch_compat_new(const char *mode, const char *comp_ids, char *err,
+				    size_t errlen);
+void exch_compat_free(struct exch_compat *x);
+/* 1 if comp_id is one of --comp-ids. */
+int exch_compat_known(const struct exch_compat *x, const char *comp_id);
+
+/* An inbound application message as that gateway reads it. */
+struct exch_compat_order {
+	const struct fix_msg *msg; /* what the venue gets: m itself, or m below */
+	char buf[1024];
+	struct fix_field fields[16];
+	struct fix_msg m;
+};
+/* 1: hand o->msg to the venue (a NewOrderSingle rewritten as the DAY limit
+ * order it is there); 0: drop it unanswered (not D/F/G/V, or an order whose
+ * 11, 38 are not unsigned integers, 55 not a listed symbol, 54 not 1/2, 44
+ * missing). peer, utc_ms: the header of the rewritten order. */
+int exch_compat_inbound(struct exch_compat_order *o, const struct fix_msg *m, const char *peer,
+			int64_t utc_ms);
+/* Send an application message the way that gateway does: an
+ * ExecutionReport with 49=1, 56=conn_id and its own tags; 35=W/X under
+ * 8=FIXT.1.1 with 49=TRADING_CORE, 56=conn_id; 35=9/Y/j not at all; the rest
+ * through the session. 0 or a FIX_SESSION_E_* code. */
+int exch_compat_send(struct fix_session *s, unsigned conn_id, const char *msg_type,
+		     const struct fix_out_field *fields, size_t n, int64_t now, int64_t utc_ms);
 
 /* ------------------------------------------------------------- helpers */
 

@@ -101,6 +101,15 @@ static void turn_end_soon(struct fix_gateway *g)
 		reactor_timer_start(g->r, &g->turn_end, 0);
 }
 
+/* May this CompID log on: a registered account, or in compat mode one of
+ * --comp-ids. 1, 0, or -1 when the account store failed. */
+static int comp_known(struct fix_gateway *g, const char *comp_id)
+{
+	if (g->cfg.compat && exch_compat_known(g->cfg.compat, comp_id))
+		return 1;
+	return accounts_has_client(g->cfg.accounts, comp_id);
+}
+
 /* --------------------------------------------------- per-CompID store */
 
 static void store_free(struct comp_store *cs)
@@ -193,12 +202,13 @@ static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t
 	sv_copy(comp, sizeof(comp), ev->logon_request.sender_comp_id);
 	int known = c->checked_comp[0] && strcmp(comp, c->checked_comp) == 0
 			? c->checked_known
-			: accounts_has_client(c->g->cfg.accounts, comp);
+			: comp_known(c->g, comp);
 	c->checked_comp[0] = 0;
 	if (known != 1) {
 		snprintf(text, sizeof(text),
-			 known < 0
-			     ? "account store failure, try again"
+			 known < 0 ? "account store failure, try again"
+			 : c->g->cfg.compat
+			     ? "unknown SenderCompID '%s'"
 			     : "unknown SenderCompID '%s': register first (POST /api/register)",
 			 comp);
 		fix_session_refuse(c->s, text, now);
@@ -215,7 +225,12 @@ static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t
 		fix_session_refuse(c->s, f->logon_logout, now);
 		return;
 	}
-	if (ev->logon_request.password.ptr) {
+	if (c->g->cfg.compat) {
+		/* The SenderCompID is the whole authentication; 553/554 are not read. */
+		fix_session_fault_gateway_compat(c->s);
+		c->user_logged_on = 1;
+		conn_trader(c);
+	} else if (ev->logon_request.password.ptr) {
 		/* A venue-style Logon with 553/554: check them right here. */
 		char user[FIX_SESSION_MAX_COMP_ID + 1];
 		sv_copy(user, sizeof(user), ev->logon_request.username);
@@ -323,8 +338,8 @@ static void on_logon(struct conn *c, int64_t now)
 static void on_user_request(struct conn *c, const struct fix_event *ev, int64_t now)
 {
 	const struct exch_faults *f = c->g->cfg.faults;
-	if (f->silent_after_logon || f->no_user_response)
-		return;
+	if (f->silent_after_logon || f->no_user_response || c->g->cfg.compat)
+		return; /* compat: 35=BE is a 'B' there, unhandled and unanswered */
 	char req_id[128], user[FIX_SESSION_MAX_COMP_ID + 1], text[256];
 	sv_copy(req_id, sizeof(req_id), ev->user_request.req_id);
 	sv_copy(user, sizeof(user), ev->user_request.username);
@@ -399,7 +414,12 @@ static void on_app(struct conn *c, const struct fix_event *ev, int64_t now)
 	if (f->silent_after_logon || !ev->msg)
 		return;
 	c->napp++;
-	if (!c->user_logged_on || !c->trader)
+	if (c->g->cfg.compat) {
+		struct exch_compat_order o;
+		if (c->trader && exch_compat_inbound(&o, ev->msg, fix_session_target_comp_id(c->s),
+						     now + c->g->wall_off))
+			admin_message(c->g->cfg.admin, c->trader, o.msg);
+	} else if (!c->user_logged_on || !c->trader)
 		business_reject(c, ev, '6', "not logged in: send a UserRequest (35=BE) first", now);
 	else if (admin_message(c->g->cfg.admin, c->trader, ev->msg) != 0)
 		/* Nothing else is traded: say so instead of dropping silently. */
@@ -471,7 +491,7 @@ static int conn_start_session(void *arg, const char *pre, size_t pre_len,
 		}
 	}
 	if (comp[0]) {
-		c->checked_known = accounts_has_client(g->cfg.accounts, comp);
+		c->checked_known = comp_known(g, comp);
 		memcpy(c->checked_comp, comp, sizeof(comp));
 	}
 	if (comp[0] && c->checked_known == 1) {
@@ -765,10 +785,21 @@ int fix_gateway_send(struct fix_gateway *g, void *conn, const char *msg_type,
 	struct conn *c = conn;
 	if (c->dead)
 		return FIX_SESSION_E_STATE;
-	/* Queued (fix_conn writes at the end of the loop turn, and holds it while
-	 * this very connection is in the middle of handling its own events);
-	 * fix_gateway_flush writes it at once. */
-	int rc = fix_conn_send(c->fc, msg_type, fields, n);
+	int rc;
+	if (g->cfg.compat) {
+		struct fix_session *s = fix_conn_session(c->fc);
+		int64_t now = gw_now(g);
+		/* Straight into the session: written by fix_gateway_flush at the
+		 * end of the turn (below), like anything queued while the
+		 * connection handles its own events. */
+		rc = s ? exch_compat_send(s, c->id, msg_type, fields, n, now, now + g->wall_off)
+		       : FIX_SESSION_E_STATE;
+	} else {
+		/* Queued (fix_conn writes at the end of the loop turn, and holds it
+		 * while this very connection is in the middle of handling its own
+		 * events); fix_gateway_flush writes it at once. */
+		rc = fix_conn_send(c->fc, msg_type, fields, n);
+	}
 	if (!c->dirty) {
 		c->dirty = 1;
 		c->dirty_next = g->dirty;

@@ -30,3 +30,15 @@ int fix_session_fault_raw(struct fix_session *s, const char *bytes, size_t n)
 	s->out_len += n;
 	return 0;
 }
+
+int fix_session_fault_gateway_compat(struct fix_session *s)
+{
+	if (s->role != FIX_ACCEPTOR || s->st != FIX_ST_LOGON_RECEIVED)
+		return FIX_SESSION_E_STATE;
+	s->gw_compat = 1;
+	s->hb_s = 30; /* what that gateway always answers */
+	s->reset_done = 0;
+	s->next_in = s->logon_seq; /* fix_session_accept then moves past it */
+	s->resend_end = 0;
+	return 0;
+}

@@ -23,4 +23,14 @@ void fix_session_fault_silent(struct fix_session *s, int on);
  * what is already queued. Consumes no sequence number. */
 int fix_session_fault_raw(struct fix_session *s, const char *bytes, size_t n);
 
+/* Behave like BetaTrader's own C++ gateway (the exchange's --compat
+ * betatrader-gateway). Acceptor, LOGON_RECEIVED, before fix_session_accept:
+ * the Logon reply carries 108=30 and no 141 whatever the peer asked (a
+ * 141=Y resets none of our numbers) and the Logon's MsgSeqNum is taken as in
+ * sequence. From then on every inbound MsgSeqNum is (no gap, no "too low"),
+ * ResendRequest and SequenceReset are ignored, an unknown MsgType is dropped
+ * without a Reject, and no Heartbeat, TestRequest or heartbeat timeout comes
+ * from us (a TestRequest is still answered). 0 or FIX_SESSION_E_STATE. */
+int fix_session_fault_gateway_compat(struct fix_session *s);
+
 #endif

@@ -196,6 +196,10 @@ static enum MHD_Result respond(struct http_api *h, struct MHD_Connection *c, con
 {
 	if (h->admin && strncmp(url, "/admin/", 7) == 0)
 		return do_admin(h, c, url, method, rq);
+	if (!h->accounts) /* --compat betatrader-gateway: that gateway has no HTTP API */
+		return send_error(c, MHD_HTTP_NOT_FOUND,
+				  "no HTTP API: this exchange runs --compat " EXCH_COMPAT_GATEWAY,
+				  NULL, NULL);
 	fault_delay(h);
 	if (h->faults->http_500)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,

@@ -58,6 +58,15 @@ static const char usage[] =
     "      resend-request         after the first application message of a connection\n"
     "                             send a ResendRequest 7=1 16=0 (the client must\n"
     "                             resend with 43=Y and 122, or gap-fill)\n"
+    "  --compat MODE        behave like another exchange; MODE betatrader-gateway:\n"
+    "                       BetaTrader's own C++ gateway (README, \"The local\n"
+    "                       exchange\"): Logon by SenderCompID alone, no\n"
+    "                       UserRequest, no HTTP API (only the admin channel),\n"
+    "                       its symbols (default --symbols\n"
+    "                       " EXCH_COMPAT_SYMBOLS ")\n"
+    "                       and its message layouts\n"
+    "  --comp-ids LIST      with --compat: comma-separated SenderCompIDs that may\n"
+    "                       log on (besides the client ids of --db)\n"
     "  --trace              print every FIX frame to stderr (554 redacted), one line\n"
     "                       each: \"fix <conn> <in|out|garbled>: <frame>\" with SOH\n"
     "                       shown as '|' and <conn> counting connections from 1;\n"
@@ -111,7 +120,8 @@ int exch_listen(const char *host, int port, int *bound, char *err, size_t errlen
 
 int main(int argc, char **argv)
 {
-	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL, *symbols = NULL;
+	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL, *symbols = NULL,
+		   *compat_mode = NULL, *comp_ids = NULL;
 	int fix_port = BT_DEFAULT_FIX_PORT, http_port = BT_DEFAULT_HTTP_PORT,
 	    iter = EXCH_DEFAULT_ITER, trace = 0;
 	int with_parent = 0;
@@ -151,6 +161,10 @@ int main(int argc, char **argv)
 			key = v;
 		} else if (strcmp(o, "--symbols") == 0) {
 			symbols = v;
+		} else if (strcmp(o, "--compat") == 0) {
+			compat_mode = v;
+		} else if (strcmp(o, "--comp-ids") == 0) {
+			comp_ids = v;
 		} else if (strcmp(o, "--fault") == 0) {
 			char why[160];
 			if (exch_fault_set(&faults, v, 1, why, sizeof(why)) != 0) {
@@ -170,6 +184,22 @@ int main(int argc, char **argv)
 	if (!cert != !key) {
 		fprintf(stderr, "betatrader-exchange: --tls-cert and --tls-key go together\n");
 		return 2;
+	}
+	if (comp_ids && !compat_mode) {
+		fprintf(stderr, "betatrader-exchange: --comp-ids needs --compat %s\n",
+			EXCH_COMPAT_GATEWAY);
+		return 2;
+	}
+	struct exch_compat *compat = NULL;
+	if (compat_mode) {
+		char why[160];
+		compat = exch_compat_new(compat_mode, comp_ids, why, sizeof(why));
+		if (!compat) {
+			fprintf(stderr, "betatrader-exchange: %s\n", why);
+			return 2;
+		}
+		if (!symbols)
+			symbols = EXCH_COMPAT_SYMBOLS;
 	}
 
 	/* One fd per FIX session: the default soft limit (1024) is too low for a
@@ -205,6 +235,7 @@ int main(int argc, char **argv)
 	struct exch_admin *admin = NULL;
 	if (sfd < 0) {
 		fprintf(stderr, "betatrader-exchange: signalfd: %s\n", strerror(errno));
+		exch_compat_free(compat);
 		return 1;
 	}
 	acc = accounts_open(db, iter, err, sizeof(err));
@@ -223,7 +254,8 @@ int main(int argc, char **argv)
 				      .tls_cert = cert,
 				      .tls_key = key,
 				      .trace = trace,
-				      .admin = admin};
+				      .admin = admin,
+				      .compat = compat};
 	gw = fix_gateway_new(&cfg, err, sizeof(err));
 	fix_fd = -1; /* the gateway owns it now, even on failure */
 	if (!gw)
@@ -231,7 +263,7 @@ int main(int argc, char **argv)
 	http_fd = exch_listen(host, http_port, &http_bound, err, sizeof(err));
 	if (http_fd < 0)
 		goto fail;
-	http = http_api_start(http_fd, acc, &faults, admin);
+	http = http_api_start(http_fd, compat ? NULL : acc, &faults, admin);
 	if (!http) {
 		close(http_fd);
 		snprintf(err, sizeof(err), "cannot start the HTTP server on port %d", http_bound);
@@ -252,6 +284,7 @@ fail:
 	if (fix_fd >= 0)
 		close(fix_fd);
 	accounts_close(acc);
+	exch_compat_free(compat);
 	close(sfd);
 	return status;
 }

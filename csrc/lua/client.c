@@ -94,10 +94,15 @@ static int opt_bool(lua_State *L, int t, const char *k)
 	return b;
 }
 
-/* A duration option in seconds, as milliseconds. */
+/* A duration option in seconds (of the table at t), as milliseconds. */
+static int64_t opt_ms_in(lua_State *L, int t, const char *k, int64_t dflt_ms)
+{
+	return (int64_t)(opt_number(L, t, k, (double)dflt_ms / 1000.0) * 1000);
+}
+
 static int64_t opt_ms(lua_State *L, const char *k, int64_t dflt_ms)
 {
-	return (int64_t)(opt_number(L, 1, k, (double)dflt_ms / 1000.0) * 1000);
+	return opt_ms_in(L, 1, k, dflt_ms);
 }
 
 /* core.client_new(cfg) with cfg as normalised by config.lua. */
@@ -145,14 +150,32 @@ static int client_new(lua_State *L)
 	cfg.comp_id_session_only = check && !strcmp(check, "session");
 	const char *logon_seq = opt_string(L, 1, "logon_seq");
 	cfg.logon_seq_adopt = logon_seq && !strcmp(logon_seq, "adopt");
+	/* begin_strings (a list, checked by config.lua) as the session's
+	 * space-separated string, kept on the stack until bt_auth_new copied it */
+	lua_getfield(L, 1, "begin_strings");
+	if (lua_istable(L, -1)) {
+		int t = lua_gettop(L);
+		lua_Integer n = luaL_len(L, t);
+		luaL_Buffer b;
+		luaL_buffinit(L, &b);
+		for (lua_Integer i = 1; i <= n; i++) {
+			if (i > 1)
+				luaL_addchar(&b, ' ');
+			lua_geti(L, t, i);
+			luaL_addvalue(&b);
+		}
+		luaL_pushresult(&b);
+		cfg.begin_strings = lua_tostring(L, -1);
+	}
 	lua_getfield(L, 1, "reconnect");
 	if (lua_istable(L, -1)) {
 		int t = lua_gettop(L);
 		cfg.reconnect = 1;
-		cfg.reconnect_interval_ms = (int64_t)(opt_number(L, t, "interval", 1) * 1000);
-		cfg.reconnect_max_ms = (int64_t)(opt_number(L, t, "max_interval", 30) * 1000);
-		cfg.reconnect_backoff = opt_number(L, t, "backoff", 2);
-		cfg.reconnect_jitter = opt_number(L, t, "jitter", 0.1);
+		/* config.lua fills every field; cfg_init's defaults stay otherwise */
+		cfg.reconnect_interval_ms = opt_ms_in(L, t, "interval", cfg.reconnect_interval_ms);
+		cfg.reconnect_max_ms = opt_ms_in(L, t, "max_interval", cfg.reconnect_max_ms);
+		cfg.reconnect_backoff = opt_number(L, t, "backoff", cfg.reconnect_backoff);
+		cfg.reconnect_jitter = opt_number(L, t, "jitter", cfg.reconnect_jitter);
 		cfg.reconnect_attempts = (unsigned)opt_number(L, t, "attempts", 0);
 	}
 	lua_pop(L, 1);

@@ -299,6 +299,17 @@ static void open_defaults(lua_State *L, int mod)
 			lua_pushinteger(L, d[k].i);
 		lua_setfield(L, -2, d[k].name);
 	}
+	/* reconnect's fields; the option itself defaults to false */
+	lua_createtable(L, 0, 4);
+	push_secs(L, BT_DEFAULT_RECONNECT_INTERVAL_MS);
+	lua_setfield(L, -2, "interval");
+	push_secs(L, BT_DEFAULT_RECONNECT_MAX_INTERVAL_MS);
+	lua_setfield(L, -2, "max_interval");
+	lua_pushnumber(L, BT_DEFAULT_RECONNECT_BACKOFF);
+	lua_setfield(L, -2, "backoff");
+	lua_pushnumber(L, BT_DEFAULT_RECONNECT_JITTER);
+	lua_setfield(L, -2, "jitter");
+	lua_setfield(L, -2, "reconnect");
 	lua_setfield(L, mod, "defaults");
 }
 

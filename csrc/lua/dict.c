@@ -882,7 +882,9 @@ static int dict_decode(lua_State *L)
 	const struct fix_dict *d = ld->d;
 	struct fix_msg m;
 	fix_msg_init(&m, ld->in, MAX_FIELDS);
-	int rc = fix_parse(&m, frame, len);
+	/* any version the framer takes: a client with begin_strings receives
+	 * FIXT.1.1 frames, and its session has already vetted them */
+	int rc = fix_parse_any_version(&m, frame, len);
 	if (rc != FIX_OK) {
 		luaL_pushfail(L);
 		lua_pushfstring(L, "not a valid FIX 4.4 frame: %s", fix_strerror(rc));
@@ -1027,7 +1029,7 @@ static int build_fields(lua_State *L)
 	struct ldict *ld = check_dict(L, lua_upvalueindex(4));
 	struct fix_msg m;
 	fix_msg_init(&m, ld->in, MAX_FIELDS);
-	if (fix_parse(&m, frame, len) != FIX_OK)
+	if (fix_parse_any_version(&m, frame, len) != FIX_OK)
 		return 0;
 	size_t hdr, tr;
 	btl_fix_split(&m, &hdr, &tr);

@@ -722,6 +722,44 @@ static void test_parse_bad_begin_string(void)
 	T_EQ_INT(fix_parse(&m, NULL, 0), FIX_E_BEGIN_STRING);
 }
 
+/* fix_parse_any_version: the same index under FIXT.1.1 (field 0 is the
+ * version), the same checks, and no more than the framer takes. */
+static void test_parse_any_version(void)
+{
+	char f[512];
+	size_t n = ref_frame(f, sizeof(f), "FIXT.1.1",
+			     "35=W|49=TRADING_CORE|56=7|34=3|52=20261128-17:30:00.123|55=EURUSD|");
+	struct fix_field fl[NF];
+	struct fix_msg m;
+	fix_msg_init(&m, fl, NF);
+	T_EQ_INT(fix_parse(&m, f, n), FIX_E_BEGIN_STRING);
+	T_EQ_INT(fix_parse_any_version(&m, f, n), FIX_OK);
+	T_EQ_INT(m.nfields, 9);
+	T_EQ_INT(fl[0].tag, 8);
+	T_EQ_MEM(f + fl[0].off, fl[0].len, "FIXT.1.1", 8);
+	T_EQ_INT(fl[1].tag, 9);
+	T_EQ_MEM(f + fl[1].off, fl[1].len, "66", 2);
+	T_OK(fix_msg_is(&m, "W"));
+	T_EQ_INT(m.seq_num, 3);
+	size_t len;
+	const char *v = fix_msg_get(&m, 55, &len);
+	T_EQ_MEM(v, len, "EURUSD", 6);
+	/* FIX.4.4 parses alike through both */
+	n = ref_frame(f, sizeof(f), "FIX.4.4", "35=0|49=S|56=T|34=1|52=20261128-17:30:00.123|");
+	T_EQ_INT(fix_parse_any_version(&m, f, n), FIX_OK);
+	T_EQ_MEM(f + fl[0].off, fl[0].len, "FIX.4.4", 7);
+	/* the other checks stay: CheckSum, a version longer than 16 */
+	n = ref_frame(f, sizeof(f), "FIXT.1.1", "35=0|49=S|56=T|34=1|52=20261128-17:30:00.123|");
+	f[n - 2] = f[n - 2] == '0' ? '1' : '0';
+	T_EQ_INT(fix_parse_any_version(&m, f, n), FIX_E_CHECKSUM);
+	n = ref_frame(f, sizeof(f), "FIXT.1.1.2.3.4.5.6",
+		      "35=0|49=S|56=T|34=1|52=20261128-17:30:00.123|");
+	T_EQ_INT(fix_parse_any_version(&m, f, n), FIX_E_BEGIN_STRING);
+	T_EQ_INT(fix_parse_any_version(&m, "8=FIX", 5), FIX_E_BEGIN_STRING);
+	T_EQ_INT(fix_parse_any_version(&m, "8=XYZ\0019=0\00110=000\001", 17), FIX_E_BEGIN_STRING);
+	T_EQ_INT(fix_parse_any_version(&m, NULL, 0), FIX_E_BEGIN_STRING);
+}
+
 static void test_parse_body_length_mismatch(void)
 {
 	char f[512];
@@ -1124,6 +1162,7 @@ int main(void)
 	T_RUN(test_frame_bad_checksum_dropped_as_unit);
 	T_RUN(test_frame_wrong_body_length_resyncs);
 	T_RUN(test_parse_bad_begin_string);
+	T_RUN(test_parse_any_version);
 	T_RUN(test_parse_body_length_mismatch);
 	T_RUN(test_parse_bad_checksum);
 	T_RUN(test_parse_tag_syntax);

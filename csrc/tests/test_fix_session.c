@@ -195,6 +195,56 @@ static void test_seq_too_low(void)
 	EXPECT_EV(s, ev, FIX_EV_CLOSED);
 	T_EQ_STR(ev.closed.code, "protocol");
 	T_EQ_STR(ev.closed.reason, "MsgSeqNum too low: expected 4, received 2");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_SEQ_TOO_LOW);
+	T_EQ_INT(fix_session_close_cause(s), FIX_CLOSE_SEQ_TOO_LOW);
+	fix_session_free(s);
+}
+
+/* The peer's Logout refusing our number is told apart by its cause, not by
+ * matching the reason text; other ends are FIX_CLOSE_OTHER. */
+static void test_close_cause(void)
+{
+	struct fix_event ev;
+	struct fix_session *s = client_logged_on(NULL);
+	T_EQ_INT(fix_session_close_cause(s), FIX_CLOSE_OTHER);
+	FEED(s, W(FROM_EXC("5", 2, T0S) "58=MsgSeqNum too low, expecting 9 but received 2|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGOUT);
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "logged_out");
+	T_EQ_STR(ev.closed.reason,
+		 "exchange logged us out: MsgSeqNum too low, expecting 9 but received 2");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_PEER_SEQ_TOO_LOW);
+	T_EQ_INT(fix_session_close_cause(s), FIX_CLOSE_PEER_SEQ_TOO_LOW);
+	fix_session_free(s);
+
+	/* the same answer to our Logon: rejected, same cause */
+	struct fix_session_cfg c;
+	cfg_client(&c, NULL);
+	s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("5", 1, T0S) "58=MsgSeqNum too low, expecting 9 but received 1|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGOUT);
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "rejected");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_PEER_SEQ_TOO_LOW);
+	fix_session_free(s);
+
+	s = client_logged_on(NULL);
+	FEED(s, W(FROM_EXC("5", 2, T0S) "58=maintenance|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGOUT);
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_OTHER);
+	fix_session_free(s);
+
+	s = client_logged_on(NULL);
+	fix_session_tick(s, T0 + 40000); /* TestRequest */
+	fix_session_tick(s, T0 + 80000); /* unanswered */
+	while (fix_session_poll_event(s, &ev) && ev.type != FIX_EV_CLOSED)
+		;
+	T_EQ_INT(ev.type, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "timeout");
+	T_EQ_INT(ev.closed.cause, FIX_CLOSE_OTHER);
 	fix_session_free(s);
 }
 
@@ -491,6 +541,88 @@ static void test_wrong_begin_string(void)
 	s = client_logged_on(NULL);
 	FEED(s, "8=FIXT.1.1\0019=5\00135=0\00110=000\001", T0);
 	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.reason, "wrong BeginString FIXT.1.1, expected FIX.4.4");
+	fix_session_free(s);
+}
+
+/* begin_strings = {"FIX.4.4", "FIXT.1.1"}: market data under FIXT.1.1
+ * (BetaTrader's C++ gateway) is delivered, in sequence, with its version in
+ * field 0; a session message under it still ends the session; a frame under
+ * a listed version with a bad CheckSum is garbled, not fatal. */
+static void test_begin_strings(void)
+{
+	struct fix_event ev;
+	struct tracelog tl = {.len = 0};
+	struct fix_session_cfg c;
+	cfg_client(&c, NULL);
+	c.begin_strings = "FIX.4.4 FIXT.1.1";
+	c.trace = tl_trace;
+	c.trace_ud = &tl;
+	struct fix_session *s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("A", 1, T0S) "98=0|108=30|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	const char *md =
+	    other_version(W(FROM_EXC("W", 2, T0S) "55=EURUSD|268=1|269=0|270=1.1|"), "FIXT.1.1");
+	FEED(s, md, T0);
+	EXPECT_EV(s, ev, FIX_EV_APP);
+	T_EQ_MEM(ev.msg->buf, ev.msg->len, md, strlen(md));
+	T_EQ_INT(ev.msg->fields[0].tag, 8);
+	T_EQ_MEM(ev.msg->buf + ev.msg->fields[0].off, ev.msg->fields[0].len, "FIXT.1.1", 8);
+	T_OK(fix_msg_is(ev.msg, "W"));
+	T_EQ_INT(ev.msg->seq_num, 2);
+	EXPECT_NO_EV(s);
+	/* FIX.4.4 goes on as before, numbers continue */
+	FEED(s, W(FROM_EXC("8", 3, T0S) "37=1|11=5|17=1|39=0|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_APP);
+	EXPECT_NO_EV(s);
+	EXPECT_NO_OUT(s);
+	/* garbled under FIXT.1.1: dropped, no number used */
+	int garbled = tl.garbled;
+	FEED(s, "8=FIXT.1.1\0019=5\00135=0\00110=000\001", T0);
+	EXPECT_NO_EV(s);
+	T_EQ_INT(tl.garbled, garbled + 1);
+	T_EQ_INT(fix_session_state(s), FIX_ST_ACTIVE);
+	/* a Heartbeat under FIXT.1.1 is refused as any other version */
+	FEED(s, other_version(W(FROM_EXC("0", 4, T0S)), "FIXT.1.1"), T0);
+	EXPECT_OUT(s, W(FROM_CLI("5", 2, T0S) "58=wrong BeginString, expected FIX.4.4|"));
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "protocol");
+	T_EQ_STR(ev.closed.reason,
+		 "wrong BeginString FIXT.1.1 on a session message (35=0), expected FIX.4.4");
+	fix_session_free(s);
+
+	/* an unlisted version is as fatal as without the option */
+	s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("A", 1, T0S) "98=0|108=30|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	FEED(s, other_version(W(FROM_EXC("W", 2, T0S) "55=EURUSD|"), "FIX.4.2"), T0);
+	EXPECT_OUT(s, W(FROM_CLI("5", 2, T0S) "58=wrong BeginString, expected FIX.4.4|"));
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.reason, "wrong BeginString FIX.4.2, expected FIX.4.4");
+	fix_session_free(s);
+
+	/* values the framer could never take are refused at creation */
+	const char *bad[] = {"FIXT.1.1,FIX.4.2", "XFIX.1", "FIXT.1.1.2.3.4.5.6.7", "FI"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		c.begin_strings = bad[i];
+		T_OK(fix_session_new(&c) == NULL);
+	}
+}
+
+/* Without begin_strings a FIXT.1.1 application message ends the session,
+ * as before the option existed. */
+static void test_begin_strings_default(void)
+{
+	struct fix_event ev;
+	struct fix_session *s = client_logged_on(NULL);
+	FEED(s, other_version(W(FROM_EXC("W", 2, T0S) "55=EURUSD|"), "FIXT.1.1"), T0);
+	EXPECT_OUT(s, W(FROM_CLI("5", 2, T0S) "58=wrong BeginString, expected FIX.4.4|"));
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.code, "protocol");
 	T_EQ_STR(ev.closed.reason, "wrong BeginString FIXT.1.1, expected FIX.4.4");
 	fix_session_free(s);
 }
@@ -1005,6 +1137,7 @@ int main(void)
 	T_RUN(test_first_message_not_logon);
 	T_RUN(test_seq_too_high_resend);
 	T_RUN(test_seq_too_low);
+	T_RUN(test_close_cause);
 	T_RUN(test_sequence_reset_gap_fill);
 	T_RUN(test_sequence_reset_reset_mode);
 	T_RUN(test_sequence_reset_implausible);
@@ -1016,6 +1149,8 @@ int main(void)
 	T_RUN(test_test_request_echo);
 	T_RUN(test_garbled_frames_dropped);
 	T_RUN(test_wrong_begin_string);
+	T_RUN(test_begin_strings);
+	T_RUN(test_begin_strings_default);
 	T_RUN(test_wrong_comp_id);
 	T_RUN(test_comp_id_session_only);
 	T_RUN(test_logon_seq_adopt);

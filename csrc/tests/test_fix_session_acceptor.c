@@ -219,6 +219,51 @@ static void test_fault_hooks(void)
 	fix_session_free(s);
 }
 
+/* --compat betatrader-gateway's session half: exact bytes of that gateway. */
+static void test_fault_gateway_compat(void)
+{
+	struct fix_store_mem ms;
+	struct fix_session_cfg c;
+	struct fix_event ev;
+	fix_store_mem_init(&ms, 7, 3, 0); /* the in-memory counter is at 7 */
+	cfg_exchange(&c, &ms.st);
+	struct fix_session *s = fix_session_new(&c);
+	fix_session_start(s, T0);
+	T_EQ_INT(fix_session_fault_gateway_compat(s), FIX_SESSION_E_STATE); /* no Logon yet */
+	/* 141=Y with 34=1 and 108=5: answered 108=30 without 141, on 7. */
+	FEED(s, W(FROM_CLI("A", 1, T0S) "98=0|108=5|141=Y|553=x|554=pw|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON_REQUEST);
+	T_EQ_INT(fix_session_fault_gateway_compat(s), 0);
+	T_EQ_INT(fix_session_accept(s, T0), 0);
+	EXPECT_OUT(s, W(FROM_EXC("A", 7, T0S) "98=0|108=30|"));
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	T_EQ_INT(ms.resets, 0);
+	T_EQ_INT(fix_session_next_in_seq(s), 2);
+	/* No timers of its own, however long the silence. */
+	T_EQ_INT(fix_session_deadline(s), INT64_MAX);
+	fix_session_tick(s, T0 + 1000000);
+	EXPECT_NO_OUT(s);
+	EXPECT_NO_EV(s);
+	/* ResendRequest and SequenceReset (both modes) are ignored. */
+	FEED(s, W(FROM_CLI("2", 2, T0S) "7=1|16=0|"), T0);
+	FEED(s, W(FROM_CLI("4", 3, T0S) "123=Y|36=50|"), T0);
+	FEED(s, W(FROM_CLI("4", 4, T0S) "36=900|"), T0);
+	EXPECT_NO_OUT(s);
+	EXPECT_NO_EV(s);
+	/* Any MsgSeqNum is in sequence, above or below; a TestRequest is answered. */
+	FEED(s, W(FROM_CLI("1", 5000, T0S) "112=a|"), T0);
+	EXPECT_OUT(s, W(FROM_EXC("0", 8, T0S) "112=a|"));
+	FEED(s, W(FROM_CLI("D", 3, T0S) "11=1|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_APP);
+	T_EQ_INT(fix_session_next_in_seq(s), 4);
+	/* An unknown MsgType: dropped, no Reject. */
+	FEED(s, W(FROM_CLI("ZZ", 4, T0S) "58=x|"), T0);
+	EXPECT_NO_OUT(s);
+	EXPECT_NO_EV(s);
+	fix_session_free(s);
+	fix_store_mem_free(&ms);
+}
+
 /* ------------------------------------------------ initiator <-> acceptor */
 
 struct side {
@@ -377,6 +422,7 @@ int main(void)
 	T_RUN(test_acceptor_logon_gap);
 	T_RUN(test_acceptor_user_request);
 	T_RUN(test_fault_hooks);
+	T_RUN(test_fault_gateway_compat);
 	T_RUN(test_initiator_acceptor_pair);
 	return T_END();
 }

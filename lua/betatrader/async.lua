@@ -39,6 +39,14 @@
 -- each is passed, with the handler's traceback, to the error handler set by
 -- async.on_error (default: written to stderr), after the rest of the batch
 -- was dispatched. They never fail or interrupt an unrelated await.
+--
+-- A blocking await (outside tasks and cqueues) waits on the completion
+-- queue's eventfd while dispatching events and running the other tasks; a
+-- handler (`on_state`) that awaits lets later events and tasks run
+-- meanwhile. The functions here are re-exported by @{betatrader} as
+-- `bt.spawn`, `bt.run`, `bt.sleep`, `bt.step`, `bt.pollfd`, `bt.events`,
+-- `bt.timeout`, `bt.now`, `bt.on_error`.
+-- @module betatrader.async
 local core = require("betatrader.core")
 
 local coroutine, math, table = coroutine, math, table
@@ -393,7 +401,15 @@ local function check_op(self, fname)
 	end
 end
 
---- "pending" | "done" | "failed" | "cancelled"
+--- An operation: what `auth:register`, `auth:login`, `auth:logout`,
+-- `auth:profile`, `fix:receive`, `fix:flush` and `bt.spawn` return.
+-- Declared `local op &lt;close&gt; = ...`, it is cancelled at scope exit if
+-- still pending. It is a cqueues pollable (`op:pollfd()`, `op:events()`,
+-- `op:timeout()`).
+-- @type Op
+
+--- The op's status.
+-- @treturn string `"pending"`, `"done"`, `"failed"` or `"cancelled"`
 function Op:status()
 	check_op(self, "status")
 	return self._c:status()
@@ -410,7 +426,9 @@ function Op:id()
 	return self._c:id()
 end
 
---- Cancels a pending operation; returns true if this call cancelled it.
+--- Cancels a pending operation (a login in progress is abandoned); its
+-- await fails with code `cancelled`.
+-- @treturn boolean true if this call cancelled it
 function Op:cancel()
 	check_op(self, "cancel")
 	return self._c:cancel()
@@ -478,7 +496,16 @@ local function settle(self)
 	return table.unpack(fin, 1, fin.n)
 end
 
---- Waits for the operation; see the module comment for where it may run.
+--- Waits for the operation and returns its values (`true` when it has
+-- none), or `nil, message, code`. It never yields across a C call: inside
+-- `bt.spawn` tasks it yields to the scheduler; inside a cqueues-managed
+-- coroutine it polls the op; anywhere else (the main chunk, a busted test, a
+-- plain coroutine such as a `coroutine.wrap` iterator inside a task, an
+-- `on_state` handler) it blocks on the completion queue's eventfd while
+-- dispatching events and running the other tasks.
+-- @tparam[opt] number timeout seconds; on timeout returns
+-- `nil, "timed out after Xs", "timeout"` and leaves the op pending
+-- @return the op's values, or `nil, message, code`
 function Op:await(timeout)
 	if getmetatable(self) ~= Op then
 		check_op(self, "await")
@@ -543,6 +570,8 @@ function Op:await(timeout)
 end
 
 --- Like await, but raises the failure message instead of returning it.
+-- @tparam[opt] number timeout seconds
+-- @return the op's values
 function Op:get(timeout)
 	check_op(self, "get")
 	timeout = check_timeout(timeout, 1, "get")
@@ -643,8 +672,15 @@ local function check_callable(fn, fname)
 	end
 end
 
---- Runs fn(...) as a task of the scheduler; returns an Op resolving to
---- fn's return values.
+--- The scheduler: tasks, pumping from other event loops, timers.
+-- @section scheduler
+
+--- Runs fn(...) as a task of the scheduler (`bt.spawn`); returns an Op
+-- resolving to fn's return values. A task's error fails its op (code
+-- `error`, with the traceback).
+-- @tparam function fn
+-- @param ... its arguments
+-- @treturn Op
 function M.spawn(fn, ...)
 	check_callable(fn, "spawn")
 	check_fork()
@@ -658,8 +694,11 @@ function M.spawn(fn, ...)
 	return op
 end
 
---- Runs the scheduler until every task has finished. With fn, spawns it
---- first. Re-raises (with the traceback) an error from any task.
+--- Runs the scheduler until every task has finished (`bt.run`). With fn,
+-- spawns it first. Re-raises (with the traceback) an error from any task;
+-- the scheduler stays whole, so the next run() goes on.
+-- @tparam[opt] function fn
+-- @param ... its arguments
 function M.run(fn, ...)
 	if fn ~= nil then
 		check_callable(fn, "run")
@@ -671,7 +710,8 @@ function M.run(fn, ...)
 end
 
 --- One non-blocking (or up to timeout seconds) turn of the scheduler, for
---- other event loops; returns true.
+-- other event loops (`bt.step`); returns true.
+-- @tparam[opt] number timeout seconds
 function M.step(timeout)
 	timeout = check_timeout(timeout, 1, "step")
 	pump(timeout or 0)
@@ -693,7 +733,8 @@ function M.timeout()
 	return next_timeout()
 end
 
---- Sleeps (yields, polls or blocks like await); returns true.
+--- Sleeps (yields, polls or blocks like await); returns true (`bt.sleep`).
+-- @tparam number seconds
 function M.sleep(seconds)
 	if type(seconds) ~= "number" then
 		argerror(1, "sleep", "number expected, got " .. type(seconds), 2)
@@ -810,7 +851,10 @@ end
 
 --- Sets the function called with the message (and traceback) of every
 --- error an event handler raises; nil restores the default (stderr).
---- Returns the previous one.
+--- Returns the previous one (`bt.on_error`; `bt.on_error(error)` makes
+--- them raise from the pump).
+-- @tparam[opt] function fn
+-- @treturn function
 function M.on_error(fn)
 	if fn ~= nil and type(fn) ~= "function" then
 		argerror(1, "on_error", "function expected, got " .. type(fn), 2)

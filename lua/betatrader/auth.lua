@@ -3,6 +3,31 @@
 -- Failed. The state lives in the C core under a mutex, so auth:state() is
 -- true at every instant; on_state handlers run on this Lua thread while the
 -- module is pumped (any await, bt.run, bt.step).
+--
+-- One operation at a time: `login()` while another `register`/`login`
+-- runs, or `register()` while `Active`, fails at once with code
+-- `invalid_state`. A cancelled `register`/`login` no longer counts:
+-- `op:cancel()` followed at once by `login()` is accepted (the state goes
+-- through `Disconnected`). The state is held in C under a mutex and changes
+-- on the I/O thread, so `auth:state()` is current even when the script is
+-- not awaiting anything.
+--
+-- <pre>
+--     Disconnected ──register()──▶ Registering ──ok──▶ Disconnected (client_id known)
+--          │                            └──error──▶ Failed
+--          └──login(id, pw)──▶ Connecting ──TCP/TLS up, Logon sent──▶ Authenticating
+--                                  │                                    │  Logon ack, then 35=BE sent
+--                                  └──error/timeout──▶ Failed           ├──35=BF UserStatus=1──▶ Active
+--                                                                       └──refused/timeout/drop──▶ Failed
+--     Active ──logout()──▶ (35=5 exchanged or timed out) ──▶ Disconnected
+--     Active ──peer Logout / disconnect / heartbeat timeout──▶ Failed (with the reason)
+--     Failed ──register() or login()──▶ starts again
+-- </pre>
+--
+-- With the client's `reconnect` option an unplanned end of an Active
+-- session goes back to `Connecting` instead of `Failed` (see
+-- @{betatrader.client}).
+-- @module betatrader.auth
 local async = require("betatrader.async")
 local cjson = require("cjson.safe")
 
@@ -59,15 +84,31 @@ function Auth:_on_state(new, old, reason, code)
   end
 end
 
---- POST /api/register. Resolves to client_id, token.
+--- Registers an account: POST `/api/register`.
+-- @tparam string username 1..64 bytes, no control characters
+-- @tparam string password 1..256 bytes, no control characters
+-- @treturn Op resolving to `client_id, token` (the token is kept for
+-- `profile()` and wiped when the client is closed)
 function Auth:register(username, password)
   check_text(username, 1, "register", "username", 64)
   check_text(password, 2, "register", "password", 256)
   return own(self, self._c:register(username, password))
 end
 
---- Logon (35=A) then UserRequest (35=BE). Resolves to true once Active.
+--- Logs in: Logon (35=A), then UserRequest (35=BE) with the password;
+-- `Active` once the UserResponse (35=BF) has UserStatus 1. With the
+-- client option `auth = "logon"` the Logon ack is the authentication and
+-- `password` may be nil. The store is opened (mkdir, lock, scan) on the
+-- calling thread before the connect is posted.
+-- @tparam ?string client_id the SenderCompID: 1..64 bytes of printable ASCII
+-- without `=`, `|` or spaces; may be nil when the client's `sender_comp_id`
+-- option names it
+-- @tparam ?string password 1..256 bytes
+-- @treturn Op resolving to `true` once `Active`
 function Auth:login(client_id, password)
+  if client_id == nil then
+    client_id = self._sender_comp_id
+  end
   check_text(client_id, 1, "login", "client_id", 64)
   if client_id:find("[=|%s]") then
     argerror(1, "login", "client_id contains '=', '|' or spaces")
@@ -83,13 +124,18 @@ function Auth:login(client_id, password)
   return own(self, self._c:login(client_id, password))
 end
 
---- Logout exchange when Active; cancels a login in progress. Resolves to true.
+--- Logs out. Active: the Logout exchange (or its timeout), then
+-- `Disconnected`; Connecting/Authenticating: cancels the attempt (its op
+-- fails `cancelled`); Failed: back to `Disconnected`. Also stops a
+-- reconnect in progress.
+-- @treturn Op resolving to `true`
 function Auth:logout()
   return own(self, self._c:logout())
 end
 
---- GET /api/profile with the token of the last register(). Resolves to
---- the profile as a table (decoded with lua-cjson).
+--- GET `/api/profile` with the token of the last `register()`.
+-- @treturn Op resolving to the profile as a table (decoded with lua-cjson;
+-- not a JSON object: fails `bad_response`)
 function Auth:profile()
   local raw = async.wrap(self._c:profile())
   local op = async.new()
@@ -110,23 +156,33 @@ function Auth:profile()
   return op
 end
 
---- The current state name; while Failed also the reason and the code.
+--- The current state.
+-- @treturn string the state name (@{betatrader.states})
+-- @treturn ?string while `Failed`, and while reconnecting, the reason (why
+-- the session was lost)
+-- @treturn ?string its code (@{betatrader.codes})
 function Auth:state()
   return self._c:state()
 end
 
---- reason, code of the last failure, or nil.
+--- The last failure.
+-- @treturn ?string its reason, or nil
+-- @treturn ?string its code
 function Auth:last_error()
   return self._c:last_error()
 end
 
 --- The SenderCompID (client_id) from registration or login, or nil.
+-- @treturn ?string
 function Auth:sender_comp_id()
   return self._c:sender_comp_id()
 end
 
---- fn(new, old, reason, code) on every transition, in order. Returns a
---- function that removes the handler.
+--- Calls `fn(new, old, reason, code)` on every transition, in order, on the
+-- Lua thread while the module is pumped. An error it raises goes to
+-- `bt.on_error` and does not stop the other handlers.
+-- @tparam function fn (or a callable table)
+-- @treturn function removes the handler (true if it was there)
 function Auth:on_state(fn)
   local mt = getmetatable(fn)
   if type(fn) ~= "function" and not (mt and mt.__call) then

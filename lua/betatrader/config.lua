@@ -1,7 +1,12 @@
 --- Validation of the options given to betatrader.client{...}.
 -- Misuse raises at once with a message naming the option, as Lua's own
 -- library does; nothing is sent before the options are known to be good.
+-- @module betatrader.config
 local M = {}
+
+-- defaults.h's table (see M.defaults below); reconnect's fields from it too
+local core_defaults = require("betatrader.core").defaults
+local rc_defaults = core_defaults.reconnect
 
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
@@ -118,6 +123,14 @@ local checkers = {
     end
     return v
   end,
+  sender_comp_id = function(v, level)
+    -- login()'s client_id when it is called without one
+    check_string("sender_comp_id", v, level + 1, { max = 64 })
+    if v:find("[=|%s\128-\255]") then
+      fail(level, "bad option 'sender_comp_id' (no '=', '|', spaces or non-ASCII bytes allowed)")
+    end
+    return v
+  end,
   heartbeat = function(v, level)
     return check_number("heartbeat", v, 1, 3600, level, true)
   end,
@@ -203,6 +216,34 @@ local checkers = {
     end
     return v
   end,
+  begin_strings = function(v, level)
+    if type(v) ~= "table" then
+      fail(level, "bad option 'begin_strings' (table expected, got %s)", type(v))
+    end
+    local out, has44 = {}, false
+    for i = 1, #v do
+      local b = v[i]
+      if type(b) ~= "string" or not b:match("^FIX[%w.]*$") or #b > 16 then
+        fail(level, "bad option 'begin_strings' (entry %d: a BeginString such as \"FIXT.1.1\" "
+          .. "expected, got %s)", i, type(b) == "string" and "'" .. b .. "'" or type(b))
+      end
+      has44 = has44 or b == "FIX.4.4"
+      out[i] = b
+    end
+    for k in pairs(v) do
+      if math.type(k) ~= "integer" or k < 1 or k > #v then
+        fail(level, "bad option 'begin_strings' (a list expected, got key %s)", tostring(k))
+      end
+    end
+    if not has44 then
+      -- session messages and everything sent are FIX.4.4 whatever the list says
+      fail(level, "bad option 'begin_strings' (must include \"FIX.4.4\")")
+    end
+    if #out > 8 then
+      fail(level, "bad option 'begin_strings' (at most 8 entries)")
+    end
+    return out
+  end,
   reconnect = function(v, level)
     if v == false then
       return false
@@ -216,13 +257,14 @@ local checkers = {
         fail(level, "bad option 'reconnect' (unknown field '%s')", tostring(k))
       end
     end
+    local d = rc_defaults
     local out = {
-      interval = check_number("reconnect.interval", v.interval or 1, 0.001, 3600, level),
-      backoff = check_number("reconnect.backoff", v.backoff or 2, 1, 100, level),
-      jitter = check_number("reconnect.jitter", v.jitter or 0.1, 0, 1, level),
+      interval = check_number("reconnect.interval", v.interval or d.interval, 0.001, 3600, level),
+      backoff = check_number("reconnect.backoff", v.backoff or d.backoff, 1, 100, level),
+      jitter = check_number("reconnect.jitter", v.jitter or d.jitter, 0, 1, level),
     }
     out.max_interval = check_number("reconnect.max_interval", v.max_interval or
-      math.max(30, out.interval), out.interval, 86400, level)
+      math.max(d.max_interval, out.interval), out.interval, 86400, level)
     if v.attempts ~= nil then
       out.attempts = check_number("reconnect.attempts", v.attempts, 1, 1 << 31, level, true)
     end
@@ -235,10 +277,12 @@ local checkers = {
 
 -- The defaults come from the C core's one table (csrc/core/defaults.h, as
 -- core.defaults). connect_timeout, logon_timeout and logout_timeout are left
--- out: they default to the user's timeout (which defaults to the same 10 s).
-local per_timeout = { connect_timeout = true, logon_timeout = true, logout_timeout = true }
+-- out: they default to the user's timeout (which defaults to the same 10 s);
+-- so is reconnect, whose fields they are (the option is off by default).
+local per_timeout = { connect_timeout = true, logon_timeout = true, logout_timeout = true,
+  reconnect = true }
 M.defaults = { fsync = false, reset_on_logon = false, auth = "user_request" }
-for k, v in pairs(require("betatrader.core").defaults) do
+for k, v in pairs(core_defaults) do
   if not per_timeout[k] then
     M.defaults[k] = v
   end

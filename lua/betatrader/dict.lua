@@ -3,7 +3,10 @@
 --   dict.default()        -> the FIX 4.4 dictionary (shared, loaded once)
 --   dict.load(path)       -> a dictionary; raises "dictionary: FILE:LINE: problem"
 -- A dictionary object offers :decode(frame) (a raw FIX frame, e.g. from a log,
--- to a message answering by name), :constants() and :field(name_or_tag).
+-- to a message answering by name, as `fix:receive` gives it),
+-- :encode(name, fields) (the frame `fix:send` would write for a message by
+-- name), :constants() and :field(name_or_tag).
+-- @module betatrader.dict
 local core = require("betatrader.core")
 
 local M = {}

@@ -6,7 +6,7 @@
 --   -- ex.api_url, ex.fix_host, ex.fix_port, ex.ca_file (tls = true)
 --   ex:stop()
 --
--- and script it while a spec runs (README, "Scenario tests"): ex:book,
+-- and script it while a spec runs: ex:book,
 -- ex:order, ex:submit, ex:depth, ex:send, ex:expect, ex:drop, ex:hold,
 -- ex:release, ex:fault, ex:stats. Each is one request to the exchange's
 -- admin endpoints (POST /admin/<command>, the token from the READY line)
@@ -14,6 +14,56 @@
 --
 -- A crashed or hung exchange raises an error carrying its stderr; nothing
 -- here ever waits without a deadline.
+--
+-- In the `betatrader-exchange` rock. A scenario test starts its own
+-- exchange, logs the bot in, and then moves the market around the bot from
+-- the spec (`examples/scenario_spec.lua` does it for
+-- `examples/market_maker.lua`).
+--
+-- Every `ex:` call returns once the exchange has done it (and written what
+-- it had to send), so a spec never sleeps to line up with the exchange. The
+-- calls block the spec's Lua thread while they run, so a bot in the same
+-- process reacts between them: let it handle its messages
+-- (`client.fix:receive(timeout):await()` or the bot's own loop, as
+-- `MarketMaker:run_until` does) until the state you expect, with a generous
+-- timeout, then check with `ex:expect`/`ex:depth`. A bot in another process
+-- can be expected while it runs. Misuse raises at the spec's line; a refused
+-- call raises with the exchange's reason (`testing: admin send: client
+-- 'CLIENT0009' is not connected (HTTP 404)`).
+--
+-- Message types may be given as MsgType (`"8"`, `"D"`) or by name
+-- (`"ExecutionReport"`, `"NewOrderSingle"`, `"OrderCancelRequest"`,
+-- `"OrderCancelReplaceRequest"`, `"OrderCancelReject"`,
+-- `"MarketDataRequest"`, ... see `testing.MSG_TYPES`). Values are strings or
+-- numbers; numbers are sent exactly (`1.0841` as `1.0841`, `1e6` as
+-- `1000000`). Deterministic ids: client ids are `CLIENT0001`, ... in
+-- registration order; OrderIDs `O1`, ExecIDs `X1`, ... count up per
+-- exchange.
+-- @module betatrader.testing
+-- @usage
+-- local bt = require("betatrader")
+-- local testing = require("betatrader.testing")
+--
+-- describe("my bot", function()
+--   local ex, client, id
+--   setup(function()
+--     ex = testing.exchange{}                            -- a fresh exchange on free ports
+--     ex:book("EUR/USD", { bids = { { 1.0841, 1e6 } }, asks = { { 1.0843, 2e6 } } })
+--     client = bt.client{ api_url = ex.api_url, fix_host = ex.fix_host, fix_port = ex.fix_port,
+--                         store = false }
+--     id = assert(client.auth:register("bot", "bot-pass"):await())
+--     assert(client.auth:login(id, "bot-pass"):await())
+--   end)
+--   teardown(function() client:close(); ex:stop() end)
+--
+--   it("buys when the offer drops", function()
+--     local bot = MyBot.new(client)                  -- your bot, on the logged-in client
+--     ex:book("EUR/USD", { bids = { { 1.0835, 1e6 } }, asks = { { 1.0837, 1e6 } } })
+--     bot:run_until(function() return bot.orders_sent > 0 end, 5)  -- let it react
+--     local order = assert(ex:expect(id, "NewOrderSingle", 5))     -- what the exchange got
+--     assert.equal("1", order[54])
+--   end)
+-- end)
 local process = require("betatrader.testing.process")
 local cjson = require("cjson")
 
@@ -342,16 +392,25 @@ Exchange.__close = function(self)
 end
 Exchange.__gc = Exchange.__close
 
---- Start one exchange. opts: faults, tls (true | {cert=, key=, ca_file=}),
--- db (path kept across restarts), host, args (extra argv), iterations
--- (PBKDF2; default 1000 to keep specs fast), ready_timeout, env.
+--- Start one exchange on free ports and wait for its READY line, e.g.
+-- `testing.exchange{ faults = {...}, tls = true, db = path, symbols = {...} }`.
+-- A crashed or hung exchange fails the spec with its stderr.
+-- @tparam[opt] table opts faults (names as for `--fault`, e.g.
+-- `"close-after=3"`), tls (true | {cert=, key=, ca_file=}), db (path kept
+-- across restarts), symbols, host, args (extra argv), iterations (PBKDF2;
+-- default 1000 to keep specs fast), ready_timeout, env, exe, compat
+-- (`"betatrader-gateway"`: behave like BetaTrader's own C++ gateway, see the
+-- README's "The local exchange") and comp_ids (with compat: the SenderCompIDs
+-- that may log on, a list or a comma-separated string)
+-- @return the exchange: `api_url`, `fix_host`, `fix_port` (and `ca_file`
+-- when TLS is on), `:stop()`, and the scripting calls (`ex:book`, ...)
 function M.exchange(opts)
   opts = opts or {}
   if type(opts) ~= "table" then
     error("bad argument #1 to 'exchange' (table expected, got " .. type(opts) .. ")", 2)
   end
   local known = { faults = 1, tls = 1, db = 1, host = 1, args = 1, iterations = 1,
-    ready_timeout = 1, env = 1, exe = 1, symbols = 1 }
+    ready_timeout = 1, env = 1, exe = 1, symbols = 1, compat = 1, comp_ids = 1 }
   for k in pairs(opts) do
     if not known[k] then
       error("testing.exchange: unknown option '" .. tostring(k) .. "'", 2)
@@ -406,6 +465,24 @@ function M.exchange(opts)
       error("testing.exchange: symbols must be a list or a comma-separated string", 2)
     end
     args[#args + 1] = "--symbols"
+    args[#args + 1] = list
+  end
+  if opts.compat ~= nil then
+    if type(opts.compat) ~= "string" then
+      error("testing.exchange: compat must be a string (\"betatrader-gateway\")", 2)
+    end
+    args[#args + 1] = "--compat"
+    args[#args + 1] = opts.compat
+  end
+  if opts.comp_ids ~= nil then
+    local list = opts.comp_ids
+    if type(list) == "table" then
+      list = table.concat(list, ",")
+    end
+    if type(list) ~= "string" then
+      error("testing.exchange: comp_ids must be a list or a comma-separated string", 2)
+    end
+    args[#args + 1] = "--comp-ids"
     args[#args + 1] = list
   end
   for _, a in ipairs(opts.args or {}) do
@@ -601,11 +678,13 @@ function Exchange:_admin(cmd, body, timeout, soft)
   return reply
 end
 
---- Replace the seeded book of symbol: the exchange's MARKET participant
--- cancels its orders there and places one limit order per level, e.g.
--- ex:book("EUR/USD", { bids = {{1.0841, 1e6}}, asks = {{1.0843, 2e6}} }).
--- Levels that cross resting orders trade at once. Returns the reports
--- MARKET got (list of messages).
+--- Replace the seeded book of symbol: the exchange's `MARKET` participant
+-- cancels its orders there and places one DAY limit order per level, e.g.
+-- `ex:book("EUR/USD", { bids = {{1.0841, 1e6}}, asks = {{1.0843, 2e6}} })`.
+-- Levels that cross resting orders (the bot's) trade at once.
+-- @tparam string symbol
+-- @tparam table sides `{ bids = {{price, qty}, ...}, asks = ... }`
+-- @return the reports MARKET got (list of messages)
 function Exchange:book(symbol, sides)
   if type(symbol) ~= "string" then
     error("bad argument #1 to 'book' (symbol expected, got " .. type(symbol) .. ")", 2)
@@ -630,10 +709,10 @@ end
 local SIDES = { buy = "1", sell = "2", ["1"] = "1", ["2"] = "2", [1] = "1", [2] = "2" }
 local TIFS = { day = "0", ioc = "3", fok = "4", ["0"] = "0", ["3"] = "3", ["4"] = "4" }
 
---- Place an order as another participant (default "SPEC"; as = "NAME"):
--- { symbol, side = "buy"|"sell", qty, price (limit; none = market),
--- tif = "day"|"ioc"|"fok", id = ClOrdID, as = participant }. Returns the
--- ExecutionReports that participant got, in order.
+--- Place an order as another participant (default `"SPEC"`; `as = "NAME"`).
+-- @tparam table o `{ symbol, side = "buy"|"sell", qty, price (limit; none =
+-- market), tif = "day"|"ioc"|"fok", id = ClOrdID, as = participant }`
+-- @return the ExecutionReports that participant got, in order
 function Exchange:order(o)
   if type(o) ~= "table" then
     error("bad argument #1 to 'order' (table expected, got " .. type(o) .. ")", 2)
@@ -661,7 +740,11 @@ function Exchange:order(o)
 end
 
 --- Run any trading message (D, F, G, V) through the exchange as participant
--- `as`, as if it had sent it; returns the replies it got.
+-- `as`, as if it had sent it (e.g. a cancel of an `ex:order`).
+-- @tparam string as the participant
+-- @tparam string msg_type a MsgType or name
+-- @tparam table fields `{ {tag, value}, ... }`
+-- @return the replies it got
 function Exchange:submit(as, msg_type, fields)
   if type(as) ~= "string" then
     error("bad argument #1 to 'submit' (participant name expected, got " .. type(as) .. ")", 2)
@@ -671,8 +754,10 @@ function Exchange:submit(as, msg_type, fields)
     fields = fields_arg(fields, "submit") }).replies)
 end
 
---- The book of symbol: { bids = { {price, qty, orders}, ... }, asks = ... },
--- best first, prices and quantities as the exchange writes them.
+--- The book of symbol: `{ bids = { {price, qty, orders}, ... }, asks = ... }`,
+-- best first, prices and quantities as strings, as the exchange writes them
+-- (`"1.0841"`).
+-- @tparam string symbol
 function Exchange:depth(symbol)
   local r = self:_admin("depth", { symbol = symbol })
   local out = { bids = {}, asks = {} }
@@ -691,7 +776,12 @@ local function client_arg(client, fname)
   return client
 end
 
---- Send any application message to a connected client, in its session.
+--- Send any application message to a connected client, in its session
+-- (the next MsgSeqNum).
+-- @tparam string client the client id
+-- @tparam string msg_type a MsgType or name
+-- @tparam table fields `{ {tag, value}, ... }`
+-- @return true; raises when the client is not connected
 function Exchange:send(client, msg_type, fields)
   client_arg(client, "send")
   local t = msg_type_arg(msg_type, "send", 2)
@@ -701,8 +791,13 @@ end
 
 --- The oldest message of msg_type (nil = any) the client sent since it
 -- logged in that no expect has returned yet, waiting up to timeout seconds
--- (default 5) for it: the message as the exchange parsed it, or nil,
--- message, "timeout".
+-- (default 5) for it.
+-- @tparam string client the client id
+-- @tparam ?string msg_type a MsgType or name; nil: any
+-- @tparam[opt=5] number timeout seconds
+-- @return `{ msg_type, seq_num, sender, fields = {{tag, value}, ...},
+-- [tag] = value }` (body fields, as the exchange parsed them), or
+-- `nil, message, "timeout"`
 function Exchange:expect(client, msg_type, timeout)
   client_arg(client, "expect")
   local t = msg_type ~= nil and msg_type_arg(msg_type, "expect", 2) or nil
@@ -724,8 +819,11 @@ function Exchange:drop(client)
   return true
 end
 
---- Hold back the exchange's replies of msg_type (to client, or to all)
--- until release: forces an interleaving.
+--- Hold back the exchange's trading replies (ExecutionReports, 35=9,
+-- market data) of msg_type, to client or to all, until `ex:release`:
+-- forces interleavings ("the fill arrives after my cancel").
+-- @tparam string msg_type a MsgType or name
+-- @tparam[opt] string client
 function Exchange:hold(msg_type, client)
   local t = msg_type_arg(msg_type, "hold", 1)
   self:_admin("hold", { msg_type = t, client = client })
@@ -733,13 +831,20 @@ function Exchange:hold(msg_type, client)
 end
 
 --- Send what was held (of msg_type / to client; nil = everything) in the
--- order it was held; returns how many were sent.
+-- order it was held.
+-- @tparam[opt] string msg_type
+-- @tparam[opt] string client
+-- @treturn integer how many were sent
 function Exchange:release(msg_type, client)
   local t = msg_type ~= nil and msg_type_arg(msg_type, "release", 1) or nil
   return math.tointeger(self:_admin("release", { msg_type = t, client = client }).released)
 end
 
---- Switch a named fault ("close-after=3", "http-500", ...) on (default) or off.
+--- Switch any named fault of the exchange (`betatrader-exchange --help`
+-- lists them; with its value: `"close-after=3"`, `"http-500"`, ...) on
+-- (default) or off with `false`.
+-- @tparam string name
+-- @tparam[opt=true] boolean on
 function Exchange:fault(name, on)
   if type(name) ~= "string" then
     error("bad argument #1 to 'fault' (fault name expected, got " .. type(name) .. ")", 2)
@@ -748,7 +853,7 @@ function Exchange:fault(name, on)
   return true
 end
 
---- Counters: orders, trades, rejects and the connected client ids.
+--- Counters: `{ orders, trades, rejects, connected = {client ids} }`.
 function Exchange:stats()
   return self:_admin("stats", {})
 end
