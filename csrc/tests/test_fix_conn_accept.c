@@ -342,10 +342,8 @@ static void raw_case(const char *send_first, size_t n, size_t max, int tls, cons
 {
 	unsigned short port;
 	int lfd = srv_listen(4, &port);
-	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
 	struct acc a;
 	acc_init(&a, accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
 	a.o.first_frame_timeout_ms = 300;

@@ -626,10 +626,8 @@ static void test_accept_tls_plain_client(void)
 	T_OK(stls != NULL);
 	unsigned short port;
 	int lfd = srv_listen(4, &port);
-	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
 	struct acceptor a = {.tls = stls};
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
@@ -670,10 +668,8 @@ static void test_close_linger(void)
 {
 	unsigned short port;
 	int lfd = srv_listen(4, &port);
-	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
 	struct acceptor a = {0};
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_cond_init(&a.cv, NULL);
@@ -704,10 +700,8 @@ static void test_linger_outlives_owner(void)
 {
 	unsigned short port;
 	int lfd = srv_listen(4, &port);
-	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
 	struct timeval tv = {10, 0}; /* a linger that died would leave us waiting */
 	setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct acceptor a = {0};
@@ -787,10 +781,8 @@ static void test_accept_reads_until_empty(void)
 {
 	unsigned short port;
 	int lfd = srv_listen(4, &port);
-	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_OK(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
 	/* 40 KiB (three reads) and the hang-up wait in the kernel before the
 	 * transport exists. */
 	char buf[40 * 1024];
