@@ -1,5 +1,6 @@
-/* FIX session over a transport on the reactor: see fix_conn.h. */
-#include "fix_conn.h"
+/* FIX session over a transport on the reactor, both roles: see fix_conn.h.
+ * The initiator's opening (with the client's store) is fix_conn_open.c. */
+#include "fix_conn_int.h"
 #include "util.h"
 
 #include <errno.h>
@@ -8,39 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
+#include "defaults.h"
+#include "fix_codec.h"
 #include "reactor.h"
-#include "seqstore.h"
 #include "transport.h"
-
-#define REASON_MAX 512
-
-struct fix_conn {
-	atomic_int refs; /* the owner's + one per posted job */
-	struct bt_reactor *r;
-	struct transport *t;
-	struct fix_session *s;
-	struct seqstore *store;
-	struct fix_store fstore; /* the session points here */
-	struct reactor_timer timer;
-	struct reactor_timer frames_timer; /* writes the store's frames after a send */
-	struct fix_conn_cbs cbs;
-	void *arg;
-	char *username; /* kept until fix_session_start encodes the Logon */
-	char *password; /* likewise, then wiped */
-	int busy;       /* dispatch depth: destroy waits until 0 */
-	int freed;      /* the owner called fix_conn_free */
-	int closed;     /* on_closed was (or will never be) delivered */
-	int pumping;    /* inside pump(): nested calls only queue output */
-	int corked;     /* fix_conn_cork: API calls only queue */
-	int tcode;      /* transport failure, if any */
-	char treason[REASON_MAX];
-	uint64_t handed;  /* bytes given to the transport so far */
-	int store_failed; /* a group commit failed: nothing more may be written */
-	char store_err[REASON_MAX];
-};
 
 /* The session's timer clock (CLOCK_MONOTONIC ms, like the reactor's timers,
  * so a wall-clock step cannot freeze or rush a deadline), with the UTC of
@@ -61,16 +37,26 @@ static void release_session(struct fix_conn *c)
 	reactor_timer_stop(c->r, &c->frames_timer); /* close writes what is left */
 	fix_session_free(c->s);
 	c->s = NULL;
-	seqstore_close(c->store);
-	c->store = NULL;
+	if (c->dops)
+		c->dops->close(c->dctx);
+	c->dops = NULL;
+	c->dctx = NULL;
 	bt_wipe_free_str(&c->username);
 	bt_wipe_free_str(&c->password);
+	free(c->pre);
+	c->pre = NULL;
+	c->pre_len = 0;
+}
+
+void fc_destroy(struct fix_conn *c)
+{
+	release_session(c);
+	free(c);
 }
 
 static void destroy(struct fix_conn *c)
 {
-	release_session(c);
-	free(c);
+	fc_destroy(c);
 }
 
 static void enter(struct fix_conn *c)
@@ -78,15 +64,20 @@ static void enter(struct fix_conn *c)
 	c->busy++;
 }
 
-static void leave(struct fix_conn *c)
-{
-	if (--c->busy == 0 && atomic_load(&c->refs) == 0)
-		destroy(c);
-}
-
 static int live(const struct fix_conn *c)
 {
 	return !c->freed && !c->closed;
+}
+
+static void drop_now(struct fix_conn *c);
+
+static void leave(struct fix_conn *c)
+{
+	/* A drop asked for inside a callback happens once that unwinds. */
+	if (c->busy == 1 && c->dropping && live(c))
+		drop_now(c);
+	if (--c->busy == 0 && atomic_load(&c->refs) == 0)
+		destroy(c);
 }
 
 /* Write the store's pending frames now: 0, or -1 once the store failed. */
@@ -94,13 +85,29 @@ static int frames_now(struct fix_conn *c)
 {
 	if (c->store_failed)
 		return -1;
-	if (c->store && seqstore_commit(c->store) < 0) {
+	if (c->dops && c->dops->commit(c->dctx) < 0) {
 		c->store_failed = 1;
 		snprintf(c->store_err, sizeof(c->store_err), "sequence store failed: %s",
-			 seqstore_error(c->store));
+			 c->dops->error(c->dctx));
 		return -1;
 	}
 	return 0;
+}
+
+/* Pacing (fix_conn_pace): how much of len may go to the transport now. */
+static size_t paced_len(struct fix_conn *c, size_t len)
+{
+	if (c->fast)
+		return len < c->fast ? len : c->fast;
+	return reactor_now_ms() >= c->pace_next ? 1 : 0;
+}
+
+static void paced_sent(struct fix_conn *c, size_t n)
+{
+	if (c->fast)
+		c->fast -= n;
+	else
+		c->pace_next = reactor_now_ms() + c->pace_ms;
 }
 
 /* Hand everything the session queued to the transport (coalesced there),
@@ -116,19 +123,23 @@ static int write_out(struct fix_conn *c)
 {
 	if (c->store_failed)
 		return -1;
-	if (c->store && seqstore_commit_numbers(c->store) < 0) {
+	if (c->dops && c->dops->commit_numbers(c->dctx) < 0) {
 		c->store_failed = 1;
 		snprintf(c->store_err, sizeof(c->store_err), "sequence store failed: %s",
-			 seqstore_error(c->store));
+			 c->dops->error(c->dctx));
 		return -1;
 	}
 	size_t len;
 	const char *p = c->s ? fix_session_out(c->s, &len) : NULL;
+	if (p && len && c->pace_ms)
+		len = paced_len(c, len);
 	if (p && len && c->t && transport_write(c->t, p, len) == 0) {
 		fix_session_out_consume(c->s, len);
 		c->handed += len;
+		if (c->pace_ms)
+			paced_sent(c, len);
 	}
-	if (c->store && seqstore_pending_frames(c->store) &&
+	if (c->dops && c->dops->pending_frames(c->dctx) &&
 	    reactor_timer_start(c->r, &c->frames_timer, 0) < 0)
 		return frames_now(c);
 	return 0;
@@ -150,7 +161,11 @@ static void finish(struct fix_conn *c, const char *code, const char *reason)
 
 static void arm_timer(struct fix_conn *c)
 {
-	int64_t due = fix_session_deadline(c->s);
+	int64_t due = c->s ? fix_session_deadline(c->s) : c->first_by;
+	size_t pending = 0;
+	if (c->s && c->pace_ms && !c->fast && fix_session_out(c->s, &pending) && pending &&
+	    c->pace_next < due)
+		due = c->pace_next; /* the next paced byte */
 	if (due == INT64_MAX) {
 		reactor_timer_stop(c->r, &c->timer);
 		return;
@@ -201,6 +216,13 @@ static void t_open(void *arg)
 {
 	struct fix_conn *c = arg;
 	enter(c);
+	if (c->acceptor) {
+		/* The session starts with the first frame (t_data). */
+		if (c->cbs.on_connected)
+			c->cbs.on_connected(c->arg);
+		leave(c);
+		return;
+	}
 	int rc = fix_session_start(c->s, now_ms(c));
 	bt_wipe_free_str(&c->password); /* encoded into the Logon now (or never) */
 	bt_wipe_free_str(&c->username);
@@ -215,18 +237,71 @@ static void t_open(void *arg)
 	leave(c);
 }
 
-static void t_data(void *arg, const char *buf, size_t n)
+static void feed(struct fix_conn *c, const char *buf, size_t n)
 {
-	struct fix_conn *c = arg;
-	enter(c);
 	size_t off = 0;
-	while (off < n && live(c) && c->s) {
+	while (off < n && live(c) && c->s && !c->dropping) {
 		size_t k = fix_session_feed(c->s, buf + off, n - off, now_ms(c));
 		off += k;
 		size_t evs = pump(c);
 		if (k == 0 && evs == 0)
 			break; /* cannot happen per the session's contract; never spin */
 	}
+}
+
+/* Acceptor: buffer until the first frame is complete (or is no frame at
+ * all), let the owner set the session up from it, then feed it all. */
+static void first_bytes(struct fix_conn *c, const char *buf, size_t n)
+{
+	if (c->pre_len + n > c->pre_max) {
+		finish(c, "protocol", "no FIX frame in the first bytes received");
+		return;
+	}
+	char *p = realloc(c->pre, c->pre_len + n);
+	if (!p) {
+		finish(c, "protocol", "out of memory");
+		return;
+	}
+	c->pre = p;
+	memcpy(c->pre + c->pre_len, buf, n);
+	c->pre_len += n;
+	size_t flen = 0;
+	if (fix_frame(c->pre, c->pre_len, FIX_DEFAULT_MAX_BODY, &flen) == FIX_E_NEED_MORE)
+		return;
+	struct fix_session_cfg cfg;
+	fix_session_cfg_init(&cfg);
+	if (c->on_first_bytes(c->arg, c->pre, c->pre_len, &cfg) != 0) {
+		finish(c, "refused", "connection refused by the acceptor");
+		return;
+	}
+	if (!live(c))
+		return;
+	cfg.role = FIX_ACCEPTOR;
+	c->s = fix_session_new(&cfg);
+	int64_t now = now_ms(c);
+	if (!c->s || fix_session_start(c->s, now) != 0) {
+		finish(c, "protocol", "cannot start the session");
+		return;
+	}
+	/* The session may end while fed: keep the bytes until it is done. */
+	char *pre = c->pre;
+	size_t len = c->pre_len;
+	c->pre = NULL;
+	c->pre_len = 0;
+	feed(c, pre, len);
+	free(pre);
+	if (live(c))
+		pump(c); /* the first frame may have been held (a partial second one) */
+}
+
+static void t_data(void *arg, const char *buf, size_t n)
+{
+	struct fix_conn *c = arg;
+	enter(c);
+	if (live(c) && c->acceptor && !c->s)
+		first_bytes(c, buf, n);
+	else
+		feed(c, buf, n);
 	leave(c);
 }
 
@@ -273,92 +348,65 @@ static void timer_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 	if (live(c) && c->s) {
 		fix_session_tick(c->s, now_ms(c));
 		pump(c);
+	} else if (live(c) && c->acceptor) {
+		finish(c, "timeout", "no complete FIX frame in time");
 	}
 	leave(c);
 }
 
 /* ------------------------------------------------------------ API */
 
-static char *dup_or_null(const char *s, int *oom)
+struct fix_conn *fc_new(struct bt_reactor *r, const struct fix_conn_cbs *cbs, void *arg)
 {
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		*oom = 1;
-	return d;
-}
-
-struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts *opts,
-			       const struct fix_conn_cbs *cbs, void *arg, char *err, size_t errlen)
-{
-	if (!r || !opts || !cbs) {
-		if (opts)
-			seqstore_close(opts->store);
-		snprintf(err, errlen, "fix_conn: reactor, options and callbacks are required");
-		return NULL;
-	}
-	struct fix_session_cfg cfg = opts->session;
-	if (!cfg.sender_comp_id || !*cfg.sender_comp_id || !cfg.target_comp_id ||
-	    !*cfg.target_comp_id) {
-		seqstore_close(opts->store);
-		snprintf(err, errlen, "fix_conn: sender_comp_id and target_comp_id are required");
-		return NULL;
-	}
 	struct fix_conn *c = calloc(1, sizeof(*c));
-	if (!c) {
-		seqstore_close(opts->store);
-		snprintf(err, errlen, "fix_conn: out of memory");
+	if (!c)
 		return NULL;
-	}
-	c->store = opts->store;
 	atomic_init(&c->refs, 1);
 	c->r = r;
 	c->cbs = *cbs;
 	c->arg = arg;
 	reactor_timer_init(&c->timer, timer_cb, c);
 	reactor_timer_init(&c->frames_timer, frames_cb, c);
-	int oom = 0;
-	c->username = dup_or_null(cfg.username, &oom);
-	c->password = dup_or_null(cfg.password, &oom);
-	if (oom) {
-		snprintf(err, errlen, "fix_conn: out of memory");
-		goto fail;
-	}
-	cfg.role = FIX_INITIATOR;
-	cfg.username = c->username;
-	cfg.password = c->password;
-	cfg.store = NULL;
-	if (!c->store && opts->store_dir &&
-	    seqstore_open(&c->store, opts->store_dir, cfg.sender_comp_id, cfg.target_comp_id,
-			  opts->store_flags, err, errlen) != 0)
-		goto fail;
-	if (c->store) {
-		c->fstore = seqstore_as_fix_store(c->store);
-		cfg.store = &c->fstore;
-		seqstore_set_deferred(c->store, 1); /* committed by write_out */
-	}
-	c->s = fix_session_new(&cfg);
-	if (!c->s) {
-		snprintf(err, errlen, "fix_conn: invalid session settings (CompIDs up to %d bytes)",
-			 FIX_SESSION_MAX_COMP_ID);
-		goto fail;
-	}
-	struct transport_opts to = {
-	    .host = opts->host,
-	    .port = opts->port,
-	    .connect_timeout_ms = opts->connect_timeout_ms,
-	    .tls = opts->tls,
-	    .server_name = opts->server_name,
-	};
-	static const struct transport_cbs tcbs = {t_open, t_data, t_error, t_written};
-	c->t = transport_open(r, &to, &tcbs, c, err, errlen);
-	if (!c->t)
-		goto fail;
 	return c;
-fail:
-	destroy(c);
-	return NULL;
+}
+
+const struct transport_cbs fc_transport_cbs = {t_open, t_data, t_error, t_written};
+
+struct fix_conn *fix_conn_accept(struct bt_reactor *r, const struct fix_conn_accept_opts *opts,
+				 const struct fix_conn_cbs *cbs, void *arg, char *err,
+				 size_t errlen)
+{
+	if (!r || !opts || !cbs || !opts->on_first_bytes || opts->fd < 0) {
+		if (opts && opts->fd >= 0)
+			close(opts->fd);
+		snprintf(
+		    err, errlen,
+		    "fix_conn_accept: reactor, socket, options and on_first_bytes are required");
+		return NULL;
+	}
+	struct fix_conn *c = fc_new(r, cbs, arg);
+	if (!c) {
+		close(opts->fd);
+		snprintf(err, errlen, "fix_conn: out of memory");
+		return NULL;
+	}
+	c->acceptor = 1;
+	c->on_first_bytes = opts->on_first_bytes;
+	c->pre_max = opts->first_bytes_max ? opts->first_bytes_max : FIX_DEFAULT_MAX_BODY + 256;
+	int64_t wait = opts->first_frame_timeout_ms > 0 ? opts->first_frame_timeout_ms
+							: BT_DEFAULT_CONNECT_TIMEOUT_MS;
+	c->first_by = reactor_now_ms() + wait;
+	c->t = transport_accept(r, opts->fd, opts->tls, wait, &fc_transport_cbs, c, err, errlen);
+	transport_set_linger(c->t, opts->close_grace_ms);
+	if (!c->t || reactor_timer_start(r, &c->timer, wait) < 0) {
+		if (c->t)
+			snprintf(err, errlen, "fix_conn: out of memory");
+		transport_close(c->t);
+		c->t = NULL;
+		destroy(c);
+		return NULL;
+	}
+	return c;
 }
 
 void fix_conn_free(struct fix_conn *c)
@@ -369,6 +417,7 @@ void fix_conn_free(struct fix_conn *c)
 	c->freed = 1;
 	c->closed = 1;
 	reactor_timer_stop(c->r, &c->timer);
+	transport_set_linger(c->t, 0); /* at once: an acceptor's grace is for finish() */
 	transport_close(c->t);
 	c->t = NULL;
 	release_session(c);
@@ -445,6 +494,62 @@ int fix_conn_logout(struct fix_conn *c, const char *text)
 	int rc = fix_session_logout(c->s, text, now_ms(c));
 	after_call(c);
 	return rc;
+}
+
+/* No Logout, no more of the session's output: what the transport already
+ * holds goes (as far as the socket takes it now), then the line is closed. */
+static void drop_now(struct fix_conn *c)
+{
+	c->dropping = 0;
+	if (c->closed)
+		return;
+	c->closed = 1;
+	reactor_timer_stop(c->r, &c->timer);
+	transport_set_linger(c->t, 0); /* as a crash would: no grace */
+	transport_close(c->t);
+	c->t = NULL;
+	if (!c->freed && c->cbs.on_closed)
+		c->cbs.on_closed(c->arg, "dropped", "connection dropped");
+	release_session(c);
+}
+
+void fix_conn_drop(struct fix_conn *c)
+{
+	if (!c || !live(c))
+		return;
+	if (c->busy) {
+		c->dropping = 1; /* inside our own callback: on the way out (leave) */
+		return;
+	}
+	enter(c);
+	drop_now(c);
+	leave(c);
+}
+
+void fix_conn_pace(struct fix_conn *c, int64_t byte_ms)
+{
+	if (!c)
+		return;
+	size_t pending = 0;
+	if (c->s)
+		fix_session_out(c->s, &pending);
+	c->pace_ms = byte_ms > 0 ? byte_ms : 0;
+	c->fast = pending;
+	c->pace_next = reactor_now_ms();
+	if (!c->pace_ms && live(c))
+		after_call(c); /* what was held back goes now */
+}
+
+void fix_conn_flush(struct fix_conn *c)
+{
+	if (!c || !live(c) || c->corked)
+		return;
+	enter(c);
+	if (!c->pumping)
+		pump(c);
+	if (live(c))
+		transport_flush(c->t);
+	leave(c);
 }
 
 /* ------------------------------------------------------------ cross-thread */

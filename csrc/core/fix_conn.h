@@ -1,9 +1,12 @@
-/* A FIX initiator connection: one fix_session (sans-I/O) pumped over one
+/* A FIX connection, either role: one fix_session (sans-I/O) pumped over one
  * transport (TCP or TLS) on the reactor. Received bytes go to
  * fix_session_feed, the session's output is appended to the transport (one
  * flush per loop turn for everything queued), its deadline is a reactor
- * timer, and its events reach the owner's callbacks. Sequence numbers
- * persist in a seqstore when a store directory is given.
+ * timer, and its events reach the owner's callbacks. An initiator
+ * (fix_conn_open) connects and its sequence numbers persist in a seqstore
+ * when a store directory is given; an acceptor (fix_conn_accept) serves a
+ * socket a listener accepted and lets its owner set the session up from the
+ * first frame (the exchange: the SenderCompID picks the store).
  *
  * Threading: fix_conn_send_async and fix_conn_logout_async may be called
  * from any thread (they post to the I/O thread); everything else, and every
@@ -57,10 +60,47 @@ struct fix_conn_cbs {
 	void (*on_written)(void *arg);
 };
 
+struct fix_conn_accept_opts {
+	int fd;                         /* an accepted socket, taken over (closed by us) */
+	struct transport_tls_ctx *tls;  /* transport_tls_server_ctx_new, or NULL */
+	size_t first_bytes_max;         /* bytes buffered before a frame; 0: max body + 256 */
+	int64_t first_frame_timeout_ms; /* TLS handshake and first frame; <= 0: 10 s */
+	int64_t close_grace_ms; /* after the session ended: time to send the rest (linger) */
+	/* Required, called with fix_conn_accept's arg: the first frame is
+	 * complete (or the bytes are no frame at all); buf holds everything
+	 * received so far. Fill in cfg (already fix_session_cfg_init'ed; the
+	 * role is forced to acceptor; its strings and store must outlive the
+	 * connection) and return 0: the session starts and is fed buf. -1: the
+	 * connection closes (on_closed "refused"). */
+	int (*on_first_bytes)(void *arg, const char *buf, size_t len, struct fix_session_cfg *cfg);
+};
+
 /* Start connecting. NULL with the reason in err for a bad configuration,
  * a store that cannot be opened, or no memory; never calls back inline. */
 struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts *opts,
 			       const struct fix_conn_cbs *cbs, void *arg, char *err, size_t errlen);
+
+/* Serve an accepted socket in the acceptor role. on_closed follows a TLS
+ * failure, a first frame not complete in time ("timeout") or too many bytes
+ * before one ("protocol"). NULL for bad arguments or no memory (the socket is
+ * closed then too), with the reason in err; never calls back inline. */
+struct fix_conn *fix_conn_accept(struct bt_reactor *r, const struct fix_conn_accept_opts *opts,
+				 const struct fix_conn_cbs *cbs, void *arg, char *err,
+				 size_t errlen);
+
+/* Drop the line as a crash would: no Logout, and of the session's output
+ * only what the transport already holds goes (as far as the socket takes it
+ * now); on_closed("dropped") follows. Inside one of this connection's own
+ * callbacks the drop happens once the callback returns: the current frame's
+ * events are handled and their output goes out, nothing more is fed. */
+void fix_conn_drop(struct fix_conn *c);
+
+/* Slow writes (a fault the exchange plays): what is queued now still goes
+ * at full speed, everything after it one byte per byte_ms. 0 turns it off. */
+void fix_conn_pace(struct fix_conn *c, int64_t byte_ms);
+
+/* Write what the session queued now instead of at the end of the turn. */
+void fix_conn_flush(struct fix_conn *c);
 
 /* Drop the connection at once (no Logout; use fix_conn_logout for a clean
  * end), close the store and release the owner's reference. No callback runs

@@ -1,4 +1,5 @@
-/* TCP/TLS client transport on the reactor. TLS runs over memory BIOs so that
+/* TCP/TLS transport on the reactor, for a connection we open (client) or one
+ * a listener accepted (server: the exchange). TLS runs over memory BIOs so that
  * this file does every socket syscall itself: one send() per flush for the
  * whole buffer, MSG_NOSIGNAL instead of a process-wide SIGPIPE policy, and
  * the same write path for plain and encrypted streams. */
@@ -34,6 +35,7 @@
 struct transport_tls_ctx {
 	SSL_CTX *ctx;
 	int insecure;
+	int server; /* transport_tls_server_ctx_new: only for transport_accept */
 };
 
 /* A growable byte queue: live bytes are p[off..len). */
@@ -49,6 +51,7 @@ enum tstate {
 	ST_OPEN,
 	ST_FAILED,
 	ST_CLOSED,
+	ST_ACCEPTED, /* plain accepted socket: on_open on the first turn */
 };
 
 struct resolve_job;
@@ -71,14 +74,21 @@ struct transport {
 	int conn_errno; /* error of the last connect attempt */
 	SSL_CTX *ssl_ctx;
 	int insecure;
+	int server; /* accepted: TLS in the server role */
 	SSL *ssl;
 	BIO *rbio, *wbio;
 	struct bytes out; /* bytes for the socket: plaintext (TCP) or records (TLS) */
 	struct bytes app; /* TLS: plaintext not yet given to SSL_write */
 	struct transport_cbs cbs;
 	void *arg;
-	int busy;   /* dispatch depth: free is deferred while > 0 */
-	int closed; /* transport_close was called */
+	int busy;          /* dispatch depth: free is deferred while > 0 */
+	int closed;        /* transport_close was called */
+	int64_t linger_ms; /* transport_set_linger */
+	int lingering;     /* closed, still sending what was left (no callbacks) */
+	/* A lingering transport has no owner left: this reference keeps the
+	 * reactor (and so the transport, reachable from its watches) alive
+	 * until the linger ends, even if the owner releases it first. */
+	struct bt_reactor *linger_ref;
 };
 
 /* Resolution runs on a detached thread that posts the answer back; the job
@@ -270,6 +280,62 @@ fail:
 	return NULL;
 }
 
+/* The most specific reason for a file OpenSSL would not load: the file
+ * system's first, then OpenSSL's. */
+static const char *file_reason(const char *path, char *buf, size_t cap)
+{
+	if (access(path, R_OK) != 0)
+		return strerror(errno);
+	unsigned long e = ERR_get_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+	if (r)
+		return r;
+	if (!e)
+		return "unusable file";
+	ERR_error_string_n(e, buf, cap);
+	return buf;
+}
+
+struct transport_tls_ctx *transport_tls_server_ctx_new(const char *cert_file, const char *key_file,
+						       char *err, size_t errlen)
+{
+	char why[256];
+	if (!cert_file || !key_file) {
+		bt_set_err(err, errlen, "a server needs a certificate and a key");
+		return NULL;
+	}
+	struct transport_tls_ctx *c = calloc(1, sizeof(*c));
+	if (!c) {
+		bt_set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->server = 1;
+	ERR_clear_error();
+	c->ctx = SSL_CTX_new(TLS_server_method());
+	if (!c->ctx || SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1) {
+		bt_set_err(err, errlen, "cannot create a server context");
+		goto fail;
+	}
+	SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
+	if (SSL_CTX_use_certificate_chain_file(c->ctx, cert_file) != 1) {
+		bt_set_err(err, errlen, "%s: %s", cert_file,
+			   file_reason(cert_file, why, sizeof(why)));
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c->ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(c->ctx) != 1) {
+		bt_set_err(err, errlen, "%s: %s", key_file,
+			   file_reason(key_file, why, sizeof(why)));
+		goto fail;
+	}
+	ERR_clear_error();
+	return c;
+fail:
+	ERR_clear_error();
+	transport_tls_ctx_free(c);
+	return NULL;
+}
+
 void transport_tls_ctx_free(struct transport_tls_ctx *c)
 {
 	if (!c)
@@ -313,7 +379,9 @@ static void destroy(struct transport *t)
 	SSL_CTX_free(t->ssl_ctx);
 	free(t->host);
 	free(t->server_name);
+	struct bt_reactor *ref = t->linger_ref;
 	free(t);
+	reactor_release(ref); /* on the I/O thread: never joins itself */
 }
 
 /* Every reactor entry point brackets its work with enter/leave, so a
@@ -326,7 +394,7 @@ static void enter(struct transport *t)
 
 static void leave(struct transport *t)
 {
-	if (--t->busy == 0 && t->closed)
+	if (--t->busy == 0 && t->closed && !t->lingering)
 		destroy(t);
 }
 
@@ -539,6 +607,11 @@ static int start_tls(struct transport *t)
 	/* An empty memory BIO means "no data yet", not EOF. */
 	BIO_set_mem_eof_return(t->rbio, -1);
 	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	if (t->server) {
+		SSL_set_accept_state(t->ssl);
+		t->st = ST_HANDSHAKE;
+		return 0; /* the client speaks first */
+	}
 	SSL_set_connect_state(t->ssl);
 	const char *name = t->server_name ? t->server_name : t->host;
 	if (!is_ip_literal(name))
@@ -619,22 +692,27 @@ static void try_connect(struct transport *t)
 	/* Otherwise writability tells us the outcome, even for an instant success. */
 }
 
-static void read_plain(struct transport *t)
+/* One recv. 1 if bytes came and the transport is still up (more may be
+ * waiting), else 0. */
+static int read_plain(struct transport *t)
 {
 	char buf[READ_CHUNK];
 	ssize_t k = recv(t->fd, buf, sizeof(buf), 0);
 	if (k > 0) {
 		if (t->cbs.on_data)
 			t->cbs.on_data(t->arg, buf, (size_t)k);
+		return live(t);
 	} else if (k == 0) {
 		fail(t, TRANSPORT_DISCONNECTED, "connection closed by %s", t->where);
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 		fail(t, TRANSPORT_DISCONNECTED, "connection to %s lost: %s", t->where,
 		     strerror(errno));
 	}
+	return 0;
 }
 
-static void read_tls(struct transport *t)
+/* Like read_plain, through TLS. */
+static int read_tls(struct transport *t)
 {
 	char buf[READ_CHUNK];
 	ssize_t k = recv(t->fd, buf, sizeof(buf), 0);
@@ -644,23 +722,23 @@ static void read_tls(struct transport *t)
 			     "TLS handshake with %s failed: connection closed by peer", t->where);
 		else
 			fail(t, TRANSPORT_DISCONNECTED, "connection closed by %s", t->where);
-		return;
+		return 0;
 	}
 	if (k < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			fail(t,
 			     t->st == ST_HANDSHAKE ? TRANSPORT_TLS_FAILED : TRANSPORT_DISCONNECTED,
 			     "connection to %s lost: %s", t->where, strerror(errno));
-		return;
+		return 0;
 	}
 	if (BIO_write(t->rbio, buf, (int)k) != (int)k) {
 		fail(t, TRANSPORT_DISCONNECTED, "connection to %s: out of memory", t->where);
-		return;
+		return 0;
 	}
 	if (t->st == ST_HANDSHAKE) {
 		handshake_step(t);
 		if (!live(t) || t->st != ST_OPEN)
-			return;
+			return 0;
 	}
 	for (;;) {
 		ERR_clear_error();
@@ -669,7 +747,7 @@ static void read_tls(struct transport *t)
 			if (t->cbs.on_data)
 				t->cbs.on_data(t->arg, buf, (size_t)n);
 			if (!live(t))
-				return;
+				return 0;
 			continue;
 		}
 		int e = SSL_get_error(t->ssl, n);
@@ -680,17 +758,56 @@ static void read_tls(struct transport *t)
 		else
 			fail(t, TRANSPORT_DISCONNECTED, "TLS error on connection to %s: %s",
 			     t->where, ssl_reason());
-		return;
+		return 0;
 	}
 	/* Post-handshake messages (tickets, key updates) may want answers. */
 	if (drain_wbio(t) == 0 && bytes_avail(&t->out))
 		send_out(t);
+	return live(t);
+}
+
+/* The end of a linger: whatever is left is dropped. */
+static void linger_end(struct transport *t)
+{
+	t->lingering = 0;
+	t->st = ST_CLOSED;
+	release_resources(t); /* the caller's leave() frees t */
+}
+
+/* Lingering: send the rest; the peer's bytes are read only to see it go. */
+static void linger_io(struct transport *t, unsigned events)
+{
+	if (events & (REACTOR_READ | REACTOR_HUP | REACTOR_ERROR)) {
+		char sink[4096];
+		ssize_t k = recv(t->fd, sink, sizeof(sink), 0);
+		if (k == 0 ||
+		    (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			linger_end(t);
+			return;
+		}
+	}
+	if (events & REACTOR_WRITE) {
+		ssize_t k = send(t->fd, t->out.p + t->out.off, bytes_avail(&t->out), MSG_NOSIGNAL);
+		if (k > 0)
+			bytes_consume(&t->out, (size_t)k);
+		else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			bytes_consume(&t->out, bytes_avail(&t->out));
+		if (!bytes_avail(&t->out))
+			linger_end(t);
+	}
 }
 
 static void io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
 {
 	struct transport *t = ud;
 	enter(t);
+	if (t->lingering) {
+		linger_io(t, events);
+		leave(t);
+		return;
+	}
+	if (t->st == ST_ACCEPTED)
+		became_open(t); /* bytes came before the first turn's kick */
 	if (t->st == ST_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -704,7 +821,12 @@ static void io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
 		}
 	} else if (t->st == ST_HANDSHAKE || t->st == ST_OPEN) {
 		if (events & (REACTOR_READ | REACTOR_ERROR | REACTOR_HUP))
-			(t->ssl ? read_tls : read_plain)(t);
+			/* An accepted side reads until the socket is empty, as the
+			 * exchange always did: a Logon and the hang-up right behind
+			 * it end that connection (and free its CompID) before any
+			 * other connection's next frame is read. */
+			while ((t->ssl ? read_tls : read_plain)(t) && t->server)
+				;
 		if (live(t) && (events & REACTOR_WRITE)) {
 			if (t->st == ST_OPEN)
 				flush_now(t);
@@ -719,7 +841,9 @@ static void kick_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 {
 	struct transport *t = ud;
 	enter(t);
-	if (t->st == ST_CONNECTING && t->conn_errno)
+	if (t->st == ST_ACCEPTED)
+		became_open(t);
+	else if (t->st == ST_CONNECTING && t->conn_errno)
 		connect_failed(t, t->conn_errno);
 	else if (t->st == ST_OPEN)
 		flush_now(t);
@@ -732,6 +856,8 @@ static void deadline_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud
 	char secs[32];
 	bt_fmt_secs(secs, sizeof(secs), t->timeout_ms);
 	enter(t);
+	if (t->lingering)
+		linger_end(t); /* out of time: drop the rest */
 	switch (t->st) {
 	case ST_RESOLVING:
 		fail(t, TRANSPORT_TIMEOUT, "resolving host '%s' timed out after %s", t->host, secs);
@@ -851,6 +977,11 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 		bt_set_err(err, errlen, "transport_open: reactor, host and callbacks are required");
 		return NULL;
 	}
+	if (opts->tls && opts->tls->server) {
+		bt_set_err(err, errlen,
+			   "transport_open: a server TLS context is for transport_accept");
+		return NULL;
+	}
 	if (opts->port == 0) {
 		bt_set_err(err, errlen, "transport_open: port 0 is not a valid destination");
 		return NULL;
@@ -918,21 +1049,136 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 	return t;
 }
 
+void transport_set_linger(struct transport *t, int64_t ms)
+{
+	if (t)
+		t->linger_ms = ms > 0 ? ms : 0;
+}
+
+struct transport *transport_accept(struct bt_reactor *r, int fd, struct transport_tls_ctx *tls,
+				   int64_t handshake_timeout_ms, const struct transport_cbs *cbs,
+				   void *arg, char *err, size_t errlen)
+{
+	if (!r || fd < 0 || !cbs || (tls && !tls->server)) {
+		bt_set_err(err, errlen,
+			   "transport_accept: reactor, socket, callbacks and (for TLS) a server "
+			   "context are required");
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!reactor_in_io_thread(r)) {
+		bt_set_err(err, errlen, "transport_accept: must run on the I/O thread");
+		close(fd);
+		return NULL;
+	}
+	struct transport *t = calloc(1, sizeof(*t));
+	if (!t) {
+		bt_set_err(err, errlen, "out of memory");
+		close(fd);
+		return NULL;
+	}
+	t->r = r;
+	t->fd = fd;
+	t->cbs = *cbs;
+	t->arg = arg;
+	t->server = 1;
+	t->st = ST_ACCEPTED;
+	t->timeout_ms =
+	    handshake_timeout_ms > 0 ? handshake_timeout_ms : BT_DEFAULT_CONNECT_TIMEOUT_MS;
+	reactor_timer_init(&t->deadline, deadline_cb, t);
+	reactor_timer_init(&t->kick, kick_cb, t);
+	/* Messages name the peer as transport_open's name the server. */
+	struct sockaddr_storage sa = {0};
+	socklen_t salen = sizeof(sa);
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (getpeername(fd, (struct sockaddr *)&sa, &salen) == 0) {
+		if (sa.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+			inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+			port = ntohs(a->sin_port);
+		} else if (sa.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+			inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(t->where, sizeof(t->where), sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip,
+		 port);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tls) {
+		SSL_CTX_up_ref(tls->ctx);
+		t->ssl_ctx = tls->ctx;
+		if (start_tls(t) != 0) {
+			bt_set_err(err, errlen, "cannot start TLS with %s: %s", t->where,
+				   ssl_reason());
+			destroy(t);
+			return NULL;
+		}
+	}
+	if (reactor_watch(r, fd, REACTOR_READ, io_cb, t) != 0) {
+		bt_set_err(err, errlen, "transport_accept: cannot watch the socket");
+		t->fd = -1; /* not watched: release_resources must not unwatch it */
+		close(fd);
+		destroy(t);
+		return NULL;
+	}
+	t->interest = REACTOR_READ;
+	if (tls)
+		reactor_timer_start(r, &t->deadline, t->timeout_ms);
+	else
+		schedule_kick(t);
+	return t;
+}
+
+/* A reference on our own reactor for the linger; -1 if none can be had. */
+static int linger_hold(struct transport *t)
+{
+	char err[64];
+	struct bt_reactor *r = reactor_acquire(err, sizeof(err));
+	if (r != t->r) {
+		reactor_release(r); /* another reactor (say, after fork): no linger */
+		return -1;
+	}
+	t->linger_ref = r;
+	return 0;
+}
+
 void transport_close(struct transport *t)
 {
 	if (!t || t->closed)
 		return;
+	if (t->st == ST_ACCEPTED)
+		t->st = ST_OPEN; /* closed before its first turn: what was written still goes */
 	enum tstate st = t->st;
 	t->closed = 1; /* from here on, fail() stays silent */
 	if (st == ST_OPEN) {
-		/* Best effort, never blocking: what is buffered, then close_notify. */
+		/* Never blocking: what is buffered, then close_notify. */
 		flush_now(t);
 		if (t->fd >= 0 && t->ssl) {
 			ERR_clear_error();
 			SSL_shutdown(t->ssl);
-			if (drain_wbio(t) == 0 && bytes_avail(&t->out))
-				(void)!send(t->fd, t->out.p + t->out.off, bytes_avail(&t->out),
-					    MSG_NOSIGNAL);
+			(void)drain_wbio(t);
+		}
+		ssize_t k = 0;
+		if (t->fd >= 0 && bytes_avail(&t->out)) {
+			k = send(t->fd, t->out.p + t->out.off, bytes_avail(&t->out), MSG_NOSIGNAL);
+			if (k > 0)
+				bytes_consume(&t->out, (size_t)k);
+		}
+		if (t->linger_ms > 0 && t->fd >= 0 && bytes_avail(&t->out) &&
+		    (k >= 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) &&
+		    linger_hold(t) == 0) {
+			/* The rest goes as the socket takes it, within linger_ms. */
+			ERR_clear_error();
+			t->lingering = 1;
+			t->st = ST_CLOSED;
+			reactor_timer_stop(t->r, &t->kick);
+			set_interest(t, REACTOR_READ | REACTOR_WRITE);
+			reactor_timer_start(t->r, &t->deadline, t->linger_ms);
+			return;
 		}
 	}
 	ERR_clear_error();

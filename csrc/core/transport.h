@@ -1,7 +1,9 @@
-/* A client byte stream over TCP, optionally TLS, driven by the reactor: the
- * host name is resolved off the I/O thread, connect and handshake run under
- * one deadline, writes are appended to a buffer and flushed together, and
- * every failure carries a message a person can act on plus a stable code.
+/* A byte stream over TCP, optionally TLS, driven by the reactor: either one
+ * we open (transport_open: the host name is resolved off the I/O thread,
+ * connect and handshake run under one deadline) or one a listener accepted
+ * (transport_accept: TLS in the server role). Writes are appended to a
+ * buffer and flushed together, and every failure carries a message a person
+ * can act on plus a stable code.
  *
  * Threading: every function here, and every callback, runs on the reactor's
  * I/O thread (transport_tls_ctx_* excepted: they may run anywhere). */
@@ -42,6 +44,11 @@ struct transport_tls_ctx;
  * ("cannot load CA file 'x.pem': No such file or directory"). */
 struct transport_tls_ctx *transport_tls_ctx_new(const struct transport_tls_opts *opts, char *err,
 						size_t errlen);
+/* A server context for transport_accept: the certificate chain and its key
+ * (PEM), TLS 1.2 or later. NULL on failure with "FILE: reason" in err (the
+ * file that would not load, and why). */
+struct transport_tls_ctx *transport_tls_server_ctx_new(const char *cert_file, const char *key_file,
+						       char *err, size_t errlen);
 /* Drop one reference; transports keep their own. NULL is a no-op. */
 void transport_tls_ctx_free(struct transport_tls_ctx *ctx);
 
@@ -77,6 +84,19 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 				 const struct transport_cbs *cbs, void *arg, char *err,
 				 size_t errlen);
 
+/* Serve an accepted, connected socket, which the transport takes over (it is
+ * closed by the transport, also when this fails). tls: a server context
+ * (transport_tls_server_ctx_new) or NULL for plain TCP. on_open follows the
+ * handshake (which must end within handshake_timeout_ms, <= 0: 10 s), or for
+ * plain TCP the first turn; never before returning. An accepted transport
+ * reads until the socket is empty on each wake-up (a client's last frame and
+ * its hang-up are seen together). Messages name the peer
+ * ("TLS handshake with 127.0.0.1:40212 failed: ..."). NULL only for bad
+ * arguments or no memory, with the reason in err. I/O thread only. */
+struct transport *transport_accept(struct bt_reactor *r, int fd, struct transport_tls_ctx *tls,
+				   int64_t handshake_timeout_ms, const struct transport_cbs *cbs,
+				   void *arg, char *err, size_t errlen);
+
 /* Append bytes to the send buffer; they go out together once the current
  * I/O-thread callback returns (or right away on transport_flush). Bytes
  * written before the stream is open are sent once it is. 0, or -1 when the
@@ -91,6 +111,12 @@ size_t transport_pending(const struct transport *t);
 
 /* Bytes of send buffers held (0 once everything written was sent). */
 size_t transport_buffer_size(const struct transport *t);
+
+/* Let transport_close go on sending what the socket did not take at once,
+ * for up to ms (or until the peer goes), without callbacks, before it
+ * closes: a server's last words (a Logout after a burst) reach a slow
+ * reader. 0 (the default): close at once, dropping the rest. */
+void transport_set_linger(struct transport *t, int64_t ms);
 
 /* Close and free: buffered bytes are flushed as far as the socket accepts
  * them without blocking, TLS sends close_notify, then the fd is closed. No

@@ -1,20 +1,20 @@
 /* The exchange's FIX acceptor: the core's reactor (reactor.h, the client's
  * I/O thread) serves every connection, its timers included; each connection
- * owns a sans-I/O fix_session in the acceptor role. The gateway only decides
- * (who may log on, what a UserRequest gets, which fault to play); the session
- * layer does the protocol. The main thread only waits for the stop signal. */
+ * is the core's driver, fix_conn, in the acceptor role (the same one the
+ * client runs as initiator) over a transport that may be TLS. The gateway
+ * only decides (which store the first frame's SenderCompID gets, who may log
+ * on, what a UserRequest gets, which fault to play); the session layer does
+ * the protocol. The main thread only waits for the stop signal. */
 #include "exchange.h"
 #include "fix_codec.h"
+#include "fix_conn.h"
 #include "fix_session.h"
 #include "fix_session_fault.h"
 #include "fix_store_mem.h"
 #include "reactor.h"
+#include "transport.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,30 +42,19 @@ struct comp_store {
 
 struct conn {
 	struct fix_gateway *g;
-	int fd;
-	SSL *ssl;
-	int ssl_read_wants_write;
-	struct fix_session *s;
+	struct fix_conn *fc;
+	struct fix_session *s; /* fix_conn_session(fc) while it handles events */
 	struct comp_store *cs; /* NULL for unknown or duplicate CompIDs */
-	char *pre;             /* bytes received before the session exists */
-	size_t pre_len;
-	int64_t close_by; /* closing: give up flushing at this time */
-	int closing;      /* no more input; close once the output is flushed */
-	int dead;         /* closed; freed at the end of the loop iteration */
-	int inbound;      /* frames received (for the close-after fault) */
+	int dead;              /* closed; freed at the end of the loop iteration */
+	int inbound;           /* frames received (for the close-after fault) */
 	int user_logged_on;
 	/* accounts_has_client's answer for the first frame's SenderCompID, kept so that
 	 * the Logon handler does not ask the store again for the same frame. */
 	char checked_comp[FIX_SESSION_MAX_COMP_ID + 1];
 	int checked_known;
-	unsigned id;                /* connection number shown in the trace */
-	int napp;                   /* application messages received */
-	int slow;                   /* slow-bytes fault active on this connection */
-	size_t fast;                /* bytes still to send at full speed before dribbling */
-	int64_t slow_next;          /* when the next dribbled byte may go */
-	struct reactor_timer timer; /* first frame, session, dribble or close deadline */
-	int64_t deadline;           /* the timer's, INT64_MAX: none */
-	unsigned ev_mask;
+	unsigned id; /* connection number shown in the trace */
+	int napp;    /* application messages received */
+	int slow;    /* slow-bytes fault active on this connection */
 	struct conn *prev, *next;
 	struct conn *dead_next;
 	struct participant *trader; /* set once the user logged in */
@@ -75,9 +64,8 @@ struct conn {
 
 struct fix_gateway {
 	struct fix_gateway_cfg cfg;
-	int ep;
-	SSL_CTX *tls;
-	struct conn *conns; /* all live connections */
+	struct transport_tls_ctx *tls; /* server side, NULL: plain TCP */
+	struct conn *conns;            /* all live connections */
 	struct conn *graveyard;
 	struct bt_reactor *r;          /* everything below runs on its I/O thread */
 	struct reactor_timer turn_end; /* flushes the trading side's output, frees dead conns */
@@ -93,38 +81,16 @@ struct fix_gateway {
 
 /* ------------------------------------------------------------------ time */
 
-/* The timer clock: CLOCK_MONOTONIC, so a wall-clock step neither freezes nor
- * rushes a deadline. The UTC offset read at the same moment is handed to the
- * sessions (sync_clock) for SendingTime and the peer's 52, and used for 60. */
+/* The reactor's clock (CLOCK_MONOTONIC, as fix_conn gives the sessions),
+ * with the UTC offset read at the same moment for the frames the faults
+ * encode by hand (52). */
 static int64_t gw_now(struct fix_gateway *g)
 {
-	struct timespec mono, wall;
-	clock_gettime(CLOCK_MONOTONIC, &mono);
+	struct timespec wall;
+	int64_t ms = reactor_now_ms();
 	clock_gettime(CLOCK_REALTIME, &wall);
-	int64_t ms = (int64_t)mono.tv_sec * 1000 + mono.tv_nsec / 1000000;
 	g->wall_off = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000 - ms;
 	return ms;
-}
-
-/* Before any session call: the session's UTC is now + wall_off. */
-static void sync_clock(struct conn *c, int64_t now)
-{
-	if (c->s)
-		fix_session_set_clock(c->s, now, now + c->g->wall_off);
-}
-
-static void conn_kill(struct conn *c);
-
-/* when: an absolute gw_now time, INT64_MAX for none. */
-static void set_deadline(struct conn *c, int64_t when)
-{
-	if (reactor_timer_active(&c->timer) && c->deadline == when)
-		return;
-	c->deadline = when;
-	if (when == INT64_MAX)
-		reactor_timer_stop(c->g->r, &c->timer);
-	else if (reactor_timer_start(c->g->r, &c->timer, when - gw_now(c->g)) < 0)
-		conn_kill(c); /* out of memory: a connection without timers would hang */
 }
 
 /* The end of this loop turn: the trading side's output goes out and dead
@@ -190,120 +156,14 @@ static struct comp_store *store_get(struct fix_gateway *g, const char *comp_id)
 
 /* --------------------------------------------------------- connections */
 
-/* Dribbling (slow-bytes) is paced by the timer, not by writability. */
-static int conn_dribbling(const struct conn *c)
-{
-	return c->slow && c->fast == 0;
-}
-
-static void conn_update_events(struct conn *c)
-{
-	unsigned want = REACTOR_READ;
-	size_t pending = 0;
-	if (c->s)
-		fix_session_out(c->s, &pending);
-	if ((pending && !conn_dribbling(c)) || c->ssl_read_wants_write)
-		want |= REACTOR_WRITE;
-	if (want != c->ev_mask) {
-		reactor_modify(c->g->r, c->fd, want);
-		c->ev_mask = want;
-	}
-}
-
-static void conn_kill(struct conn *c)
-{
-	struct fix_gateway *g = c->g;
-	if (c->dead)
-		return;
-	c->dead = 1;
-	/* Lets a traced spec know the CompID is free for the next logon. */
-	if (g->cfg.trace)
-		fprintf(stderr, "fix %u closed\n", c->id);
-	reactor_unwatch(g->r, c->fd);
-	if (c->ssl) {
-		SSL_shutdown(c->ssl);
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
-	close(c->fd);
-	reactor_timer_stop(g->r, &c->timer);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		g->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->cs)
-		c->cs->in_use = 0;
-	if (c->trader)
-		admin_logout(g->cfg.admin, c->trader);
-	c->trader = NULL;
-	fix_session_free(c->s);
-	c->s = NULL;
-	free(c->pre);
-	c->pre = NULL;
-	/* The caller may still hold c: free it at the end of the turn. */
-	c->dead_next = g->graveyard;
-	g->graveyard = c;
-	turn_end_soon(g);
-}
-
-/* Write as much of the session's output as the socket takes (one byte per
- * SLOW_BYTE_MS while dribbling). -1 if the connection broke. */
-static int conn_flush(struct conn *c, int64_t now)
-{
-	size_t len;
-	const char *p;
-	while (c->s && (p = fix_session_out(c->s, &len)) && len) {
-		size_t n = 0;
-		if (c->slow) {
-			if (c->fast) {
-				len = len < c->fast ? len : c->fast;
-			} else {
-				if (now < c->slow_next)
-					return 0;
-				len = 1;
-			}
-		}
-		if (c->ssl) {
-			ERR_clear_error();
-			int r = SSL_write_ex(c->ssl, p, len, &n);
-			if (r <= 0) {
-				int e = SSL_get_error(c->ssl, r);
-				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-					return 0;
-				return -1;
-			}
-		} else {
-			ssize_t k = send(c->fd, p, len, MSG_NOSIGNAL);
-			if (k < 0) {
-				if (errno == EAGAIN || errno == EINTR)
-					return 0;
-				return -1;
-			}
-			n = (size_t)k;
-		}
-		fix_session_out_consume(c->s, n);
-		if (c->slow) {
-			if (c->fast) {
-				c->fast -= n;
-			} else {
-				c->slow_next = now + SLOW_BYTE_MS;
-				return 0;
-			}
-		}
-	}
-	return 0;
-}
+static void conn_kill(struct conn *c);
 
 /* Start the slow-bytes fault: what is queued now still goes at full speed. */
 static void conn_start_slow(struct conn *c, int64_t now)
 {
-	size_t pending = 0;
-	fix_session_out(c->s, &pending);
+	(void)now;
 	c->slow = 1;
-	c->fast = pending;
-	c->slow_next = now;
+	fix_conn_pace(c->fc, SLOW_BYTE_MS);
 }
 
 /* Queue a whole frame outside the session's numbering: it takes the next
@@ -581,72 +441,38 @@ static void on_app(struct conn *c, const struct fix_event *ev, int64_t now)
 		send_resend_request(c, now);
 }
 
-/* Handle every queued event; returns how many there were. */
-static int handle_events(struct conn *c, int64_t now)
+/* Every session event but the end, which comes as conn_closed. */
+static void conn_event(void *arg, const struct fix_event *ev)
 {
-	struct fix_event ev;
-	int n = 0;
-	while (c->s && fix_session_poll_event(c->s, &ev)) {
-		n++;
-		switch (ev.type) {
-		case FIX_EV_LOGON_REQUEST:
-			on_logon_request(c, &ev, now);
-			break;
-		case FIX_EV_LOGON:
-			on_logon(c, now);
-			break;
-		case FIX_EV_USER_REQUEST:
-			on_user_request(c, &ev, now);
-			break;
-		case FIX_EV_APP:
-			on_app(c, &ev, now);
-			break;
-		case FIX_EV_CLOSED:
-			if (!c->closing) {
-				c->closing = 1;
-				c->close_by = now + CLOSE_GRACE_MS;
-			}
-			break;
-		default:
-			break;
-		}
+	struct conn *c = arg;
+	int64_t now = gw_now(c->g);
+	c->s = fix_conn_session(c->fc);
+	switch (ev->type) {
+	case FIX_EV_LOGON_REQUEST:
+		on_logon_request(c, ev, now);
+		break;
+	case FIX_EV_LOGON:
+		on_logon(c, now);
+		break;
+	case FIX_EV_USER_REQUEST:
+		on_user_request(c, ev, now);
+		break;
+	case FIX_EV_APP:
+		on_app(c, ev, now);
+		break;
+	default:
+		break;
 	}
-	return n;
-}
-
-/* Handle every queued event; then flush and re-arm. */
-static void conn_pump(struct conn *c, int64_t now)
-{
-	handle_events(c, now);
-	if (conn_flush(c, now) < 0) {
-		conn_kill(c);
-		return;
-	}
-	const struct exch_faults *f = c->g->cfg.faults;
-	if (f->close_after && c->inbound >= f->close_after) {
-		/* Drop the line as a crash would: no Logout. */
-		conn_kill(c);
-		return;
-	}
-	size_t pending = 0;
-	if (c->s)
-		fix_session_out(c->s, &pending);
-	if (c->closing && !pending) {
-		conn_kill(c);
-		return;
-	}
-	conn_update_events(c);
-	int64_t when = c->closing ? c->close_by : fix_session_deadline(c->s);
-	if (pending && conn_dribbling(c) && c->slow_next < when)
-		when = c->slow_next;
-	set_deadline(c, when);
 }
 
 static void trace_in(void *ud, int dir, const char *frame, size_t len)
 {
 	struct conn *c = ud;
-	if (dir == FIX_TRACE_IN)
-		c->inbound++;
+	const struct exch_faults *f = c->g->cfg.faults;
+	if (dir == FIX_TRACE_IN && ++c->inbound >= f->close_after && f->close_after)
+		/* Drop the line as a crash would: no Logout (once this frame's
+		 * events are handled and their output is on its way). */
+		fix_conn_drop(c->fc);
 	if (!c->g->cfg.trace)
 		return;
 	static const char *const names[] = {"in", "out", "garbled"};
@@ -656,20 +482,22 @@ static void trace_in(void *ud, int dir, const char *frame, size_t len)
 	fputc('\n', stderr);
 }
 
-/* The first frame names the client: pick its sequence store, then start the
- * session with the bytes received so far. */
-static int conn_start_session(struct conn *c, int64_t now)
+/* The first frame names the client: pick its sequence store, then let
+ * fix_conn start the session with the bytes received so far. */
+static int conn_start_session(void *arg, const char *pre, size_t pre_len,
+			      struct fix_session_cfg *cfg)
 {
+	struct conn *c = arg;
 	struct fix_gateway *g = c->g;
 	char comp[FIX_SESSION_MAX_COMP_ID + 1] = "";
 	size_t flen = 0;
-	if (fix_frame(c->pre, c->pre_len, FIX_DEFAULT_MAX_BODY, &flen) == FIX_OK) {
+	if (fix_frame(pre, pre_len, FIX_DEFAULT_MAX_BODY, &flen) == FIX_OK) {
 		struct fix_field fields[128];
 		struct fix_msg m;
 		fix_msg_init(&m, fields, 128);
 		size_t vlen = 0;
 		const char *v;
-		if (fix_parse(&m, c->pre, flen) == FIX_OK && fix_msg_is(&m, "A") &&
+		if (fix_parse(&m, pre, flen) == FIX_OK && fix_msg_is(&m, "A") &&
 		    (v = fix_msg_get(&m, 49, &vlen)) && vlen <= FIX_SESSION_MAX_COMP_ID) {
 			memcpy(comp, v, vlen);
 			comp[vlen] = 0;
@@ -690,185 +518,66 @@ static int conn_start_session(struct conn *c, int64_t now)
 			c->cs = cs;
 		}
 	}
-	struct fix_session_cfg cfg;
-	fix_session_cfg_init(&cfg);
-	cfg.role = FIX_ACCEPTOR;
-	cfg.sender_comp_id = EXCH_COMP_ID;
-	cfg.logon_timeout_ms = g->cfg.faults->no_logon_reply ? 3600 * 1000 : 10000;
-	cfg.logout_timeout_ms = 5000;
-	cfg.store = c->cs ? &c->cs->mem.st : NULL;
-	cfg.trace = trace_in;
-	cfg.trace_ud = c;
-	c->s = fix_session_new(&cfg);
-	sync_clock(c, now);
-	if (!c->s || fix_session_start(c->s, now) != 0)
-		return -1;
+	cfg->role = FIX_ACCEPTOR;
+	cfg->sender_comp_id = EXCH_COMP_ID;
+	cfg->logon_timeout_ms = g->cfg.faults->no_logon_reply ? 3600 * 1000 : 10000;
+	cfg->logout_timeout_ms = 5000;
+	cfg->store = c->cs ? &c->cs->mem.st : NULL;
+	cfg->trace = trace_in;
+	cfg->trace_ud = c;
 	return 0;
 }
 
-static void conn_feed(struct conn *c, const char *buf, size_t n, int64_t now)
+/* The connection is over (fix_conn calls this once, whatever ended it). */
+static void conn_closed(void *arg, const char *code, const char *reason)
 {
-	const struct exch_faults *f = c->g->cfg.faults;
-	size_t off = 0;
-	sync_clock(c, now);
-	while (off < n && !c->dead && c->s) {
-		size_t k = fix_session_feed(c->s, buf + off, n - off, now);
-		off += k;
-		/* Events point into the fed bytes: handle them before feeding more. */
-		int any = handle_events(c, now);
-		if (k == 0 && !any)
-			break;
-		if (f->close_after && c->inbound >= f->close_after)
-			break;
-	}
-}
-
-static void conn_on_bytes(struct conn *c, const char *buf, size_t n, int64_t now)
-{
-	if (!c->s) {
-		if (c->pre_len + n > PRE_MAX) {
-			conn_kill(c);
-			return;
-		}
-		char *p = realloc(c->pre, c->pre_len + n);
-		if (!p) {
-			conn_kill(c);
-			return;
-		}
-		c->pre = p;
-		memcpy(c->pre + c->pre_len, buf, n);
-		c->pre_len += n;
-		size_t flen = 0;
-		if (fix_frame(c->pre, c->pre_len, FIX_DEFAULT_MAX_BODY, &flen) == FIX_E_NEED_MORE)
-			return;
-		if (conn_start_session(c, now) < 0) {
-			conn_kill(c);
-			return;
-		}
-		conn_feed(c, c->pre, c->pre_len, now);
-		free(c->pre);
-		c->pre = NULL;
-		c->pre_len = 0;
-		return;
-	}
-	conn_feed(c, buf, n, now);
-}
-
-static void conn_read(struct conn *c, int64_t now)
-{
-	char buf[16384];
-	c->ssl_read_wants_write = 0;
-	while (!c->dead && !c->closing) {
-		size_t n = 0;
-		if (c->ssl) {
-			ERR_clear_error();
-			int r = SSL_read_ex(c->ssl, buf, sizeof(buf), &n);
-			if (r <= 0) {
-				int e = SSL_get_error(c->ssl, r);
-				if (e == SSL_ERROR_WANT_READ)
-					return;
-				if (e == SSL_ERROR_WANT_WRITE) {
-					c->ssl_read_wants_write = 1;
-					return;
-				}
-				goto broken;
-			}
-		} else {
-			ssize_t k = recv(c->fd, buf, sizeof(buf), 0);
-			if (k < 0 && (errno == EAGAIN || errno == EINTR))
-				return;
-			if (k <= 0)
-				goto broken;
-			n = (size_t)k;
-		}
-		conn_on_bytes(c, buf, n, now);
-	}
-	return;
-broken:
-	if (!c->s) {
-		conn_kill(c);
-		return;
-	}
-	sync_clock(c, now);
-	fix_session_disconnected(c->s, now);
-	c->closing = 1;
-	c->close_by = now;
-	conn_pump(c, now);
-	if (!c->dead)
-		conn_kill(c);
-}
-
-static void conn_io(struct conn *c, unsigned events, int64_t now)
-{
-	if (events & (REACTOR_READ | REACTOR_HUP | REACTOR_ERROR) ||
-	    (c->ssl_read_wants_write && (events & REACTOR_WRITE))) {
-		if (c->closing) {
-			/* Nothing more is read from a closing conn, but a hang-up ends it. */
-			char sink[4096];
-			size_t got = 0;
-			int gone;
-			if (c->ssl) {
-				ERR_clear_error();
-				int r = SSL_read_ex(c->ssl, sink, sizeof(sink), &got);
-				int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
-				gone = e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ &&
-				       e != SSL_ERROR_WANT_WRITE;
-			} else {
-				ssize_t k = recv(c->fd, sink, sizeof(sink), 0);
-				gone = k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR);
-			}
-			if (gone) {
-				conn_kill(c);
-				return;
-			}
-		} else {
-			conn_read(c, now);
-		}
-	}
+	(void)code;
+	(void)reason;
+	struct conn *c = arg;
+	struct fix_gateway *g = c->g;
 	if (c->dead)
 		return;
-	if (c->s)
-		conn_pump(c, now);
+	c->dead = 1;
+	/* Lets a traced spec know the CompID is free for the next logon. */
+	if (g->cfg.trace)
+		fprintf(stderr, "fix %u closed\n", c->id);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		g->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->cs)
+		c->cs->in_use = 0;
+	if (c->trader)
+		admin_logout(g->cfg.admin, c->trader);
+	c->trader = NULL;
+	fix_conn_free(c->fc); /* safe inside its own callback */
+	c->fc = NULL;
+	c->s = NULL;
+	/* The caller may still hold c: free it at the end of the turn. */
+	c->dead_next = g->graveyard;
+	g->graveyard = c;
+	turn_end_soon(g);
 }
 
-static void conn_timer(struct conn *c, int64_t now)
+static void conn_kill(struct conn *c)
 {
-	if (c->closing) {
-		if (now >= c->close_by)
-			conn_kill(c);
+	if (c->dead)
 		return;
-	}
-	if (!c->s) {
-		conn_kill(c); /* no complete first frame in time */
-		return;
-	}
-	sync_clock(c, now);
-	fix_session_tick(c->s, now);
-	conn_pump(c, now);
-}
-
-static void conn_timer_cb(struct bt_reactor *r, struct reactor_timer *t, void *ud)
-{
-	(void)r;
-	(void)t;
-	struct conn *c = ud;
-	int64_t now = gw_now(c->g);
-	conn_timer(c, now);
-	/* A timer that does not move would spin the loop. */
-	if (!c->dead && c->deadline <= now)
-		set_deadline(c, now + 1);
-}
-
-static void conn_io_cb(struct bt_reactor *r, int fd, unsigned events, void *ud)
-{
-	(void)r;
-	(void)fd;
-	struct conn *c = ud;
+	fix_conn_drop(c->fc);
+	/* Inside one of c's own callbacks the drop waits for it to return: the
+	 * gateway forgets c now all the same. */
 	if (!c->dead)
-		conn_io(c, events, gw_now(c->g));
+		conn_closed(c, "dropped", "connection dropped");
 }
 
-static void gw_accept(struct fix_gateway *g, int64_t now)
+static const struct fix_conn_cbs CONN_CBS = {
+    .on_event = conn_event,
+    .on_closed = conn_closed,
+};
+
+static void gw_accept(struct fix_gateway *g)
 {
 	for (;;) {
 		int fd = accept4(g->cfg.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -880,37 +589,27 @@ static void gw_accept(struct fix_gateway *g, int64_t now)
 					strerror(errno));
 			return;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		struct conn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			close(fd);
 			continue;
 		}
 		c->g = g;
-		c->fd = fd;
 		c->id = ++g->conn_seq;
-		reactor_timer_init(&c->timer, conn_timer_cb, c);
-		c->deadline = now + PRE_TIMEOUT_MS;
-		if (g->tls) {
-			c->ssl = SSL_new(g->tls);
-			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
-				SSL_free(c->ssl);
-				close(fd);
-				free(c);
-				continue;
-			}
-			SSL_set_accept_state(c->ssl);
-		}
-		if (reactor_timer_start(g->r, &c->timer, PRE_TIMEOUT_MS) < 0 ||
-		    reactor_watch(g->r, fd, REACTOR_READ, conn_io_cb, c) < 0) {
-			reactor_timer_stop(g->r, &c->timer);
-			SSL_free(c->ssl);
-			close(fd);
+		struct fix_conn_accept_opts o = {
+		    .fd = fd, /* fix_conn owns it from here, also on failure */
+		    .tls = g->tls,
+		    .first_bytes_max = PRE_MAX,
+		    .first_frame_timeout_ms = PRE_TIMEOUT_MS,
+		    .close_grace_ms = CLOSE_GRACE_MS,
+		    .on_first_bytes = conn_start_session,
+		};
+		char err[256];
+		c->fc = fix_conn_accept(g->r, &o, &CONN_CBS, c, err, sizeof(err));
+		if (!c->fc) {
 			free(c);
 			continue;
 		}
-		c->ev_mask = REACTOR_READ;
 		c->next = g->conns;
 		if (g->conns)
 			g->conns->prev = c;
@@ -933,7 +632,7 @@ static void on_listen(struct bt_reactor *r, int fd, unsigned events, void *ud)
 	(void)fd;
 	(void)events;
 	struct fix_gateway *g = ud;
-	gw_accept(g, gw_now(g));
+	gw_accept(g);
 }
 
 static void on_admin(struct bt_reactor *r, int fd, unsigned events, void *ud)
@@ -1010,21 +709,6 @@ int fix_gateway_run(struct fix_gateway *g)
 	}
 }
 
-/* The most specific reason OpenSSL (or the file system) has for a failure. */
-static const char *tls_reason(const char *path, char *buf, size_t cap)
-{
-	if (access(path, R_OK) != 0)
-		return strerror(errno);
-	unsigned long e = ERR_get_error();
-	const char *r = e ? ERR_reason_error_string(e) : NULL;
-	if (r)
-		return r;
-	if (!e)
-		return "unusable file";
-	ERR_error_string_n(e, buf, cap);
-	return buf;
-}
-
 struct fix_gateway *fix_gateway_new(const struct fix_gateway_cfg *cfg, char *err, size_t errlen)
 {
 	struct fix_gateway *g = calloc(1, sizeof(*g));
@@ -1049,22 +733,10 @@ struct fix_gateway *fix_gateway_new(const struct fix_gateway_cfg *cfg, char *err
 		admin_bind(cfg->admin, g);
 	if (cfg->tls_cert) {
 		char why[256];
-		g->tls = SSL_CTX_new(TLS_server_method());
-		if (!g->tls || SSL_CTX_set_min_proto_version(g->tls, TLS1_2_VERSION) != 1) {
-			snprintf(err, errlen, "TLS: cannot create a server context");
-			goto fail;
-		}
-		SSL_CTX_set_mode(g->tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
-					     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-		if (SSL_CTX_use_certificate_chain_file(g->tls, cfg->tls_cert) != 1) {
-			snprintf(err, errlen, "TLS: %s: %s", cfg->tls_cert,
-				 tls_reason(cfg->tls_cert, why, sizeof(why)));
-			goto fail;
-		}
-		if (SSL_CTX_use_PrivateKey_file(g->tls, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(g->tls) != 1) {
-			snprintf(err, errlen, "TLS: %s: %s", cfg->tls_key,
-				 tls_reason(cfg->tls_key, why, sizeof(why)));
+		g->tls =
+		    transport_tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, why, sizeof(why));
+		if (!g->tls) {
+			snprintf(err, errlen, "TLS: %s", why);
 			goto fail;
 		}
 	}
@@ -1079,16 +751,14 @@ fail:
 static void stop_on_io(struct bt_reactor *r, void *ud)
 {
 	struct fix_gateway *g = ud;
-	int64_t now = gw_now(g);
 	while (g->conns) {
 		struct conn *c = g->conns;
-		if (c->s && fix_session_state(c->s) == FIX_ST_ACTIVE) {
-			sync_clock(c, now);
-			fix_session_logout(c->s, "exchange shutting down", now);
-			c->slow = 0;
-			conn_flush(c, now);
+		struct fix_session *s = fix_conn_session(c->fc);
+		if (s && fix_session_state(s) == FIX_ST_ACTIVE) {
+			fix_conn_pace(c->fc, 0);
+			fix_conn_logout(c->fc, "exchange shutting down");
 		}
-		conn_kill(c);
+		conn_kill(c); /* the Logout goes as far as one write takes it */
 	}
 	bury(g);
 	g->dirty = NULL;
@@ -1113,7 +783,7 @@ void fix_gateway_free(struct fix_gateway *g)
 	for (size_t i = 0; i < g->nstores; i++)
 		store_free(g->stores[i]);
 	free(g->stores);
-	SSL_CTX_free(g->tls);
+	transport_tls_ctx_free(g->tls);
 	if (g->stop_fd >= 0)
 		close(g->stop_fd);
 	close(g->cfg.listen_fd);
@@ -1126,14 +796,23 @@ int fix_gateway_send(struct fix_gateway *g, void *conn, const char *msg_type,
 		     const struct fix_out_field *fields, size_t n)
 {
 	struct conn *c = conn;
-	if (c->dead || !c->s)
+	if (c->dead)
 		return FIX_SESSION_E_STATE;
-	int64_t now = gw_now(g);
-	int rc = g->cfg.compat
-		     ? exch_compat_send(c->s, c->id, msg_type, fields, n, now, now + g->wall_off)
-		     : fix_session_send(c->s, msg_type, fields, n, now);
-	/* Written at the end of the loop turn: the sender may be this very
-	 * connection, in the middle of handling its own events. */
+	int rc;
+	if (g->cfg.compat) {
+		struct fix_session *s = fix_conn_session(c->fc);
+		int64_t now = gw_now(g);
+		/* Straight into the session: written by fix_gateway_flush at the
+		 * end of the turn (below), like anything queued while the
+		 * connection handles its own events. */
+		rc = s ? exch_compat_send(s, c->id, msg_type, fields, n, now, now + g->wall_off)
+		       : FIX_SESSION_E_STATE;
+	} else {
+		/* Queued (fix_conn writes at the end of the loop turn, and holds it
+		 * while this very connection is in the middle of handling its own
+		 * events); fix_gateway_flush writes it at once. */
+		rc = fix_conn_send(c->fc, msg_type, fields, n);
+	}
 	if (!c->dirty) {
 		c->dirty = 1;
 		c->dirty_next = g->dirty;
@@ -1151,12 +830,11 @@ void fix_gateway_drop(struct fix_gateway *g, void *conn)
 
 void fix_gateway_flush(struct fix_gateway *g)
 {
-	int64_t now = gw_now(g);
 	while (g->dirty) {
 		struct conn *c = g->dirty;
 		g->dirty = c->dirty_next;
 		c->dirty = 0;
-		if (!c->dead && c->s)
-			conn_pump(c, now);
+		if (!c->dead)
+			fix_conn_flush(c->fc);
 	}
 }

@@ -47,6 +47,19 @@ static inline int srv_listen(int backlog, unsigned short *port)
 	return srv_listen_on(htonl(INADDR_LOOPBACK), backlog, port);
 }
 
+/* A blocking client socket connected to 127.0.0.1:port; -1 on failure. */
+static inline int srv_connect(unsigned short port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Entries in a /proc/self directory ("fd" or "task"). */
 static inline int srv_count_dir(const char *path)
 {

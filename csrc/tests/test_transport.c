@@ -473,6 +473,356 @@ static void test_tls_ctx_errors(void)
 	T_EQ_STR(err, "key_file given without cert_file");
 }
 
+/* ------------------------------------------------------------ accepted side */
+
+/* An accepted transport that echoes what it reads. */
+struct acceptor {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;
+	struct transport_tls_ctx *tls;
+	struct transport *t;
+	int opened, errored, code;
+	size_t echoed;
+	char msg[512];
+	char err[256];
+};
+
+static void a_open(void *arg)
+{
+	struct acceptor *a = arg;
+	pthread_mutex_lock(&a->mu);
+	a->opened = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void a_data(void *arg, const char *buf, size_t len)
+{
+	struct acceptor *a = arg;
+	transport_write(a->t, buf, len);
+	pthread_mutex_lock(&a->mu);
+	a->echoed += len;
+	pthread_mutex_unlock(&a->mu);
+}
+
+static void a_error(void *arg, int code, const char *msg)
+{
+	struct acceptor *a = arg;
+	pthread_mutex_lock(&a->mu);
+	a->errored++;
+	a->code = code;
+	snprintf(a->msg, sizeof(a->msg), "%s", msg);
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+static const struct transport_cbs ACBS = {a_open, a_data, a_error, NULL};
+
+static void do_accept(struct bt_reactor *r, void *ud)
+{
+	struct acceptor *a = ud;
+	a->t = transport_accept(r, a->fd, a->tls, 5000, &ACBS, a, a->err, sizeof(a->err));
+}
+
+static void do_aclose(struct bt_reactor *r, void *ud)
+{
+	struct acceptor *a = ud;
+	transport_close(a->t);
+	a->t = NULL;
+}
+
+static void acceptor_wait_error(struct acceptor *a)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&a->mu);
+	while (!a->errored && pthread_cond_timedwait(&a->cv, &a->mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Our own client against our own accepted transport: pieces, then 3 MiB. */
+static void accepted_echo(struct transport_tls_ctx *server_tls,
+			  struct transport_tls_ctx *client_tls)
+{
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	T_OK(lfd >= 0);
+	struct client c;
+	client_init(&c, "127.0.0.1", port);
+	c.o.tls = client_tls;
+	c.o.server_name = client_tls ? "localhost" : NULL;
+	reactor_call(R, do_open, &c);
+	T_OK(c.t != NULL);
+	struct acceptor a = {.tls = server_tls};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	a.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	T_OK(a.fd >= 0);
+	reactor_call(R, do_accept, &a);
+	T_OK(a.t != NULL);
+	client_wait(&c, 1, 0);
+	T_EQ_INT(c.opened, 1);
+	c.pieces = 100;
+	c.big_len = 3u << 20;
+	size_t want = c.big_len;
+	for (int i = 0; i < c.pieces; i++)
+		want += (size_t)snprintf(NULL, 0, "piece %d\n", i);
+	reactor_call(R, do_write, &c);
+	client_wait(&c, 1, want);
+	T_EQ_INT(c.dlen, want);
+	T_OK(c.dlen == want && memcmp(c.data, "piece 0\npiece 1\n", 16) == 0);
+	T_OK(c.dlen == want && c.data[want - 1] == (char)('a' + (c.big_len - 1) % 26));
+	pthread_mutex_lock(&a.mu);
+	T_EQ_INT(a.opened, 1);
+	T_EQ_INT(a.echoed, want);
+	pthread_mutex_unlock(&a.mu);
+	/* The client goes: the accepted side hears it as a disconnect. */
+	reactor_call(R, do_close, &c);
+	acceptor_wait_error(&a);
+	T_EQ_INT(a.code, TRANSPORT_DISCONNECTED);
+	char m[64];
+	snprintf(m, sizeof(m), "connection closed by 127.0.0.1:");
+	T_OK(starts_with(a.msg, m));
+	reactor_call(R, do_aclose, &a);
+	close(lfd);
+	client_fini(&c);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+}
+
+static struct transport_tls_ctx *server_ctx(const char *cert, const char *key)
+{
+	char c[512], k[512], err[256];
+	snprintf(c, sizeof(c), "%s/%s", certdir, cert);
+	snprintf(k, sizeof(k), "%s/%s", certdir, key);
+	struct transport_tls_ctx *x = transport_tls_server_ctx_new(c, k, err, sizeof(err));
+	if (!x)
+		fprintf(stderr, "server context: %s\n", err);
+	return x;
+}
+
+static void test_accept_plain(void)
+{
+	accepted_echo(NULL, NULL);
+}
+
+static void test_accept_tls(void)
+{
+	struct transport_tls_ctx *stls = server_ctx("server.pem", "server.key");
+	struct transport_tls_ctx *ctls = tls_ctx("ca.pem");
+	T_OK(stls != NULL && ctls != NULL);
+	accepted_echo(stls, ctls);
+	transport_tls_ctx_free(stls);
+	transport_tls_ctx_free(ctls);
+}
+
+/* A client that speaks plain text to a TLS acceptor fails its handshake. */
+static void test_accept_tls_plain_client(void)
+{
+	struct transport_tls_ctx *stls = server_ctx("server.pem", "server.key");
+	T_OK(stls != NULL);
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
+	struct acceptor a = {.tls = stls};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	a.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	reactor_call(R, do_accept, &a);
+	T_OK(a.t != NULL);
+	static const char hello[] = "8=FIX.4.4\0019=5\00135=0\00110=000\001";
+	T_OK(send(cfd, hello, sizeof(hello) - 1, MSG_NOSIGNAL) > 0);
+	acceptor_wait_error(&a);
+	T_EQ_INT(a.code, TRANSPORT_TLS_FAILED);
+	T_OK(starts_with(a.msg, "TLS handshake with 127.0.0.1:"));
+	T_EQ_INT(a.opened, 0);
+	reactor_call(R, do_aclose, &a);
+	close(cfd);
+	close(lfd);
+	transport_tls_ctx_free(stls);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+}
+
+#define LINGER_BYTES (32u << 20) /* far more than loopback's socket buffers hold */
+
+static void do_write_close_linger(struct bt_reactor *r, void *ud)
+{
+	struct acceptor *a = ud;
+	char *big = malloc(LINGER_BYTES);
+	memset(big, 'z', LINGER_BYTES);
+	transport_write(a->t, big, LINGER_BYTES);
+	free(big);
+	transport_set_linger(a->t, 30000);
+	transport_close(a->t);
+	a->t = NULL;
+}
+
+/* A server's last words reach a reader that only starts reading after the
+ * close: the rest goes while the transport lingers, then EOF. */
+static void test_close_linger(void)
+{
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
+	struct acceptor a = {0};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	a.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	reactor_call(R, do_accept, &a);
+	T_OK(a.t != NULL);
+	reactor_call(R, do_write_close_linger, &a);
+	size_t got = 0;
+	char buf[65536];
+	for (;;) {
+		ssize_t k = recv(cfd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	T_EQ_INT(got, LINGER_BYTES);
+	close(cfd);
+	close(lfd);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+}
+
+/* The owner lets the reactor go while a transport still lingers (the
+ * exchange shutting down right after a close): the linger keeps the reactor,
+ * the reader still gets everything, then the reactor's thread ends. Runs
+ * last: it releases R. */
+static void test_linger_outlives_owner(void)
+{
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
+	struct timeval tv = {10, 0}; /* a linger that died would leave us waiting */
+	setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	struct acceptor a = {0};
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_cond_init(&a.cv, NULL);
+	a.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int threads = srv_count_threads();
+	reactor_call(R, do_accept, &a);
+	reactor_call(R, do_write_close_linger, &a);
+	reactor_release(R);
+	R = NULL;
+	size_t got = 0;
+	char buf[65536];
+	for (;;) {
+		ssize_t k = recv(cfd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	T_EQ_INT(got, LINGER_BYTES);
+	SRV_WAIT_UNTIL(srv_count_threads() == threads - 1, 5000);
+	T_EQ_INT(srv_count_threads(), threads - 1);
+	close(cfd);
+	close(lfd);
+	pthread_mutex_destroy(&a.mu);
+	pthread_cond_destroy(&a.cv);
+}
+
+/* Reading until the socket is empty: what was waiting, then the hang-up,
+ * all in one turn (no timer runs in between). */
+struct drain {
+	struct reactor_timer marker; /* a zero-delay timer started by the first bytes */
+	struct transport *t;
+	int fd, marker_ran, errors, marker_ran_before_error;
+	size_t got;
+	char err[128];
+};
+
+static void d_marker(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
+{
+	struct drain *d = ud;
+	d->marker_ran = 1;
+}
+
+static void d_data(void *arg, const char *buf, size_t len)
+{
+	struct drain *d = arg;
+	if (!d->got)
+		reactor_timer_start(R, &d->marker, 0);
+	d->got += len;
+}
+
+static void d_error(void *arg, int code, const char *msg)
+{
+	struct drain *d = arg;
+	d->marker_ran_before_error = d->marker_ran;
+	__atomic_add_fetch(&d->errors, 1, __ATOMIC_SEQ_CST); /* the test thread polls it */
+}
+
+static const struct transport_cbs DCBS = {NULL, d_data, d_error, NULL};
+
+static void do_drain_accept(struct bt_reactor *r, void *ud)
+{
+	struct drain *d = ud;
+	reactor_timer_init(&d->marker, d_marker, d);
+	d->t = transport_accept(r, d->fd, NULL, 5000, &DCBS, d, d->err, sizeof(d->err));
+}
+
+static void do_drain_close(struct bt_reactor *r, void *ud)
+{
+	struct drain *d = ud;
+	reactor_timer_stop(r, &d->marker);
+	transport_close(d->t);
+}
+
+static void test_accept_reads_until_empty(void)
+{
+	unsigned short port;
+	int lfd = srv_listen(4, &port);
+	int cfd = srv_connect(port);
+	T_OK(cfd >= 0);
+	/* 40 KiB (three reads) and the hang-up wait in the kernel before the
+	 * transport exists. */
+	char buf[40 * 1024];
+	memset(buf, 'q', sizeof(buf));
+	T_OK(send(cfd, buf, sizeof(buf), MSG_NOSIGNAL) == (ssize_t)sizeof(buf));
+	close(cfd);
+	struct drain d = {.fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)};
+	reactor_call(R, do_drain_accept, &d);
+	T_OK(d.t != NULL);
+	SRV_WAIT_UNTIL(__atomic_load_n(&d.errors, __ATOMIC_SEQ_CST) == 1, 5000);
+	reactor_call(R, do_drain_close, &d);
+	T_EQ_INT(d.errors, 1);
+	T_EQ_INT(d.got, sizeof(buf));
+	T_EQ_INT(d.marker_ran_before_error, 0);
+	close(lfd);
+}
+
+static void test_server_ctx_errors(void)
+{
+	char err[256] = "";
+	T_OK(transport_tls_server_ctx_new("/nonexistent.pem", "/nonexistent.key", err,
+					  sizeof(err)) == NULL);
+	T_EQ_STR(err, "/nonexistent.pem: No such file or directory");
+	char cert[512], path[512];
+	snprintf(cert, sizeof(cert), "%s/server.pem", certdir);
+	snprintf(path, sizeof(path), "%s/self.key", certdir); /* a key, not this one's */
+	T_OK(transport_tls_server_ctx_new(cert, path, err, sizeof(err)) == NULL);
+	T_OK(starts_with(err, path));
+	/* A server context cannot open a client connection. */
+	struct transport_tls_ctx *stls = server_ctx("server.pem", "server.key");
+	struct client c;
+	client_init(&c, "127.0.0.1", 1);
+	c.o.tls = stls;
+	reactor_call(R, do_open, &c);
+	T_OK(c.t == NULL);
+	T_EQ_STR(c.open_err, "transport_open: a server TLS context is for transport_accept");
+	transport_tls_ctx_free(stls);
+	client_fini(&c);
+}
+
 static int fds0, threads0;
 
 static void test_nothing_left_open(void)
@@ -513,8 +863,15 @@ int main(void)
 	T_RUN(test_tls_self_signed);
 	T_RUN(test_tls_hostname_mismatch);
 	T_RUN(test_tls_ctx_errors);
+	T_RUN(test_accept_plain);
+	T_RUN(test_accept_tls);
+	T_RUN(test_accept_tls_plain_client);
+	T_RUN(test_server_ctx_errors);
+	T_RUN(test_close_linger);
+	T_RUN(test_accept_reads_until_empty);
 	T_RUN(test_nothing_left_open);
-	reactor_release(R);
+	T_RUN(test_linger_outlives_owner);
+	reactor_release(R); /* NULL by now: the last test let it go */
 	srv_rm_rf(certdir);
 	OPENSSL_cleanup();
 	return T_END();
