@@ -118,90 +118,86 @@ int exch_listen(const char *host, int port, int *bound, char *err, size_t errlen
 	return fd;
 }
 
-int main(int argc, char **argv)
-{
-	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL, *symbols = NULL,
-		   *compat_mode = NULL, *comp_ids = NULL;
-	int fix_port = BT_DEFAULT_FIX_PORT, http_port = BT_DEFAULT_HTTP_PORT,
-	    iter = EXCH_DEFAULT_ITER, trace = 0;
-	int with_parent = 0;
-	struct exch_faults faults = {0};
+/* The command line, parsed. */
+struct exch_opts {
+	const char *host, *db, *cert, *key, *symbols, *compat_mode, *comp_ids;
+	int fix_port, http_port, iter, trace, with_parent;
+	struct exch_faults faults;
+};
 
+/* Returns -1 to go on, or the exit status (0 after --help, 2 on a bad
+ * command line, with the reason printed). */
+static int parse_args(int argc, char **argv, struct exch_opts *o)
+{
 	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		int bad = 0;
-		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage, stdout);
 			return 0;
-		} else if (strcmp(o, "--trace") == 0) {
-			trace = 1;
+		} else if (strcmp(a, "--trace") == 0) {
+			o->trace = 1;
 			continue;
-		} else if (strcmp(o, "--die-with-parent") == 0) {
-			with_parent = 1;
+		} else if (strcmp(a, "--die-with-parent") == 0) {
+			o->with_parent = 1;
 			continue;
 		} else if (!v) {
 			fprintf(stderr,
 				"betatrader-exchange: %s: unknown option or missing value "
 				"(see --help)\n",
-				o);
+				a);
 			return 2;
-		} else if (strcmp(o, "--host") == 0) {
-			host = v;
-		} else if (strcmp(o, "--fix-port") == 0) {
-			bad = exch_parse_int(v, 0, 65535, &fix_port);
-		} else if (strcmp(o, "--http-port") == 0) {
-			bad = exch_parse_int(v, 0, 65535, &http_port);
-		} else if (strcmp(o, "--pbkdf2-iter") == 0) {
-			bad = exch_parse_int(v, 1, 100000000, &iter);
-		} else if (strcmp(o, "--db") == 0) {
-			db = v;
-		} else if (strcmp(o, "--tls-cert") == 0) {
-			cert = v;
-		} else if (strcmp(o, "--tls-key") == 0) {
-			key = v;
-		} else if (strcmp(o, "--symbols") == 0) {
-			symbols = v;
-		} else if (strcmp(o, "--compat") == 0) {
-			compat_mode = v;
-		} else if (strcmp(o, "--comp-ids") == 0) {
-			comp_ids = v;
-		} else if (strcmp(o, "--fault") == 0) {
+		} else if (strcmp(a, "--host") == 0) {
+			o->host = v;
+		} else if (strcmp(a, "--fix-port") == 0) {
+			bad = exch_parse_int(v, 0, 65535, &o->fix_port);
+		} else if (strcmp(a, "--http-port") == 0) {
+			bad = exch_parse_int(v, 0, 65535, &o->http_port);
+		} else if (strcmp(a, "--pbkdf2-iter") == 0) {
+			bad = exch_parse_int(v, 1, 100000000, &o->iter);
+		} else if (strcmp(a, "--db") == 0) {
+			o->db = v;
+		} else if (strcmp(a, "--tls-cert") == 0) {
+			o->cert = v;
+		} else if (strcmp(a, "--tls-key") == 0) {
+			o->key = v;
+		} else if (strcmp(a, "--symbols") == 0) {
+			o->symbols = v;
+		} else if (strcmp(a, "--compat") == 0) {
+			o->compat_mode = v;
+		} else if (strcmp(a, "--comp-ids") == 0) {
+			o->comp_ids = v;
+		} else if (strcmp(a, "--fault") == 0) {
 			char why[160];
-			if (exch_fault_set(&faults, v, 1, why, sizeof(why)) != 0) {
+			if (exch_fault_set(&o->faults, v, 1, why, sizeof(why)) != 0) {
 				fprintf(stderr, "betatrader-exchange: --fault: %s\n", why);
 				return 2;
 			}
 		} else {
-			fprintf(stderr, "betatrader-exchange: unknown option %s (see --help)\n", o);
+			fprintf(stderr, "betatrader-exchange: unknown option %s (see --help)\n", a);
 			return 2;
 		}
 		if (bad) {
-			fprintf(stderr, "betatrader-exchange: %s: bad value '%s'\n", o, v);
+			fprintf(stderr, "betatrader-exchange: %s: bad value '%s'\n", a, v);
 			return 2;
 		}
 		i++;
 	}
-	if (!cert != !key) {
+	if (!o->cert != !o->key) {
 		fprintf(stderr, "betatrader-exchange: --tls-cert and --tls-key go together\n");
 		return 2;
 	}
-	if (comp_ids && !compat_mode) {
+	if (o->comp_ids && !o->compat_mode) {
 		fprintf(stderr, "betatrader-exchange: --comp-ids needs --compat %s\n",
 			EXCH_COMPAT_GATEWAY);
 		return 2;
 	}
-	struct exch_compat *compat = NULL;
-	if (compat_mode) {
-		char why[160];
-		compat = exch_compat_new(compat_mode, comp_ids, why, sizeof(why));
-		if (!compat) {
-			fprintf(stderr, "betatrader-exchange: %s\n", why);
-			return 2;
-		}
-		if (!symbols)
-			symbols = EXCH_COMPAT_SYMBOLS;
-	}
+	return -1;
+}
 
+/* SIGTERM/SIGINT as a signalfd for the gateway to watch, or -1. */
+static int signals_fd(int with_parent)
+{
 	/* One fd per FIX session: the default soft limit (1024) is too low for a
 	 * farm of bots, the hard limit usually is not. */
 	struct rlimit rl;
@@ -226,44 +222,43 @@ int main(int argc, char **argv)
 		if (parent == 1 || kill(parent, 0) < 0)
 			raise(SIGTERM);
 	}
+	return sfd;
+}
 
+/* Opens everything, prints READY, serves until a signal; the exit status. */
+static int serve(struct exch_opts *o, struct exch_compat *compat, int sfd)
+{
 	char err[512];
 	int status = 1, fix_bound = 0, http_bound = 0, fix_fd = -1, http_fd = -1;
-	struct accounts *acc = NULL;
 	struct http_api *http = NULL;
 	struct fix_gateway *gw = NULL;
 	struct exch_admin *admin = NULL;
-	if (sfd < 0) {
-		fprintf(stderr, "betatrader-exchange: signalfd: %s\n", strerror(errno));
-		exch_compat_free(compat);
-		return 1;
-	}
-	acc = accounts_open(db, iter, err, sizeof(err));
+	struct accounts *acc = accounts_open(o->db, o->iter, err, sizeof(err));
 	if (!acc)
 		goto fail;
-	admin = admin_new(symbols, &faults, err, sizeof(err));
+	admin = admin_new(o->symbols, &o->faults, err, sizeof(err));
 	if (!admin)
 		goto fail;
-	fix_fd = exch_listen(host, fix_port, &fix_bound, err, sizeof(err));
+	fix_fd = exch_listen(o->host, o->fix_port, &fix_bound, err, sizeof(err));
 	if (fix_fd < 0)
 		goto fail;
 	struct fix_gateway_cfg cfg = {.listen_fd = fix_fd,
 				      .signal_fd = sfd,
 				      .accounts = acc,
-				      .faults = &faults,
-				      .tls_cert = cert,
-				      .tls_key = key,
-				      .trace = trace,
+				      .faults = &o->faults,
+				      .tls_cert = o->cert,
+				      .tls_key = o->key,
+				      .trace = o->trace,
 				      .admin = admin,
 				      .compat = compat};
 	gw = fix_gateway_new(&cfg, err, sizeof(err));
 	fix_fd = -1; /* the gateway owns it now, even on failure */
 	if (!gw)
 		goto fail;
-	http_fd = exch_listen(host, http_port, &http_bound, err, sizeof(err));
+	http_fd = exch_listen(o->host, o->http_port, &http_bound, err, sizeof(err));
 	if (http_fd < 0)
 		goto fail;
-	http = http_api_start(http_fd, compat ? NULL : acc, &faults, admin);
+	http = http_api_start(http_fd, compat ? NULL : acc, &o->faults, admin);
 	if (!http) {
 		close(http_fd);
 		snprintf(err, sizeof(err), "cannot start the HTTP server on port %d", http_bound);
@@ -284,6 +279,36 @@ fail:
 	if (fix_fd >= 0)
 		close(fix_fd);
 	accounts_close(acc);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct exch_opts o = {.host = "127.0.0.1",
+			      .fix_port = BT_DEFAULT_FIX_PORT,
+			      .http_port = BT_DEFAULT_HTTP_PORT,
+			      .iter = EXCH_DEFAULT_ITER};
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	struct exch_compat *compat = NULL;
+	if (o.compat_mode) {
+		char why[160];
+		compat = exch_compat_new(o.compat_mode, o.comp_ids, why, sizeof(why));
+		if (!compat) {
+			fprintf(stderr, "betatrader-exchange: %s\n", why);
+			return 2;
+		}
+		if (!o.symbols)
+			o.symbols = EXCH_COMPAT_SYMBOLS;
+	}
+	int sfd = signals_fd(o.with_parent);
+	if (sfd < 0) {
+		fprintf(stderr, "betatrader-exchange: signalfd: %s\n", strerror(errno));
+		exch_compat_free(compat);
+		return 1;
+	}
+	int status = serve(&o, compat, sfd);
 	exch_compat_free(compat);
 	close(sfd);
 	return status;
