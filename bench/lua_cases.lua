@@ -15,6 +15,13 @@
 --     await of an operation that is already done, a plain Lua method call
 --     beside it (the floor of any call), and await of an operation the I/O
 --     thread completes (sleep_op(0): posted, timer fires, queue, eventfd).
+--   lua5.4 bench/lua_cases.lua timers <round> [timers]
+--     the scheduler's timer heap through the public API, ns per timer:
+--     timers.cancel arms [timers] after() timers at spread deadlines and
+--     cancels them in random order (each arm and cancel with the whole
+--     crowd armed); timers.fire arms them due now and fires them in one
+--     step; timers.timeout is one task's await of an op that never
+--     finishes, with timeout 0 (arm, step, fire, resume), [timers]/10 times.
 --
 -- Prints "RESULT <case> <round> <value>" lines for bench/run's table.
 -- Run from the repository root with LUA_PATH/LUA_CPATH set by bench/run.
@@ -108,12 +115,59 @@ local function await_case(round, iters)
   result("await.io", round, (t1 - t0) * 1e9 / k)
 end
 
+local function timers_case(round, n)
+  local handles, order = {}, {}
+  local noop = function() end
+  math.randomseed(round)
+  for i = 1, n do
+    order[i] = i
+  end
+  for i = n, 2, -1 do
+    local j = math.random(i)
+    order[i], order[j] = order[j], order[i]
+  end
+  local t0 = bt.now()
+  for i = 1, n do
+    handles[i] = async.after(1000 + (order[i] % 997), noop)
+  end
+  for i = 1, n do
+    async.cancel_timer(handles[order[i]])
+  end
+  local t1 = bt.now()
+  result("timers.cancel", round, (t1 - t0) * 1e9 / n)
+
+  local fired = 0
+  local count = function() fired = fired + 1 end
+  t0 = bt.now()
+  for _ = 1, n do
+    async.after(0, count)
+  end
+  async.step(0)
+  t1 = bt.now()
+  assert(fired == n, "not every timer fired")
+  result("timers.fire", round, (t1 - t0) * 1e9 / n)
+
+  local k = n // 10
+  local never = async.new()
+  t0 = bt.now()
+  async.run(function()
+    for _ = 1, k do
+      assert(not never:await(0))
+    end
+  end)
+  t1 = bt.now()
+  result("timers.timeout", round, (t1 - t0) * 1e9 / k)
+end
+
 if mode == "send" then
   send_case(tonumber(arg[2]), tonumber(arg[3]), tonumber(arg[4]), tonumber(arg[5]), arg[6])
 elseif mode == "await" then
   await_case(tonumber(arg[2]), tonumber(arg[3] or "1000000"))
+elseif mode == "timers" then
+  timers_case(tonumber(arg[2]), tonumber(arg[3] or "100000"))
 else
   io.stderr:write("usage: lua_cases.lua send <fix_port> <http_port> <messages> <round> [store]\n"
-    .. "       lua_cases.lua await <round> [iterations]\n")
+    .. "       lua_cases.lua await <round> [iterations]\n"
+    .. "       lua_cases.lua timers <round> [timers]\n")
   os.exit(2)
 end

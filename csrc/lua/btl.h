@@ -17,6 +17,7 @@ void btl_open_op(lua_State *L, int mod);     /* op.c: op userdata, sleep, op() *
 void btl_open_client(lua_State *L, int mod); /* client.c: the AuthCoordinator */
 void btl_open_fix(lua_State *L, int mod);    /* fix.c: decode a FIX frame to a table */
 void btl_open_dict(lua_State *L, int mod);   /* dict.c: FIX by name (data dictionary) */
+void btl_open_timers(lua_State *L, int mod); /* timers.c: the timer heap for async.lua */
 
 struct bt_auth;
 struct fix_dict;

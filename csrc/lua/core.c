@@ -355,5 +355,6 @@ __attribute__((visibility("default"))) int luaopen_betatrader_core(lua_State *L)
 	btl_open_client(L, mod);
 	btl_open_fix(L, mod);
 	btl_open_dict(L, mod);
+	btl_open_timers(L, mod);
 	return 1;
 }

@@ -66,7 +66,7 @@ local ntasks = 0
 local ready = {} -- FIFO of { co, args... }
 local ready_head, ready_tail = 1, 0
 local waiting = {} -- op id -> list of wait entries
-local timers = {} -- binary min-heap of wait entries by deadline
+local timers = core.timer_heap() -- wait entries by deadline
 local handlers = {} -- user-event target id -> function(name, ...)
 local current = nil -- the task being resumed (innermost), nil outside tasks
 local run_depth = 0 -- nesting of run_ready (an await blocking inside a task)
@@ -89,7 +89,8 @@ local function check_fork()
 	end
 	generation = core.generation()
 	tasks, ntasks, ready, ready_head, ready_tail = {}, 0, {}, 1, 0
-	waiting, timers, handlers, failures, reports = {}, {}, {}, {}, {}
+	waiting, handlers, failures, reports = {}, {}, {}, {}
+	timers = core.timer_heap()
 	current, run_depth = nil, 0
 end
 
@@ -117,76 +118,10 @@ end
 -- -------------------------------------------------------------------------
 -- timers (await deadlines)
 
--- Entries know their slot (e.pos), so a cancelled timer leaves the heap at
--- once instead of lingering until its deadline.
-local function heap_set(i, e)
-	timers[i] = e
-	e.pos = i
-end
-
-local function sift_up(i)
-	local e = timers[i]
-	while i > 1 do
-		local p = i // 2
-		local pe = timers[p]
-		if pe.deadline <= e.deadline then
-			break
-		end
-		heap_set(i, pe)
-		i = p
-	end
-	heap_set(i, e)
-end
-
-local function sift_down(i)
-	local n, e = #timers, timers[i]
-	while true do
-		local c = 2 * i
-		if c > n then
-			break
-		end
-		if c + 1 <= n and timers[c + 1].deadline < timers[c].deadline then
-			c = c + 1
-		end
-		if timers[c].deadline >= e.deadline then
-			break
-		end
-		heap_set(i, timers[c])
-		i = c
-	end
-	heap_set(i, e)
-end
-
-local function heap_push(e)
-	local i = #timers + 1
-	timers[i] = e
-	sift_up(i)
-end
-
-local function heap_remove_at(i)
-	local n = #timers
-	local e, last = timers[i], timers[n]
-	timers[n] = nil
-	e.pos = nil
-	if i < n then
-		heap_set(i, last)
-		sift_down(i)
-		sift_up(last.pos)
-	end
-	return e
-end
-
-local function heap_pop()
-	return heap_remove_at(1)
-end
-
--- Drops entries that already fired, so the top is a live deadline.
-local function heap_top()
-	while timers[1] and timers[1].fired do
-		heap_pop()
-	end
-	return timers[1]
-end
+-- The core's timer heap (csrc/lua/timers.c over csrc/core/timer_heap.c)
+-- holds the wait entries armed with a deadline, ordered by (deadline, start
+-- order). A cancelled timer leaves it at once instead of lingering until its
+-- deadline, and it holds an entry only while armed.
 
 -- -------------------------------------------------------------------------
 -- the ready queue and task running
@@ -228,9 +163,7 @@ local function wake_op(id)
 			e.fn() -- an on_done hook
 		elseif not e.fired then
 			e.fired = true
-			if e.pos then
-				heap_remove_at(e.pos) -- its await deadline is moot
-			end
+			timers:remove(e) -- its await deadline is moot
 			schedule(e.co, "done")
 		end
 	end
@@ -254,11 +187,11 @@ end
 
 local function fire_timers(now)
 	while true do
-		local e = heap_top()
-		if not e or e.deadline > now then
+		local e, deadline = timers:top()
+		if not e or deadline > now then
 			return
 		end
-		heap_pop()
+		timers:pop()
 		e.fired = true
 		if e.fn then
 			e.fn() -- an after() callback
@@ -355,9 +288,9 @@ local function next_timeout()
 	if ready_head <= ready_tail then
 		return 0
 	end
-	local e = heap_top()
-	if e then
-		return math.max(0, e.deadline - core.now())
+	local _, deadline = timers:top()
+	if deadline then
+		return math.max(0, deadline - core.now())
 	end
 	return nil
 end
@@ -534,8 +467,7 @@ function Op:await(timeout)
 		end
 		list[#list + 1] = e
 		if timeout then
-			e.deadline = core.now() + timeout
-			heap_push(e)
+			timers:push(core.now() + timeout, e)
 		end
 		local why = coroutine.yield(WAIT)
 		if why == "timeout" and c:status() == "pending" then
@@ -805,16 +737,14 @@ M.is_op = is_op
 --- (it is not a task: it keeps neither run() nor anything else busy).
 --- Returns a handle for cancel_timer.
 function M.after(seconds, fn)
-	local e = { deadline = core.now() + seconds, fn = fn }
-	heap_push(e)
+	local e = { fn = fn }
+	timers:push(core.now() + seconds, e)
 	return e
 end
 
 --- Forgets a timer from after(); nothing is left behind.
 function M.cancel_timer(e)
-	if e.pos then
-		heap_remove_at(e.pos)
-	end
+	timers:remove(e)
 	e.fired = true
 end
 

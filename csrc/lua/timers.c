@@ -1,0 +1,193 @@
+/* core.timer_heap(): the core's one timer heap (timer_heap.h) for the Lua
+ * scheduler (lua/betatrader/async.lua), so that Lua keeps no heap of its
+ * own. Entries are any Lua values; each armed entry has a slot userdata
+ * holding its struct reactor_timer. The heap's uservalue table maps
+ * entry -> slot and light(slot) -> entry, so the GC keeps an entry and its
+ * slot alive exactly while it is armed, and the C heap never points at a
+ * collected slot. Like the C heap, the Lua thread alone uses it. */
+#include <stdint.h>
+#include <string.h>
+
+#include "btl.h"
+#include "timer_heap.h"
+
+#define HEAP_MT "betatrader.timer_heap"
+
+struct slot {
+	struct reactor_timer t;
+	lua_Number deadline; /* as given, so top() returns it unrounded */
+};
+
+/* The heap orders int64s; the deadline's own bits make one with neither
+ * rounding nor overflow: a non-negative double's IEEE bits order as its
+ * value, and flipping all but the sign bit of a negative one reverses it.
+ * -0.0 becomes 0.0 first, so both tie in start order, as they compare. */
+static int64_t deadline_key(lua_Number d)
+{
+	double x = (double)d + 0.0;
+	int64_t k;
+	memcpy(&k, &x, sizeof k);
+	return k < 0 ? k ^ INT64_MAX : k;
+}
+
+static struct bt_timer_heap *check_heap(lua_State *L)
+{
+	return luaL_checkudata(L, 1, HEAP_MT);
+}
+
+static void no_cb(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	/* never run: the scheduler pops entries itself (async.lua fire_timers) */
+	(void)r;
+	(void)t;
+	(void)ud;
+}
+
+/* Forgets the armed entry's two mappings; the uservalue table is at -1. */
+static void unmap(lua_State *L, int entry, struct slot *s)
+{
+	lua_pushnil(L);
+	lua_rawsetp(L, -2, s);
+	lua_pushvalue(L, entry);
+	lua_pushnil(L);
+	lua_rawset(L, -3);
+}
+
+/* h:push(deadline, entry): arms entry (moves it if armed) to fire at
+ * deadline, a number on the caller's clock; equal deadlines keep push
+ * order. */
+static int heap_push(lua_State *L)
+{
+	struct bt_timer_heap *h = check_heap(L);
+	lua_Number deadline = luaL_checknumber(L, 2);
+	luaL_argcheck(L, !lua_isnoneornil(L, 3), 3, "entry expected");
+	lua_settop(L, 3);
+	lua_getiuservalue(L, 1, 1);
+	lua_pushvalue(L, 3);
+	struct slot *s;
+	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+		s = lua_touserdata(L, -1);
+	} else {
+		lua_pop(L, 1);
+		s = lua_newuserdatauv(L, sizeof *s, 0);
+		reactor_timer_init(&s->t, no_cb, NULL);
+		/* both mappings before arming: a memory error here leaves the C
+		 * heap without a pointer the GC could free */
+		lua_pushvalue(L, 3);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, -4);
+		lua_pushvalue(L, 3);
+		lua_rawsetp(L, -3, s);
+	}
+	s->deadline = deadline;
+	if (bt_timer_heap_start(h, &s->t, deadline_key(deadline)) != 0) {
+		lua_pop(L, 1);
+		unmap(L, 3, s);
+		return luaL_error(L, "not enough memory");
+	}
+	return 0;
+}
+
+/* h:remove(entry): disarms entry; a no-op when it is not armed. */
+static int heap_remove(lua_State *L)
+{
+	struct bt_timer_heap *h = check_heap(L);
+	luaL_checkany(L, 2);
+	lua_settop(L, 2);
+	lua_getiuservalue(L, 1, 1);
+	lua_pushvalue(L, 2);
+	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+		struct slot *s = lua_touserdata(L, -1);
+		bt_timer_heap_stop(h, &s->t);
+		lua_pop(L, 1);
+		unmap(L, 2, s);
+	}
+	return 0;
+}
+
+/* The earliest slot, NULL when the heap is empty. */
+static struct slot *top_slot(const struct bt_timer_heap *h)
+{
+	return h->len ? (struct slot *)h->t[0] : NULL;
+}
+
+/* h:top(): the earliest entry and its deadline, or nil. */
+static int heap_top(lua_State *L)
+{
+	struct slot *s = top_slot(check_heap(L));
+	if (!s) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_getiuservalue(L, 1, 1);
+	lua_rawgetp(L, -1, s);
+	lua_pushnumber(L, s->deadline);
+	return 2;
+}
+
+/* h:pop(): disarms and returns the earliest entry, or nil. */
+static int heap_pop(lua_State *L)
+{
+	struct bt_timer_heap *h = check_heap(L);
+	struct slot *s = top_slot(h);
+	if (!s) {
+		lua_pushnil(L);
+		return 1;
+	}
+	bt_timer_heap_stop(h, &s->t);
+	lua_settop(L, 1);
+	lua_getiuservalue(L, 1, 1); /* 2 */
+	lua_rawgetp(L, 2, s);       /* 3: the entry */
+	lua_pushvalue(L, 2);
+	unmap(L, 3, s);
+	lua_settop(L, 3);
+	return 1;
+}
+
+/* #h: the number of armed entries. */
+static int heap_len(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)check_heap(L)->len);
+	return 1;
+}
+
+/* Frees the array only; the slots are the GC's, kept alive by the
+ * uservalue table until this has run. */
+static int heap_gc(lua_State *L)
+{
+	bt_timer_heap_free(check_heap(L));
+	return 0;
+}
+
+static int core_timer_heap(lua_State *L)
+{
+	struct bt_timer_heap *h = lua_newuserdatauv(L, sizeof *h, 1);
+	memset(h, 0, sizeof *h);
+	lua_newtable(L);
+	lua_setiuservalue(L, -2, 1);
+	luaL_setmetatable(L, HEAP_MT);
+	return 1;
+}
+
+void btl_open_timers(lua_State *L, int mod)
+{
+	static const luaL_Reg meth[] = {
+	    {"push", heap_push}, {"remove", heap_remove}, {"top", heap_top}, {"pop", heap_pop},
+	    {NULL, NULL},
+	};
+	static const luaL_Reg metameth[] = {
+	    {"__index", NULL},
+	    {"__gc", heap_gc},
+	    {"__len", heap_len},
+	    {NULL, NULL},
+	};
+	mod = lua_absindex(L, mod);
+	luaL_newmetatable(L, HEAP_MT);
+	luaL_setfuncs(L, metameth, 0);
+	luaL_newlibtable(L, meth);
+	luaL_setfuncs(L, meth, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	lua_pushcfunction(L, core_timer_heap);
+	lua_setfield(L, mod, "timer_heap");
+}
