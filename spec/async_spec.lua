@@ -264,6 +264,160 @@ describe("betatrader.async", function()
 		end)
 	end)
 
+	describe("after() timers", function()
+		it("fire in deadline order; a cancelled one never fires", function()
+			local got = {}
+			local function note(x)
+				return function()
+					got[#got + 1] = x
+				end
+			end
+			bt.after(0.03, note("c"))
+			local b = bt.after(0.02, note("b"))
+			bt.after(0.01, note("a"))
+			bt.cancel_timer(b)
+			bt.cancel_timer(b) -- twice is harmless
+			local deadline = bt.now() + 10
+			while #got < 2 and bt.now() < deadline do
+				bt.step(0.05)
+			end
+			bt.step(0.05)
+			assert.same({ "a", "c" }, got)
+		end)
+
+		it("leave nothing behind once cancelled: the handle is collectable at once", function()
+			local weak = setmetatable({}, { __mode = "k" })
+			local h = bt.after(3600, function() end)
+			weak[h] = true
+			bt.cancel_timer(h)
+			h = nil -- luacheck: ignore 311
+			collectgarbage()
+			collectgarbage()
+			assert.is_nil(next(weak))
+			assert.is_nil(bt.timeout()) -- no deadline left for the scheduler
+		end)
+	end)
+
+	describe("the core's timer heap (core.timer_heap, internal)", function()
+		it("pops by deadline, equal deadlines in push order", function()
+			local h = core.timer_heap()
+			local pushed = {
+				{ 3, "3" }, { 1, "1a" }, { 2, "2" }, { 1, "1b" }, { -1, "-1" }, { math.huge, "inf" },
+				{ 0.0, "0a" }, { -0.0, "0b" }, { 1, "1c" }, { -math.huge, "-inf" }, { 1e-300, "tiny" },
+			}
+			for _, p in ipairs(pushed) do
+				h:push(p[1], p[2])
+			end
+			assert.equal(#pushed, #h)
+			local e, d = h:top()
+			assert.same({ "-inf", -math.huge }, { e, d })
+			local got = {}
+			while #h > 0 do
+				got[#got + 1] = h:pop()
+			end
+			assert.same({ "-inf", "-1", "0a", "0b", "tiny", "1a", "1b", "1c", "2", "3", "inf" }, got)
+			assert.is_nil(h:top())
+			assert.is_nil(h:pop())
+		end)
+
+		it("moves an armed entry when pushed again; remove of an unarmed one is a no-op", function()
+			local h = core.timer_heap()
+			local a, b = {}, {}
+			h:push(1, a)
+			h:push(2, b)
+			h:push(3, a)
+			assert.equal(2, #h)
+			assert.equal(b, (h:top()))
+			h:remove({})
+			h:remove(b)
+			h:remove(b)
+			assert.equal(1, #h)
+			local e, d = h:top()
+			assert.equal(a, e)
+			assert.equal(3, d)
+		end)
+
+		it("is empty with flat memory after 100,000 timers pushed and removed", function()
+			local h = core.timer_heap()
+			local n = 100000
+			local entries = {}
+			for i = 1, n do
+				entries[i] = {}
+			end
+			collectgarbage()
+			collectgarbage()
+			local before = collectgarbage("count")
+			for i = 1, n do
+				h:push((i * 7919) % 1000 + 0.5, entries[i])
+			end
+			for i = n, 1, -1 do
+				h:remove(entries[(i * 104729) % n + 1])
+			end
+			assert.equal(0, #h)
+			assert.is_nil(h:top())
+			for i = 1, n do -- and through pop: in order, then empty
+				h:push((i * 7919) % 1000, entries[i])
+			end
+			local last = -1
+			for _ = 1, n do
+				local _, d = h:top()
+				assert(d >= last, "out of order")
+				last = d
+				h:pop()
+			end
+			assert.equal(0, #h)
+			collectgarbage()
+			collectgarbage()
+			-- the map behind 100,000 entries held several MB
+			assert.is_true(collectgarbage("count") - before < 64, "memory grew")
+		end)
+
+		it("holds an entry exactly while it is armed", function()
+			local h = core.timer_heap()
+			local weak = setmetatable({}, { __mode = "k" })
+			local function arm(d)
+				local e = {}
+				weak[e] = d
+				h:push(d, e)
+			end
+			arm(1)
+			arm(2)
+			arm(3)
+			collectgarbage()
+			local n = 0
+			for _ in pairs(weak) do
+				n = n + 1
+			end
+			assert.equal(3, n)
+			h:remove((h:top())) -- deadline 1
+			h:pop() -- deadline 2
+			collectgarbage()
+			collectgarbage()
+			local left = {}
+			for _, d in pairs(weak) do
+				left[#left + 1] = d
+			end
+			assert.same({ 3 }, left)
+		end)
+
+		it("raises on misuse, naming the argument", function()
+			local h = core.timer_heap()
+			assert.has_error(function()
+				h:push("soon", {})
+			end, "bad argument #1 to 'push' (number expected, got string)")
+			assert.has_error(function()
+				h:push(1)
+			end, "bad argument #2 to 'push' (entry expected)")
+			assert.has_error(function()
+				h:remove()
+			end, "bad argument #1 to 'remove' (value expected)")
+			assert.has_error(function()
+				h.top({})
+			end)
+			assert.equal(0, #h)
+		end)
+	end)
+
 	describe("user events", function()
 		it("reach the handler registered for their target, in order", function()
 			local target = bt.new_id()

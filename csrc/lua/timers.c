@@ -13,6 +13,11 @@
 
 #define HEAP_MT "betatrader.timer_heap"
 
+struct lheap {
+	struct bt_timer_heap h;
+	size_t peak; /* most entries armed since the map was last made */
+};
+
 struct slot {
 	struct reactor_timer t;
 	lua_Number deadline; /* as given, so top() returns it unrounded */
@@ -30,9 +35,21 @@ static int64_t deadline_key(lua_Number d)
 	return k < 0 ? k ^ INT64_MAX : k;
 }
 
-static struct bt_timer_heap *check_heap(lua_State *L)
+static struct lheap *check_heap(lua_State *L)
 {
 	return luaL_checkudata(L, 1, HEAP_MT);
+}
+
+/* Once a crowd has left, a fresh map and array: a Lua table never shrinks
+ * on deletes, and the scheduler's heap lives as long as the state. */
+static void shrink_if_empty(lua_State *L, struct lheap *lh)
+{
+	if (lh->h.len > 0 || lh->peak <= 64)
+		return;
+	bt_timer_heap_free(&lh->h);
+	lh->peak = 0;
+	lua_newtable(L);
+	lua_setiuservalue(L, 1, 1);
 }
 
 static void no_cb(struct bt_reactor *r, struct reactor_timer *t, void *ud)
@@ -58,7 +75,8 @@ static void unmap(lua_State *L, int entry, struct slot *s)
  * order. */
 static int heap_push(lua_State *L)
 {
-	struct bt_timer_heap *h = check_heap(L);
+	struct lheap *lh = check_heap(L);
+	struct bt_timer_heap *h = &lh->h;
 	lua_Number deadline = luaL_checknumber(L, 2);
 	luaL_argcheck(L, !lua_isnoneornil(L, 3), 3, "entry expected");
 	lua_settop(L, 3);
@@ -85,22 +103,25 @@ static int heap_push(lua_State *L)
 		unmap(L, 3, s);
 		return luaL_error(L, "not enough memory");
 	}
+	if (h->len > lh->peak)
+		lh->peak = h->len;
 	return 0;
 }
 
 /* h:remove(entry): disarms entry; a no-op when it is not armed. */
 static int heap_remove(lua_State *L)
 {
-	struct bt_timer_heap *h = check_heap(L);
+	struct lheap *lh = check_heap(L);
 	luaL_checkany(L, 2);
 	lua_settop(L, 2);
 	lua_getiuservalue(L, 1, 1);
 	lua_pushvalue(L, 2);
 	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
 		struct slot *s = lua_touserdata(L, -1);
-		bt_timer_heap_stop(h, &s->t);
+		bt_timer_heap_stop(&lh->h, &s->t);
 		lua_pop(L, 1);
 		unmap(L, 2, s);
+		shrink_if_empty(L, lh);
 	}
 	return 0;
 }
@@ -114,7 +135,7 @@ static struct slot *top_slot(const struct bt_timer_heap *h)
 /* h:top(): the earliest entry and its deadline, or nil. */
 static int heap_top(lua_State *L)
 {
-	struct slot *s = top_slot(check_heap(L));
+	struct slot *s = top_slot(&check_heap(L)->h);
 	if (!s) {
 		lua_pushnil(L);
 		return 1;
@@ -128,26 +149,27 @@ static int heap_top(lua_State *L)
 /* h:pop(): disarms and returns the earliest entry, or nil. */
 static int heap_pop(lua_State *L)
 {
-	struct bt_timer_heap *h = check_heap(L);
-	struct slot *s = top_slot(h);
+	struct lheap *lh = check_heap(L);
+	struct slot *s = top_slot(&lh->h);
 	if (!s) {
 		lua_pushnil(L);
 		return 1;
 	}
-	bt_timer_heap_stop(h, &s->t);
+	bt_timer_heap_stop(&lh->h, &s->t);
 	lua_settop(L, 1);
 	lua_getiuservalue(L, 1, 1); /* 2 */
 	lua_rawgetp(L, 2, s);       /* 3: the entry */
 	lua_pushvalue(L, 2);
 	unmap(L, 3, s);
 	lua_settop(L, 3);
+	shrink_if_empty(L, lh);
 	return 1;
 }
 
 /* #h: the number of armed entries. */
 static int heap_len(lua_State *L)
 {
-	lua_pushinteger(L, (lua_Integer)check_heap(L)->len);
+	lua_pushinteger(L, (lua_Integer)check_heap(L)->h.len);
 	return 1;
 }
 
@@ -155,14 +177,14 @@ static int heap_len(lua_State *L)
  * uservalue table until this has run. */
 static int heap_gc(lua_State *L)
 {
-	bt_timer_heap_free(check_heap(L));
+	bt_timer_heap_free(&check_heap(L)->h);
 	return 0;
 }
 
 static int core_timer_heap(lua_State *L)
 {
-	struct bt_timer_heap *h = lua_newuserdatauv(L, sizeof *h, 1);
-	memset(h, 0, sizeof *h);
+	struct lheap *lh = lua_newuserdatauv(L, sizeof *lh, 1);
+	memset(lh, 0, sizeof *lh);
 	lua_newtable(L);
 	lua_setiuservalue(L, -2, 1);
 	luaL_setmetatable(L, HEAP_MT);
