@@ -1,7 +1,11 @@
 /* The one timer heap: a binary min-heap of struct reactor_timer (reactor.h)
- * ordered by (due, start order). The reactor keeps its timers in one; the
- * exchange's loop keeps its connection deadlines in another. Single-threaded:
- * the owner of the heap calls everything here. */
+ * ordered by (due, start order). The reactor keeps its timers in one (the
+ * exchange's connection deadlines among them, on its reactor); the Lua
+ * scheduler (async.lua) keeps its await deadlines and after() timers in
+ * another, through csrc/lua/timers.c, whose due values are not milliseconds
+ * but order-preserving keys of its deadlines in seconds: nothing here reads
+ * due as a unit, it only orders. Single-threaded: the owner of the heap
+ * calls everything here. */
 #ifndef BT_TIMER_HEAP_H
 #define BT_TIMER_HEAP_H
 
