@@ -1,26 +1,36 @@
 /* core.timer_heap(): the core's one timer heap (timer_heap.h) for the Lua
  * scheduler (lua/betatrader/async.lua), so that Lua keeps no heap of its
- * own. Entries are any Lua values; each armed entry has a slot userdata
- * holding its struct reactor_timer. The heap's uservalue table maps
- * entry -> slot and light(slot) -> entry, so the GC keeps an entry and its
- * slot alive exactly while it is armed, and the C heap never points at a
- * collected slot. Like the C heap, the Lua thread alone uses it. */
+ * own. Entries are any Lua values; each armed entry has a slot holding its
+ * struct reactor_timer. The heap's uservalue table maps entry -> slot and
+ * slot -> entry (slots as light userdata), so the GC keeps an entry alive
+ * exactly while it is armed. Slots come from chunks the heap owns, so arming
+ * makes no Lua object. Like the C heap, the Lua thread alone uses it. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "btl.h"
 #include "timer_heap.h"
 
 #define HEAP_MT "betatrader.timer_heap"
-
-struct lheap {
-	struct bt_timer_heap h;
-	size_t peak; /* most entries armed since the map was last made */
-};
+#define SLOTS_PER_CHUNK 256
 
 struct slot {
 	struct reactor_timer t;
-	lua_Number deadline; /* as given, so top() returns it unrounded */
+	lua_Number deadline;    /* as given, so top() returns it unrounded */
+	struct slot *next_free; /* in lheap.free while not armed */
+};
+
+struct chunk {
+	struct chunk *next;
+	struct slot s[SLOTS_PER_CHUNK];
+};
+
+struct lheap {
+	struct bt_timer_heap h;
+	size_t peak;          /* most entries armed since the map was last made */
+	struct chunk *chunks; /* every slot's memory */
+	struct slot *free;
 };
 
 /* The heap orders int64s; the deadline's own bits make one with neither
@@ -35,18 +45,52 @@ static int64_t deadline_key(lua_Number d)
 	return k < 0 ? k ^ INT64_MAX : k;
 }
 
+/* The heap at 1; the metatable is upvalue 1, so the hot path looks nothing
+ * up by name. */
 static struct lheap *check_heap(lua_State *L)
 {
+	struct lheap *lh = lua_touserdata(L, 1);
+	if (lh && lua_getmetatable(L, 1)) {
+		int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+		lua_pop(L, 1);
+		if (same)
+			return lh;
+	}
 	return luaL_checkudata(L, 1, HEAP_MT);
 }
 
-/* Once a crowd has left, a fresh map and array: a Lua table never shrinks
- * on deletes, and the scheduler's heap lives as long as the state. */
+static void free_slots(struct lheap *lh)
+{
+	while (lh->chunks) {
+		struct chunk *c = lh->chunks;
+		lh->chunks = c->next;
+		free(c);
+	}
+	lh->free = NULL;
+}
+
+static int grow(struct lheap *lh)
+{
+	struct chunk *c = malloc(sizeof *c);
+	if (!c)
+		return -1;
+	c->next = lh->chunks;
+	lh->chunks = c;
+	for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+		c->s[i].next_free = lh->free;
+		lh->free = &c->s[i];
+	}
+	return 0;
+}
+
+/* Once a crowd has left, a fresh map, array and slots: a Lua table never
+ * shrinks on deletes, and the scheduler's heap lives as long as the state. */
 static void shrink_if_empty(lua_State *L, struct lheap *lh)
 {
-	if (lh->h.len > 0 || lh->peak <= 64)
+	if (lh->h.len > 0 || lh->peak <= SLOTS_PER_CHUNK)
 		return;
 	bt_timer_heap_free(&lh->h);
+	free_slots(lh);
 	lh->peak = 0;
 	lua_newtable(L);
 	lua_setiuservalue(L, 1, 1);
@@ -60,14 +104,17 @@ static void no_cb(struct bt_reactor *r, struct reactor_timer *t, void *ud)
 	(void)ud;
 }
 
-/* Forgets the armed entry's two mappings; the uservalue table is at -1. */
-static void unmap(lua_State *L, int entry, struct slot *s)
+/* Forgets a disarmed entry's two mappings (the map is at `map`, the entry
+ * at `entry`) and frees its slot. Setting nil never allocates. */
+static void release(lua_State *L, struct lheap *lh, int map, int entry, struct slot *s)
 {
 	lua_pushnil(L);
-	lua_rawsetp(L, -2, s);
+	lua_rawsetp(L, map, s);
 	lua_pushvalue(L, entry);
 	lua_pushnil(L);
-	lua_rawset(L, -3);
+	lua_rawset(L, map);
+	s->next_free = lh->free;
+	lh->free = s;
 }
 
 /* h:push(deadline, entry): arms entry (moves it if armed) to fire at
@@ -76,35 +123,36 @@ static void unmap(lua_State *L, int entry, struct slot *s)
 static int heap_push(lua_State *L)
 {
 	struct lheap *lh = check_heap(L);
-	struct bt_timer_heap *h = &lh->h;
 	lua_Number deadline = luaL_checknumber(L, 2);
 	luaL_argcheck(L, !lua_isnoneornil(L, 3), 3, "entry expected");
 	lua_settop(L, 3);
-	lua_getiuservalue(L, 1, 1);
+	lua_getiuservalue(L, 1, 1); /* 4: the map */
 	lua_pushvalue(L, 3);
 	struct slot *s;
-	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+	if (lua_rawget(L, 4) == LUA_TLIGHTUSERDATA) {
 		s = lua_touserdata(L, -1);
 	} else {
-		lua_pop(L, 1);
-		s = lua_newuserdatauv(L, sizeof *s, 0);
+		if (!lh->free && grow(lh) != 0)
+			return luaL_error(L, "not enough memory");
+		s = lh->free;
+		/* slot -> entry first: should entry -> slot then fail for memory,
+		 * the slot is still free and its stale mapping is overwritten when
+		 * it is next used */
+		lua_pushvalue(L, 3);
+		lua_rawsetp(L, 4, s);
+		lua_pushvalue(L, 3);
+		lua_pushlightuserdata(L, s);
+		lua_rawset(L, 4);
+		lh->free = s->next_free;
 		reactor_timer_init(&s->t, no_cb, NULL);
-		/* both mappings before arming: a memory error here leaves the C
-		 * heap without a pointer the GC could free */
-		lua_pushvalue(L, 3);
-		lua_pushvalue(L, -2);
-		lua_rawset(L, -4);
-		lua_pushvalue(L, 3);
-		lua_rawsetp(L, -3, s);
 	}
 	s->deadline = deadline;
-	if (bt_timer_heap_start(h, &s->t, deadline_key(deadline)) != 0) {
-		lua_pop(L, 1);
-		unmap(L, 3, s);
+	if (bt_timer_heap_start(&lh->h, &s->t, deadline_key(deadline)) != 0) {
+		release(L, lh, 4, 3, s);
 		return luaL_error(L, "not enough memory");
 	}
-	if (h->len > lh->peak)
-		lh->peak = h->len;
+	if (lh->h.len > lh->peak)
+		lh->peak = lh->h.len;
 	return 0;
 }
 
@@ -114,13 +162,12 @@ static int heap_remove(lua_State *L)
 	struct lheap *lh = check_heap(L);
 	luaL_checkany(L, 2);
 	lua_settop(L, 2);
-	lua_getiuservalue(L, 1, 1);
+	lua_getiuservalue(L, 1, 1); /* 3: the map */
 	lua_pushvalue(L, 2);
-	if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+	if (lua_rawget(L, 3) == LUA_TLIGHTUSERDATA) {
 		struct slot *s = lua_touserdata(L, -1);
 		bt_timer_heap_stop(&lh->h, &s->t);
-		lua_pop(L, 1);
-		unmap(L, 2, s);
+		release(L, lh, 3, 2, s);
 		shrink_if_empty(L, lh);
 	}
 	return 0;
@@ -157,12 +204,11 @@ static int heap_pop(lua_State *L)
 	}
 	bt_timer_heap_stop(&lh->h, &s->t);
 	lua_settop(L, 1);
-	lua_getiuservalue(L, 1, 1); /* 2 */
+	lua_getiuservalue(L, 1, 1); /* 2: the map */
 	lua_rawgetp(L, 2, s);       /* 3: the entry */
-	lua_pushvalue(L, 2);
-	unmap(L, 3, s);
-	lua_settop(L, 3);
+	release(L, lh, 2, 3, s);
 	shrink_if_empty(L, lh);
+	lua_settop(L, 3);
 	return 1;
 }
 
@@ -173,11 +219,11 @@ static int heap_len(lua_State *L)
 	return 1;
 }
 
-/* Frees the array only; the slots are the GC's, kept alive by the
- * uservalue table until this has run. */
 static int heap_gc(lua_State *L)
 {
-	bt_timer_heap_free(&check_heap(L)->h);
+	struct lheap *lh = check_heap(L);
+	bt_timer_heap_free(&lh->h);
+	free_slots(lh);
 	return 0;
 }
 
@@ -205,9 +251,11 @@ void btl_open_timers(lua_State *L, int mod)
 	};
 	mod = lua_absindex(L, mod);
 	luaL_newmetatable(L, HEAP_MT);
-	luaL_setfuncs(L, metameth, 0);
+	lua_pushvalue(L, -1);
+	luaL_setfuncs(L, metameth, 1);
 	luaL_newlibtable(L, meth);
-	luaL_setfuncs(L, meth, 0);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, meth, 1);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	lua_pushcfunction(L, core_timer_heap);
