@@ -62,4 +62,30 @@ describe("fork()", function()
 		assert.matches("parent client\tDisconnected\ttrue", out)
 		assert.matches("rc=0", out)
 	end)
+
+	it_unless_asan("gives the child an empty timer heap: the parent's timers never fire there", function()
+		local out = lua_child([[
+			local bt = require("betatrader")
+			local async = require("betatrader.async")
+			local process = require("betatrader.testing.process")
+			local fired = {}
+			async.after(0.01, function() fired[#fired + 1] = "parent's" end)
+			local pid = process.fork()
+			if pid == 0 then
+				bt.step(0) -- the first pump in the child drops the parent's scheduler
+				async.after(0.02, function() fired[#fired + 1] = "child's" end)
+				local t0 = bt.now()
+				while bt.now() - t0 < 0.2 do bt.step(0.01) end
+				print("child fired", table.concat(fired, ","), bt.timeout())
+				os.exit(0)
+			end
+			print("parent child exit", process.waitpid(pid))
+			bt.step(0)
+			print("parent fired", table.concat(fired, ","), bt.timeout())
+		]])
+		assert.matches("child fired\tchild's\tnil", out)
+		assert.matches("parent child exit\t0", out)
+		assert.matches("parent fired\tparent's\tnil", out)
+		assert.matches("rc=0", out)
+	end)
 end)
