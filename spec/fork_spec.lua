@@ -88,4 +88,24 @@ describe("fork()", function()
 		assert.matches("parent fired\tparent's\tnil", out)
 		assert.matches("rc=0", out)
 	end)
+	it_unless_asan("fires a timer the child arms before its first step", function()
+		local out = lua_child([[
+			local bt = require("betatrader")
+			local async = require("betatrader.async")
+			local process = require("betatrader.testing.process")
+			local fired = {}
+			async.after(0.01, function() fired[#fired + 1] = "parent's" end)
+			local pid = process.fork()
+			if pid == 0 then
+				async.after(0.02, function() fired[#fired + 1] = "child's" end)
+				local t0 = bt.now()
+				while bt.now() - t0 < 0.2 do bt.step(0.01) end
+				print("child fired", table.concat(fired, ","), bt.timeout())
+				os.exit(0)
+			end
+			print("parent child exit", process.waitpid(pid))
+		]])
+		assert.matches("child fired\tchild's\tnil", out)
+		assert.matches("parent child exit\t0", out)
+	end)
 end)

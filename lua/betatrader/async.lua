@@ -737,6 +737,7 @@ M.is_op = is_op
 --- (it is not a task: it keeps neither run() nor anything else busy).
 --- Returns a handle for cancel_timer.
 function M.after(seconds, fn)
+	check_fork() -- in a child before its first step: not the parent's heap
 	local e = { fn = fn }
 	timers:push(core.now() + seconds, e)
 	return e
@@ -744,6 +745,7 @@ end
 
 --- Forgets a timer from after(); nothing is left behind.
 function M.cancel_timer(e)
+	check_fork()
 	timers:remove(e)
 	e.fired = true
 end
