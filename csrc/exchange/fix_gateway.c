@@ -514,7 +514,10 @@ static int conn_start_session(void *arg, const char *pre, size_t pre_len,
 		if (cs && !cs->in_use) {
 			cs->in_use = 1;
 			cs->mem.st.next_out = cs->mem.next_out;
-			cs->mem.st.next_in = cs->mem.next_in;
+			/* --compat: that gateway numbers nothing inbound, so a
+			 * Logon at 34=1 without 141=Y is no "too low" after an
+			 * earlier connection (its own counter, next_out, goes on). */
+			cs->mem.st.next_in = g->cfg.compat ? 1 : cs->mem.next_in;
 			c->cs = cs;
 		}
 	}
