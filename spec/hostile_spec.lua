@@ -315,6 +315,10 @@ describe("hostile raw peers against --compat betatrader-gateway", function()
 				p:raw(f:sub(1, i % #f))
 			elseif i % 3 == 1 then
 				p:raw(f)
+			elseif i % 6 == 5 then
+				-- logged on, then gone in the middle of an order
+				local d = p:msg("D", { { 11, i }, { 55, "EURUSD" }, { 54, 1 }, { 38, 1 }, { 44, "1.01" } })
+				p:raw(f .. d:sub(1, #d // 2))
 			end
 			p:close()
 		end
@@ -338,13 +342,16 @@ describe("TLS handshake garbage", function()
 			ex:stop()
 		end)
 		local before = fd_count(ex.pid)
-		for _, junk in ipairs({ "8=FIX.4.4\0019=5\001", ("\22\3\1\0\5"):rep(1000), "\22\3\3\255\255garbage" }) do
+		local junks = { "", "8=FIX.4.4\0019=5\001", ("\22\3\1\0\5"):rep(1000), "\22\3\3\255\255garbage" }
+		for _, junk in ipairs(junks) do
 			local s = assert(socket.connect({ host = ex.fix_host, port = ex.fix_port }))
 			s:setmode("b", "b")
-			assert(s:xwrite(junk, "n"))
-			s:flush()
-			s:settimeout(10)
-			s:xread(-4096, "b") -- an alert or the close, whichever comes
+			if junk ~= "" then -- "": connected and gone without a byte
+				assert(s:xwrite(junk, "n"))
+				s:flush()
+				s:settimeout(10)
+				s:xread(-4096, "b") -- an alert or the close, whichever comes
+			end
 			s:close()
 		end
 		assert.is_truthy(eventually(function()
