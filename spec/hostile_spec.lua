@@ -365,3 +365,36 @@ describe("TLS handshake garbage", function()
 		cli:close()
 	end)
 end)
+
+describe("a squatter on a known client id", function()
+	-- Client ids are sequential (CLIENT0001, ...): anyone can send a Logon
+	-- for one without its password. That session must not hold the id
+	-- against its owner for longer than the authentication deadline.
+	it("is logged out when it does not authenticate in time, and the owner gets in", function()
+		local ex = testing.exchange({ args = { "--auth-timeout", "300" } })
+		finally(function()
+			ex:stop()
+		end)
+		local id
+		do
+			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
+			id = assert(reg.auth:register("victim", "pw"):await())
+		end
+		local p = peer(ex, id)
+		p:send("A", { { 98, 0 }, { 108, 30 } })
+		assert.equal("A", assert(p:recv(10))[35])
+		local out = p:recv(10)
+		assert.is_truthy(out, "the squatter was never logged out")
+		assert.equal("5", out[35], out.raw)
+		assert.matches("not authenticated within 0%.3 s", out[58])
+		p:close()
+		local c <close> = bt.client({ fix_host = ex.fix_host, fix_port = ex.fix_port, api_url = ex.api_url,
+			store = false, timeout = 10 })
+		assert(c.auth:login(id, "pw"):await())
+		assert.equal("Active", c.auth:state())
+		-- an authenticated session is not touched by the deadline
+		bt.sleep(0.6)
+		assert.equal("Active", c.auth:state())
+		assert(c.auth:logout():await())
+	end)
+end)

@@ -67,6 +67,9 @@ static const char usage[] =
     "                       and its message layouts\n"
     "  --comp-ids LIST      with --compat: comma-separated SenderCompIDs that may\n"
     "                       log on (besides the client ids of --db)\n"
+    "  --auth-timeout MS    a session logged on without its password must log in\n"
+    "                       (UserRequest) within MS ms or is logged out, so that\n"
+    "                       nobody holds a client id without it (default 10000)\n"
     "  --trace              print every FIX frame to stderr (554 redacted), one line\n"
     "                       each: \"fix <conn> <in|out|garbled>: <frame>\" with SOH\n"
     "                       shown as '|' and <conn> counting connections from 1;\n"
@@ -123,7 +126,7 @@ int main(int argc, char **argv)
 	const char *host = "127.0.0.1", *db = NULL, *cert = NULL, *key = NULL, *symbols = NULL,
 		   *compat_mode = NULL, *comp_ids = NULL;
 	int fix_port = BT_DEFAULT_FIX_PORT, http_port = BT_DEFAULT_HTTP_PORT,
-	    iter = EXCH_DEFAULT_ITER, trace = 0;
+	    iter = EXCH_DEFAULT_ITER, trace = 0, auth_timeout = 0;
 	int with_parent = 0;
 	struct exch_faults faults = {0};
 
@@ -165,6 +168,8 @@ int main(int argc, char **argv)
 			compat_mode = v;
 		} else if (strcmp(o, "--comp-ids") == 0) {
 			comp_ids = v;
+		} else if (strcmp(o, "--auth-timeout") == 0) {
+			bad = exch_parse_int(v, 1, 3600 * 1000, &auth_timeout);
 		} else if (strcmp(o, "--fault") == 0) {
 			char why[160];
 			if (exch_fault_set(&faults, v, 1, why, sizeof(why)) != 0) {
@@ -255,7 +260,8 @@ int main(int argc, char **argv)
 				      .tls_key = key,
 				      .trace = trace,
 				      .admin = admin,
-				      .compat = compat};
+				      .compat = compat,
+				      .auth_timeout_ms = auth_timeout};
 	gw = fix_gateway_new(&cfg, err, sizeof(err));
 	fix_fd = -1; /* the gateway owns it now, even on failure */
 	if (!gw)
