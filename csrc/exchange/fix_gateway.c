@@ -235,7 +235,10 @@ static void on_auth_timeout(struct bt_reactor *r, struct reactor_timer *t, void 
 static void arm_auth_timer(struct conn *c)
 {
 	const struct exch_faults *f = c->g->cfg.faults;
-	if (c->user_logged_on || f->no_user_response || f->silent_after_logon)
+	/* a running deadline is never pushed back: repeated logoffs must not
+	 * keep an unauthenticated session alive */
+	if (c->user_logged_on || f->no_user_response || f->silent_after_logon ||
+	    reactor_timer_active(&c->auth_timer))
 		return;
 	reactor_timer_start(c->g->r, &c->auth_timer, auth_timeout_ms(c->g));
 }
