@@ -3,7 +3,8 @@
 -- argument at the caller's line; a raw socket peer that misbehaves (garbage,
 -- 1-byte writes, huge CompIDs, twin Logons, bad orders, half frames, connect
 -- storms, TLS garbage) neither crashes the exchange nor leaks its fds, nor
--- disturbs a well-behaved session beside it.
+-- disturbs a well-behaved session beside it; and a peer that knows only a
+-- client id cannot hold it against its owner.
 local bt = require("betatrader")
 local testing = require("betatrader.testing")
 local socket = require("cqueues.socket")
