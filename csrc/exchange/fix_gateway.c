@@ -30,7 +30,7 @@
 #define STORE_MAX_MSGS 10000                 /* app messages kept per CompID for resends */
 #define SLOW_BYTE_MS 1000                    /* slow-bytes fault: one byte per second */
 #define MANY_FIELDS 100000                   /* many-fields fault: body fields in the frame */
-#define AUTH_TIMEOUT_MS 10000                /* default --auth-timeout */
+#define AUTH_TIMEOUT_MS 60000                /* default --auth-timeout: above any spec's timeout */
 
 /* Sequence numbers and sent application messages per client CompID, kept in
  * memory for the life of the process so that a reconnecting client that

@@ -69,7 +69,7 @@ static const char usage[] =
     "                       log on (besides the client ids of --db)\n"
     "  --auth-timeout MS    a session logged on without its password must log in\n"
     "                       (UserRequest) within MS ms or is logged out, so that\n"
-    "                       nobody holds a client id without it (default 10000)\n"
+    "                       nobody holds a client id without it (default 60000)\n"
     "  --trace              print every FIX frame to stderr (554 redacted), one line\n"
     "                       each: \"fix <conn> <in|out|garbled>: <frame>\" with SOH\n"
     "                       shown as '|' and <conn> counting connections from 1;\n"
