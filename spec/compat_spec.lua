@@ -9,7 +9,7 @@ local testing = require("betatrader.testing")
 local socket = require("cqueues.socket")
 
 local COMPAT = "betatrader-gateway"
-local IDS = { "BOT1", "BOT2", "BOT3", "BOT4", "BOT5", "BOT6", "BOT7", "BOT8" }
+local IDS = { "BOT1", "BOT2", "BOT3", "BOT4", "BOT5", "BOT6", "BOT7", "BOT8", "BOT9" }
 
 -- ------------------------------------------------------------ raw FIX peer
 
@@ -180,6 +180,19 @@ describe("--compat betatrader-gateway", function()
 			r = assert(logon(p, { { 141, "Y" } }))
 			assert.equal("A", r[35])
 			assert.equal(first + 2, tonumber(r[34]), r.raw) -- Logon and Logout went before
+			p:close()
+		end)
+
+		it("takes a Logon at 34=1 without 141=Y after an earlier session (numbers nothing inbound)", function()
+			local p = peer(ex, "BOT9")
+			assert.equal("A", assert(logon(p))[35])
+			p:send("1", { { 112, "T1" } })
+			assert.equal("T1", assert(p:recv(10))[112])
+			p:close()
+			-- the exchange saw 34=1 and 34=2 from BOT9; a new connection starts at 1
+			p = peer(ex, "BOT9")
+			local r = assert(logon(p), "no Logon reply")
+			assert.equal("A", r[35], r.raw)
 			p:close()
 		end)
 

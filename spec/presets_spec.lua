@@ -208,7 +208,8 @@ describe("sender_comp_id", function()
 		assert(c.auth:logout():await())
 		-- without the option, login() still needs the id
 		local d <close> = bt.client({ api_url = false, store = false })
-		assert.matches("bad argument #1 to 'login' %(client_id: string expected, got nil%)",
+		assert.matches("bad argument #1 to 'login' %(client_id: string expected, got nil, "
+			.. "and the client has no sender_comp_id option%)",
 			raised(d.auth.login, d.auth))
 		ex:stop()
 	end)

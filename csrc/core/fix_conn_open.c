@@ -102,7 +102,11 @@ struct fix_conn *fix_conn_open(struct bt_reactor *r, const struct fix_conn_opts 
 	}
 	c->s = fix_session_new(&cfg);
 	if (!c->s) {
-		snprintf(err, errlen, "fix_conn: invalid session settings (CompIDs up to %d bytes)",
+		/* fix_session_new says no reason: list every rule it applies */
+		snprintf(err, errlen,
+			 "fix_conn: invalid session settings (CompIDs 1..%d bytes without SOH, "
+			 "heartbeat 0..86400 s, begin_strings space-separated \"FIX...\" "
+			 "versions of at most 16 characters)",
 			 FIX_SESSION_MAX_COMP_ID);
 		goto fail;
 	}

@@ -48,7 +48,10 @@ static int wrong_begin_string(const char *p, size_t n, struct fix_sv *got)
 	size_t i = 2;
 	while (i < n && i < 2 + 16 && p[i] != FIX_SOH) {
 		char c = p[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || c == '.'))
+		/* the framer's version characters: letters of either case too,
+		 * or a listed "FIXt.1.1" would be line noise here */
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      c == '.'))
 			return 0;
 		i++;
 	}

@@ -119,6 +119,7 @@ struct fix_gateway_cfg {
 	int trace;                        /* print every frame (554 redacted) to stderr */
 	struct exch_admin *admin;         /* the trading side and the admin channel */
 	const struct exch_compat *compat; /* --compat, or NULL */
+	int auth_timeout_ms;              /* --auth-timeout: Logon to UserResponse 1; <= 0: 60 s */
 };
 
 /* Create the gateway (TLS context included). NULL and *err on error. */

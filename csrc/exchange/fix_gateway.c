@@ -30,6 +30,7 @@
 #define STORE_MAX_MSGS 10000                 /* app messages kept per CompID for resends */
 #define SLOW_BYTE_MS 1000                    /* slow-bytes fault: one byte per second */
 #define MANY_FIELDS 100000                   /* many-fields fault: body fields in the frame */
+#define AUTH_TIMEOUT_MS 60000                /* default --auth-timeout: above any spec's timeout */
 
 /* Sequence numbers and sent application messages per client CompID, kept in
  * memory for the life of the process so that a reconnecting client that
@@ -60,6 +61,9 @@ struct conn {
 	struct participant *trader; /* set once the user logged in */
 	int dirty;                  /* on g->dirty: the trading side queued output */
 	struct conn *dirty_next;
+	/* From the Logon ack to a successful UserRequest: a session that knows
+	 * a client id but not its password must not hold the id for long. */
+	struct reactor_timer auth_timer;
 };
 
 struct fix_gateway {
@@ -208,6 +212,37 @@ static void conn_trader(struct conn *c)
 		c->trader = admin_login(c->g->cfg.admin, c, fix_session_target_comp_id(c->s));
 }
 
+static int64_t auth_timeout_ms(const struct fix_gateway *g)
+{
+	return g->cfg.auth_timeout_ms > 0 ? g->cfg.auth_timeout_ms : AUTH_TIMEOUT_MS;
+}
+
+static void on_auth_timeout(struct bt_reactor *r, struct reactor_timer *t, void *ud)
+{
+	(void)r;
+	(void)t;
+	struct conn *c = ud;
+	if (c->dead || c->user_logged_on)
+		return;
+	char text[96];
+	snprintf(text, sizeof(text), "not authenticated within %g s (UserRequest expected)",
+		 (double)auth_timeout_ms(c->g) / 1000.0);
+	fix_conn_logout(c->fc, text);
+}
+
+/* Not while a fault keeps the UserResponse back: those specs time the
+ * client out themselves. */
+static void arm_auth_timer(struct conn *c)
+{
+	const struct exch_faults *f = c->g->cfg.faults;
+	/* a running deadline is never pushed back: repeated logoffs must not
+	 * keep an unauthenticated session alive */
+	if (c->user_logged_on || f->no_user_response || f->silent_after_logon ||
+	    reactor_timer_active(&c->auth_timer))
+		return;
+	reactor_timer_start(c->g->r, &c->auth_timer, auth_timeout_ms(c->g));
+}
+
 static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t now)
 {
 	const struct exch_faults *f = c->g->cfg.faults;
@@ -262,6 +297,7 @@ static void on_logon_request(struct conn *c, const struct fix_event *ev, int64_t
 		conn_trader(c);
 	}
 	fix_session_accept(c->s, now);
+	arm_auth_timer(c);
 }
 
 static void send_huge_bodylength(struct conn *c)
@@ -363,6 +399,7 @@ static void on_user_request(struct conn *c, const struct fix_event *ev, int64_t 
 		snprintf(text, sizeof(text), "UserStatus %d (fault injection)", status);
 	} else if (ev->user_request.type == 2) {
 		c->user_logged_on = 0;
+		arm_auth_timer(c); /* logged off: the id is free again unless it logs in */
 		status = 2;
 		snprintf(text, sizeof(text), "logged off");
 	} else if (ev->user_request.type == 4) {
@@ -514,7 +551,10 @@ static int conn_start_session(void *arg, const char *pre, size_t pre_len,
 		if (cs && !cs->in_use) {
 			cs->in_use = 1;
 			cs->mem.st.next_out = cs->mem.next_out;
-			cs->mem.st.next_in = cs->mem.next_in;
+			/* --compat: that gateway numbers nothing inbound, so a
+			 * Logon at 34=1 without 141=Y is no "too low" after an
+			 * earlier connection (its own counter, next_out, goes on). */
+			cs->mem.st.next_in = g->cfg.compat ? 1 : cs->mem.next_in;
 			c->cs = cs;
 		}
 	}
@@ -549,6 +589,7 @@ static void conn_closed(void *arg, const char *code, const char *reason)
 		c->next->prev = c->prev;
 	if (c->cs)
 		c->cs->in_use = 0;
+	reactor_timer_stop(g->r, &c->auth_timer);
 	if (c->trader)
 		admin_logout(g->cfg.admin, c->trader);
 	c->trader = NULL;
@@ -596,6 +637,7 @@ static void gw_accept(struct fix_gateway *g)
 		}
 		c->g = g;
 		c->id = ++g->conn_seq;
+		reactor_timer_init(&c->auth_timer, on_auth_timeout, c);
 		struct fix_conn_accept_opts o = {
 		    .fd = fd, /* fix_conn owns it from here, also on failure */
 		    .tls = g->tls,

@@ -67,6 +67,9 @@ static const char usage[] =
     "                       and its message layouts\n"
     "  --comp-ids LIST      with --compat: comma-separated SenderCompIDs that may\n"
     "                       log on (besides the client ids of --db)\n"
+    "  --auth-timeout MS    a session logged on without its password must log in\n"
+    "                       (UserRequest) within MS ms or is logged out, so that\n"
+    "                       nobody holds a client id without it (default 60000)\n"
     "  --trace              print every FIX frame to stderr (554 redacted), one line\n"
     "                       each: \"fix <conn> <in|out|garbled>: <frame>\" with SOH\n"
     "                       shown as '|' and <conn> counting connections from 1;\n"
@@ -121,7 +124,7 @@ int exch_listen(const char *host, int port, int *bound, char *err, size_t errlen
 /* The command line, parsed. */
 struct exch_opts {
 	const char *host, *db, *cert, *key, *symbols, *compat_mode, *comp_ids;
-	int fix_port, http_port, iter, trace, with_parent;
+	int fix_port, http_port, iter, trace, with_parent, auth_timeout;
 	struct exch_faults faults;
 };
 
@@ -167,6 +170,8 @@ static int parse_args(int argc, char **argv, struct exch_opts *o)
 			o->compat_mode = v;
 		} else if (strcmp(a, "--comp-ids") == 0) {
 			o->comp_ids = v;
+		} else if (strcmp(a, "--auth-timeout") == 0) {
+			bad = exch_parse_int(v, 1, 3600 * 1000, &o->auth_timeout);
 		} else if (strcmp(a, "--fault") == 0) {
 			char why[160];
 			if (exch_fault_set(&o->faults, v, 1, why, sizeof(why)) != 0) {
@@ -250,7 +255,8 @@ static int serve(struct exch_opts *o, struct exch_compat *compat, int sfd)
 				      .tls_key = o->key,
 				      .trace = o->trace,
 				      .admin = admin,
-				      .compat = compat};
+				      .compat = compat,
+				      .auth_timeout_ms = o->auth_timeout};
 	gw = fix_gateway_new(&cfg, err, sizeof(err));
 	fix_fd = -1; /* the gateway owns it now, even on failure */
 	if (!gw)

@@ -488,6 +488,14 @@ static void test_bad_config(void)
 	T_OK(k.c == NULL);
 	T_EQ_STR(k.err, "fix_conn: sender_comp_id and target_comp_id are required");
 	cli_fini(&k);
+
+	/* Settings the session refuses are named, not blamed on the CompIDs. */
+	cli_init(&k, 1, "CLIENT0001");
+	k.o.session.begin_strings = "FIX.4.4 FIX T";
+	reactor_call(R, do_open, &k);
+	T_OK(k.c == NULL);
+	T_OK(strstr(k.err, "begin_strings") != NULL);
+	cli_fini(&k);
 }
 
 /* ------------------------------------------------------------ 1,000 sessions */

@@ -613,6 +613,41 @@ static void test_begin_strings(void)
 	}
 }
 
+/* A listed version may hold lower-case letters (the framer and
+ * begin_strings_ok take them): its frames are delivered, not dropped as
+ * line noise; and an unlisted one such as "FIXt.1.1" is as fatal as any
+ * other version. */
+static void test_begin_strings_lower_case(void)
+{
+	struct fix_event ev;
+	struct tracelog tl = {.len = 0};
+	struct fix_session_cfg c;
+	cfg_client(&c, NULL);
+	c.begin_strings = "FIX.4.4 FIXt.1.1";
+	c.trace = tl_trace;
+	c.trace_ud = &tl;
+	struct fix_session *s = fix_session_new(&c);
+	T_OK(s != NULL);
+	fix_session_start(s, T0);
+	EXPECT_OUT(s, W(FROM_CLI("A", 1, T0S) "98=0|108=30|"));
+	FEED(s, W(FROM_EXC("A", 1, T0S) "98=0|108=30|"), T0);
+	EXPECT_EV(s, ev, FIX_EV_LOGON);
+	const char *md = other_version(W(FROM_EXC("W", 2, T0S) "55=EURUSD|"), "FIXt.1.1");
+	FEED(s, md, T0);
+	EXPECT_EV(s, ev, FIX_EV_APP);
+	T_EQ_MEM(ev.msg->buf + ev.msg->fields[0].off, ev.msg->fields[0].len, "FIXt.1.1", 8);
+	T_EQ_INT(tl.garbled, 0);
+	T_EQ_INT(fix_session_next_in_seq(s), 3);
+	fix_session_free(s);
+
+	s = client_logged_on(NULL);
+	FEED(s, other_version(W(FROM_EXC("W", 2, T0S) "55=EURUSD|"), "FIXt.1.1"), T0);
+	EXPECT_OUT(s, W(FROM_CLI("5", 2, T0S) "58=wrong BeginString, expected FIX.4.4|"));
+	EXPECT_EV(s, ev, FIX_EV_CLOSED);
+	T_EQ_STR(ev.closed.reason, "wrong BeginString FIXt.1.1, expected FIX.4.4");
+	fix_session_free(s);
+}
+
 /* Without begin_strings a FIXT.1.1 application message ends the session,
  * as before the option existed. */
 static void test_begin_strings_default(void)
@@ -1151,6 +1186,7 @@ int main(void)
 	T_RUN(test_wrong_begin_string);
 	T_RUN(test_begin_strings);
 	T_RUN(test_begin_strings_default);
+	T_RUN(test_begin_strings_lower_case);
 	T_RUN(test_wrong_comp_id);
 	T_RUN(test_comp_id_session_only);
 	T_RUN(test_logon_seq_adopt);

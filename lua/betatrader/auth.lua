@@ -108,6 +108,11 @@ end
 function Auth:login(client_id, password)
   if client_id == nil then
     client_id = self._sender_comp_id
+    if client_id == nil then
+      -- say where an id can come from: the preset's users expect the option
+      argerror(1, "login", "client_id: string expected, got nil, and the client has no "
+        .. "sender_comp_id option")
+    end
   end
   check_text(client_id, 1, "login", "client_id", 64)
   if client_id:find("[=|%s]") then
