@@ -6,97 +6,17 @@
 -- restart, and that the default options fail with a message naming the cause.
 local bt = require("betatrader")
 local testing = require("betatrader.testing")
-local socket = require("cqueues.socket")
 
 local COMPAT = "betatrader-gateway"
 local IDS = { "BOT1", "BOT2", "BOT3", "BOT4", "BOT5", "BOT6", "BOT7", "BOT8", "BOT9" }
 
 -- ------------------------------------------------------------ raw FIX peer
 
-local SOH = "\1"
+local raw_fix = require("spec.support.raw_fix")
 
-local function frame(fields)
-	local body = {}
-	for _, f in ipairs(fields) do
-		body[#body + 1] = f[1] .. "=" .. f[2] .. SOH
-	end
-	body = table.concat(body)
-	local head = "8=FIX.4.4" .. SOH .. "9=" .. #body .. SOH
-	local sum = 0
-	for i = 1, #head + #body do
-		sum = sum + (head .. body):byte(i)
-	end
-	return head .. body .. ("10=%03d"):format(sum % 256) .. SOH
-end
-
-local function parse(raw)
-	local m = { raw = raw:gsub(SOH, "|"), tags = {} }
-	for tag, val in raw:gmatch("(%d+)=([^" .. SOH .. "]*)" .. SOH) do
-		tag = tonumber(tag)
-		m.tags[#m.tags + 1] = tag
-		if m[tag] == nil then
-			m[tag] = val
-		end
-	end
-	return m
-end
-
-local Peer = {}
-Peer.__index = Peer
-
+-- a close from the exchange is never expected here: recv() raises on it
 local function peer(ex, comp_id)
-	local s = assert(socket.connect({ host = ex.fix_host, port = ex.fix_port }))
-	s:setmode("b", "b")
-	return setmetatable({ s = s, buf = "", comp = comp_id, seq = 1 }, Peer)
-end
-
--- Sends a message with the next MsgSeqNum (or seq), header first.
-function Peer:send(msg_type, fields, seq)
-	local all = {
-		{ 35, msg_type },
-		{ 49, self.comp },
-		{ 56, "BETA_EXCHANGE" },
-		{ 34, seq or self.seq },
-		{ 52, bt.utc() },
-	}
-	for _, f in ipairs(fields or {}) do
-		all[#all + 1] = f
-	end
-	if not seq then
-		self.seq = self.seq + 1
-	end
-	assert(self.s:xwrite(frame(all), "n"))
-	assert(self.s:flush())
-end
-
--- The next whole frame, or nil once `timeout` seconds pass without one.
-function Peer:recv(timeout)
-	local deadline = bt.now() + timeout
-	while true do
-		local stop = self.buf:find(SOH .. "10=%d%d%d" .. SOH)
-		if stop then
-			local raw = self.buf:sub(1, stop + 7)
-			self.buf = self.buf:sub(stop + 8)
-			return parse(raw)
-		end
-		local left = deadline - bt.now()
-		if left <= 0 then
-			return nil
-		end
-		self.s:settimeout(left)
-		local data, err = self.s:xread(-4096, "b")
-		if not data then
-			-- cqueues keeps a timeout as the socket's error until cleared
-			assert(err == 110, "read: " .. tostring(err))
-			self.s:clearerr()
-			return nil
-		end
-		self.buf = self.buf .. data
-	end
-end
-
-function Peer:close()
-	self.s:close()
+	return raw_fix.peer(ex, comp_id, { closed = "raise" })
 end
 
 local function logon(p, extra)

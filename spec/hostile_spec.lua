@@ -9,97 +9,10 @@ local bt = require("betatrader")
 local testing = require("betatrader.testing")
 local socket = require("cqueues.socket")
 
-local SOH = "\1"
 local THIS = "hostile_spec.lua:%d+:"
 
-local function frame(fields, begin)
-	local body = {}
-	for _, f in ipairs(fields) do
-		body[#body + 1] = f[1] .. "=" .. f[2] .. SOH
-	end
-	body = table.concat(body)
-	local head = "8=" .. (begin or "FIX.4.4") .. SOH .. "9=" .. #body .. SOH
-	local sum = 0
-	for i = 1, #head + #body do
-		sum = sum + (head .. body):byte(i)
-	end
-	return head .. body .. ("10=%03d"):format(sum % 256) .. SOH
-end
-
-local function parse(raw)
-	local m = { raw = raw:gsub(SOH, "|") }
-	for tag, val in raw:gmatch("(%d+)=([^" .. SOH .. "]*)" .. SOH) do
-		tag = tonumber(tag)
-		if m[tag] == nil then
-			m[tag] = val
-		end
-	end
-	return m
-end
-
-local Peer = {}
-Peer.__index = Peer
-
-local function peer(ex, comp_id)
-	local s = assert(socket.connect({ host = ex.fix_host, port = ex.fix_port }))
-	s:setmode("b", "b")
-	return setmetatable({ s = s, buf = "", comp = comp_id, seq = 1 }, Peer)
-end
-
-function Peer:raw(bytes)
-	assert(self.s:xwrite(bytes, "n"))
-	assert(self.s:flush())
-end
-
-function Peer:msg(msg_type, fields)
-	local all = {
-		{ 35, msg_type },
-		{ 49, self.comp },
-		{ 56, "BETA_EXCHANGE" },
-		{ 34, self.seq },
-		{ 52, bt.utc() },
-	}
-	for _, f in ipairs(fields or {}) do
-		all[#all + 1] = f
-	end
-	self.seq = self.seq + 1
-	return frame(all)
-end
-
-function Peer:send(msg_type, fields)
-	self:raw(self:msg(msg_type, fields))
-end
-
--- The next whole frame; nil on timeout; false once the peer closed.
-function Peer:recv(timeout)
-	local deadline = bt.now() + timeout
-	while true do
-		local stop = self.buf:find(SOH .. "10=%d%d%d" .. SOH)
-		if stop then
-			local raw = self.buf:sub(1, stop + 7)
-			self.buf = self.buf:sub(stop + 8)
-			return parse(raw)
-		end
-		local left = deadline - bt.now()
-		if left <= 0 then
-			return nil
-		end
-		self.s:settimeout(left)
-		local data, err = self.s:xread(-4096, "b")
-		if not data then
-			if err == 110 then
-				self.s:clearerr()
-				return nil
-			end
-			return false
-		end
-		self.buf = self.buf .. data
-	end
-end
-
-function Peer:close()
-	self.s:close()
-end
+local raw_fix = require("spec.support.raw_fix")
+local peer = raw_fix.peer
 
 local function logon_frame(p)
 	return p:msg("A", { { 98, 0 }, { 108, 30 } })
