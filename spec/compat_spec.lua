@@ -6,6 +6,7 @@
 -- restart, and that the default options fail with a message naming the cause.
 local bt = require("betatrader")
 local testing = require("betatrader.testing")
+local helpers = require("spec.support.helpers")
 
 local COMPAT = "betatrader-gateway"
 local IDS = { "BOT1", "BOT2", "BOT3", "BOT4", "BOT5", "BOT6", "BOT7", "BOT8", "BOT9" }
@@ -39,12 +40,7 @@ local function gateway_client(ex, extra)
 	return bt.client(bt.presets.betatrader_gateway(o))
 end
 
-local function tmpdir()
-	local d = os.tmpname()
-	os.remove(d)
-	assert(os.execute("mkdir -m 700 '" .. d .. "'"))
-	return d
-end
+local tmpdir = helpers.tmpdir
 
 local function order(fix, clordid, side, qty, px)
 	return fix:send("D", {
@@ -279,13 +275,7 @@ describe("--compat betatrader-gateway", function()
 
 		it("fails with the default options, naming the likely cause", function()
 			-- what a user of that gateway gets without the preset
-			local c <close> = bt.client({
-				api_url = false,
-				fix_host = ex.fix_host,
-				fix_port = ex.fix_port,
-				store = false,
-				timeout = 1,
-			})
+			local c <close> = helpers.fix_client(ex, { timeout = 1 })
 			local ok, msg, code = c.auth:login("BOT8", "unused"):await(15)
 			assert.is_nil(ok)
 			assert.equal("timeout", code)

@@ -2,22 +2,13 @@
 -- api_url = false.
 local bt = require("betatrader")
 local testing = require("betatrader.testing")
+local helpers = require("spec.support.helpers")
 
 describe("api_url = false", function()
 	it("register() and profile() fail at once with invalid_state; login() works over FIX", function()
 		local ex = testing.exchange()
-		local id
-		do
-			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
-			id = assert(reg.auth:register("nohttp", "s3cret"):await())
-		end
-		local c <close> = bt.client({
-			api_url = false,
-			fix_host = ex.fix_host,
-			fix_port = ex.fix_port,
-			store = false,
-			timeout = 5,
-		})
+		local id = helpers.register(ex, "nohttp", "s3cret")
+		local c <close> = helpers.fix_client(ex)
 		local ok, msg, code = c.auth:register("other", "s3cret"):await(1)
 		assert.is_nil(ok)
 		assert.equal("invalid_state", code)
@@ -44,27 +35,16 @@ end)
 
 describe('auth = "logon"', function()
 	local function logon_client(ex, extra)
-		local opts = {
-			api_url = false,
-			fix_host = ex.fix_host,
-			fix_port = ex.fix_port,
-			store = false,
-			timeout = 5,
-			auth = "logon",
-		}
+		local opts = { auth = "logon" }
 		for k, v in pairs(extra or {}) do
 			opts[k] = v
 		end
-		return bt.client(opts)
+		return helpers.fix_client(ex, opts)
 	end
 
 	it("the Logon ack is the authentication: Active with no 35=BE, no password", function()
 		local ex = testing.exchange()
-		local id
-		do
-			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
-			id = assert(reg.auth:register("bylogon", "s3cret"):await())
-		end
+		local id = helpers.register(ex, "bylogon", "s3cret")
 		local outs = {}
 		local c <close> = logon_client(ex, {
 			trace = function(dir, frame)

@@ -7,6 +7,7 @@
 -- client id cannot hold it against its owner.
 local bt = require("betatrader")
 local testing = require("betatrader.testing")
+local helpers = require("spec.support.helpers")
 local socket = require("cqueues.socket")
 
 local THIS = "hostile_spec.lua:%d+:"
@@ -289,11 +290,7 @@ describe("a squatter on a known client id", function()
 		finally(function()
 			ex:stop()
 		end)
-		local id
-		do
-			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
-			id = assert(reg.auth:register("victim", "pw"):await())
-		end
+		local id = helpers.register(ex, "victim", "pw")
 		local p = peer(ex, id)
 		p:send("A", { { 98, 0 }, { 108, 30 } })
 		assert.equal("A", assert(p:recv(10))[35])

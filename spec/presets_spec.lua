@@ -4,6 +4,7 @@
 -- BeginString rule itself is test_fix_session.c, test_begin_strings.
 local bt = require("betatrader")
 local testing = require("betatrader.testing")
+local helpers = require("spec.support.helpers")
 
 -- The error fn raises.
 local function raised(fn, ...)
@@ -41,11 +42,7 @@ describe("bt.presets.betatrader_gateway", function()
 		-- the gateway itself is the exchange's --compat mode (its own specs);
 		-- here: the options work together against the real local exchange
 		local ex = testing.exchange()
-		local id
-		do
-			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
-			id = assert(reg.auth:register("preset", "s3cret"):await())
-		end
+		local id = helpers.register(ex, "preset", "s3cret")
 		local outs = {}
 		local c <close> = bt.client(bt.presets.betatrader_gateway({
 			host = ex.fix_host,
@@ -190,17 +187,8 @@ end)
 describe("sender_comp_id", function()
 	it("is the client_id login() uses when called without one", function()
 		local ex = testing.exchange()
-		local id
-		do
-			local reg <close> = bt.client({ api_url = ex.api_url, store = false })
-			id = assert(reg.auth:register("bydefault", "s3cret"):await())
-		end
-		local c <close> = bt.client({
-			api_url = false,
-			fix_host = ex.fix_host,
-			fix_port = ex.fix_port,
-			store = false,
-			timeout = 5,
+		local id = helpers.register(ex, "bydefault", "s3cret")
+		local c <close> = helpers.fix_client(ex, {
 			sender_comp_id = id,
 		})
 		assert.is_true(c.auth:login(nil, "s3cret"):await())

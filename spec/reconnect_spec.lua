@@ -7,12 +7,7 @@ local testing = require("betatrader.testing")
 
 local PW = "s3cret"
 
-local function tmpdir()
-	local d = os.tmpname()
-	os.remove(d)
-	assert(os.execute("mkdir -m 700 '" .. d .. "'"))
-	return d
-end
+local tmpdir = require("spec.support.helpers").tmpdir
 
 local function rmdir(d)
 	os.execute("rm -rf '" .. d .. "'")
