@@ -1,6 +1,14 @@
 local bt = require("betatrader")
 local core = require("betatrader.core")
 
+-- A file of the tree, whole.
+local function read(path)
+  local f = assert(io.open(path))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 describe("betatrader module", function()
   it("has a semantic version that matches the C core", function()
     assert.matches("^%d+%.%d+%.%d+$", bt._VERSION)
@@ -29,12 +37,6 @@ describe("betatrader module", function()
   end)
 
   it("has every code the C core and the Lua files can give in bt.codes and the API reference", function()
-    local function read(path)
-      local f = assert(io.open(path))
-      local s = f:read("a")
-      f:close()
-      return s
-    end
     local from_code = { error = true } -- a task's error (async.lua)
     for code in read("csrc/core/op.h"):gmatch('#define BT_E_[%u_]+ "([%l_]+)"') do
       from_code[code] = true
@@ -79,12 +81,6 @@ describe("betatrader module", function()
   end)
 
   it("documents every option bt.client accepts in the API reference", function()
-    local function read(path)
-      local f = assert(io.open(path))
-      local s = f:read("a")
-      f:close()
-      return s
-    end
     local src = read("lua/betatrader/config.lua")
     local checkers = assert(src:match("\nlocal checkers = {(.-)\n}\n"), "no checkers table in config.lua")
     local accepted = {}
