@@ -7,22 +7,11 @@
 local bt = require("betatrader")
 local process = require("betatrader.testing.process")
 local testing = require("betatrader.testing")
+local helpers = require("spec.support.helpers")
 
 local PW = "s3cret"
 
-local function new_client(ex, extra)
-  local opts = {
-    api_url = ex.api_url,
-    fix_host = ex.fix_host,
-    fix_port = ex.fix_port,
-    store = false,
-    timeout = 5,
-  }
-  for k, v in pairs(extra or {}) do
-    opts[k] = v
-  end
-  return bt.client(opts)
-end
+local new_client = helpers.client
 
 local names = 0
 local function register(c)

@@ -91,18 +91,10 @@ describe("check_comp_id", function()
 		assert.is_false(ok)
 		assert.matches([[bad option 'check_comp_id' %(true or "session" expected, got false%)]], err)
 		local ex = testing.exchange()
-		local c <close> = bt.client({
-			api_url = ex.api_url,
-			fix_host = ex.fix_host,
-			fix_port = ex.fix_port,
-			store = false,
-			timeout = 5,
-			check_comp_id = "session",
-		})
+		local c <close> = helpers.client(ex, { check_comp_id = "session" })
 		local id = assert(c.auth:register("compid", "s3cret"):await())
 		assert.is_true(c.auth:login(id, "s3cret"):await())
-		assert.is_true(c.fix:send("D", { { 11, "C1" }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 },
-			{ 40, 2 }, { 44, 1.5 } }))
+		assert.is_true(helpers.buy_order(c, "C1"))
 		local er = assert(c.fix:receive(10):await())
 		assert.equal("C1", er[11])
 		assert(c.auth:logout():await())
@@ -117,14 +109,7 @@ describe("logon_seq", function()
 		assert.is_false(ok)
 		assert.matches([[bad option 'logon_seq' %("strict" or "adopt" expected, got 'loose'%)]], err)
 		local ex = testing.exchange()
-		local c <close> = bt.client({
-			api_url = ex.api_url,
-			fix_host = ex.fix_host,
-			fix_port = ex.fix_port,
-			store = false,
-			timeout = 5,
-			logon_seq = "adopt",
-		})
+		local c <close> = helpers.client(ex, { logon_seq = "adopt" })
 		local id = assert(c.auth:register("adopter", "s3cret"):await())
 		assert.is_true(c.auth:login(id, "s3cret"):await())
 		assert(c.auth:logout():await())

@@ -60,8 +60,7 @@ describe("bt.presets.betatrader_gateway", function()
 		assert.matches("\00135=A\001", outs[1], 1, true)
 		assert.matches("\001141=Y\001", outs[1], 1, true)
 		assert.matches("\001108=30\001", outs[1], 1, true)
-		assert.is_true(c.fix:send("D", { { 11, "P1" }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 },
-			{ 40, 2 }, { 44, 1.5 } }))
+		assert.is_true(helpers.buy_order(c, "P1"))
 		-- the local exchange's default mode trades only after a UserRequest
 		-- (its --compat mode does not): the reply shows the session carries
 		-- application messages both ways
@@ -165,18 +164,10 @@ describe("begin_strings", function()
 
 	it("with FIX.4.4 alone logs in and trades as without it", function()
 		local ex = testing.exchange()
-		local c <close> = bt.client({
-			api_url = ex.api_url,
-			fix_host = ex.fix_host,
-			fix_port = ex.fix_port,
-			store = false,
-			timeout = 5,
-			begin_strings = { "FIX.4.4" },
-		})
+		local c <close> = helpers.client(ex, { begin_strings = { "FIX.4.4" } })
 		local id = assert(c.auth:register("bs44", "s3cret"):await())
 		assert.is_true(c.auth:login(id, "s3cret"):await())
-		assert.is_true(c.fix:send("D", { { 11, "B1" }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 },
-			{ 40, 2 }, { 44, 1.5 } }))
+		assert.is_true(helpers.buy_order(c, "B1"))
 		local er = assert(c.fix:receive(10):await())
 		assert.equal("B1", er[11])
 		assert(c.auth:logout():await())

@@ -1,6 +1,6 @@
 -- Small scaffolding several specs share: a private temporary directory, a
--- client id registered over the exchange's HTTP API, and a client that
--- speaks FIX alone (api_url = false) to the local exchange.
+-- client id registered over the exchange's HTTP API, the usual client options
+-- for the local exchange (with or without its HTTP API) and a plain order.
 -- Loaded as require("spec.support.helpers") from the tree's root.
 local bt = require("betatrader")
 
@@ -21,11 +21,11 @@ function M.register(ex, name, password)
 	return assert(reg.auth:register(name, password):await())
 end
 
--- A client without the HTTP API, pointed at ex's FIX port, no store, a 5 s
--- timeout; `extra` adds options or overrides these.
-function M.fix_client(ex, extra)
+-- A client of ex (HTTP API and FIX), no store, a 5 s timeout; `extra` adds
+-- options or overrides these.
+function M.client(ex, extra)
 	local opts = {
-		api_url = false,
+		api_url = ex.api_url,
 		fix_host = ex.fix_host,
 		fix_port = ex.fix_port,
 		store = false,
@@ -35,6 +35,22 @@ function M.fix_client(ex, extra)
 		opts[k] = v
 	end
 	return bt.client(opts)
+end
+
+-- The same without the HTTP API (api_url = false): FIX alone.
+function M.fix_client(ex, extra)
+	local opts = { api_url = false }
+	for k, v in pairs(extra or {}) do
+		opts[k] = v
+	end
+	return M.client(ex, opts)
+end
+
+-- Sends a limit order to buy 1,000 EUR/USD at 1.5 under `clordid`; returns
+-- what c.fix:send returns, for the spec to check.
+function M.buy_order(c, clordid)
+	return c.fix:send("D", { { 11, clordid }, { 55, "EUR/USD" }, { 54, 1 }, { 38, 1000 },
+		{ 40, 2 }, { 44, 1.5 } })
 end
 
 return M
