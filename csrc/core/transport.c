@@ -68,6 +68,8 @@ struct transport {
 	int64_t timeout_ms;
 	struct reactor_timer deadline;
 	struct reactor_timer kick; /* next-turn work: coalesced flush, deferred errors */
+	struct reactor_timer trim; /* gives back a big drained buffer once idle */
+	int wrote;                 /* transport_write since the last trim tick */
 	struct addrinfo *ai_list;
 	struct addrinfo *ai_cur;
 	struct resolve_job *job;
@@ -188,6 +190,25 @@ static void bytes_release_if_empty(struct bytes *b)
 		b->p = NULL;
 		b->cap = 0;
 	}
+}
+
+/* A drained buffer up to this size is given back at once (the heap serves
+ * it again cheaply). A bigger one came from a burst and is likely mmap'd:
+ * freeing it after every drained burst made the next burst fault in every
+ * page again, so it is kept until a trim tick finds the connection idle. */
+#define KEEP_SMALL 4096
+#define TRIM_MS 1000
+
+static void trim_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud);
+
+static void buffer_drained(struct transport *t, struct bytes *b)
+{
+	if (b->len != 0 || !b->p)
+		return;
+	if (b->cap <= KEEP_SMALL)
+		bytes_release_if_empty(b);
+	else if (!reactor_timer_active(&t->trim))
+		reactor_timer_start(t->r, &t->trim, TRIM_MS);
 }
 
 static void bytes_free(struct bytes *b)
@@ -350,6 +371,7 @@ static void release_resources(struct transport *t)
 {
 	reactor_timer_stop(t->r, &t->deadline);
 	reactor_timer_stop(t->r, &t->kick);
+	reactor_timer_stop(t->r, &t->trim);
 	if (t->fd >= 0) {
 		reactor_unwatch(t->r, t->fd);
 		close(t->fd);
@@ -455,7 +477,7 @@ static void send_out(struct transport *t)
 		ssize_t k = send(t->fd, t->out.p + t->out.off, n, MSG_NOSIGNAL);
 		if (k > 0) {
 			bytes_consume(&t->out, (size_t)k);
-			bytes_release_if_empty(&t->out);
+			buffer_drained(t, &t->out);
 			progress = 1;
 		} else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			fail(t, TRANSPORT_DISCONNECTED, "connection to %s lost: %s", t->where,
@@ -485,7 +507,7 @@ static void flush_now(struct transport *t)
 			}
 			bytes_consume(&t->app, (size_t)k);
 		}
-		bytes_release_if_empty(&t->app);
+		buffer_drained(t, &t->app);
 		if (drain_wbio(t) != 0) {
 			fail(t, TRANSPORT_DISCONNECTED, "connection to %s: out of memory",
 			     t->where);
@@ -514,6 +536,7 @@ int transport_write(struct transport *t, const void *buf, size_t len)
 		return -1;
 	memcpy(b->p + b->len, buf, len);
 	b->len += len;
+	t->wrote = 1;
 	if (t->st == ST_OPEN)
 		schedule_kick(t);
 	return 0;
@@ -850,6 +873,27 @@ static void kick_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 	leave(t);
 }
 
+/* Idle for a whole tick (nothing written, everything sent): the big
+ * buffers go; otherwise look again a tick later. */
+static void trim_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
+{
+	struct transport *t = ud;
+	int keep = 0;
+	struct bytes *bs[2] = {&t->out, &t->app};
+	for (int i = 0; i < 2; i++) {
+		struct bytes *b = bs[i];
+		if (!b->p)
+			continue;
+		if (!t->wrote && b->len == 0)
+			bytes_release_if_empty(b);
+		else
+			keep = 1;
+	}
+	t->wrote = 0;
+	if (keep)
+		reactor_timer_start(r, tm, TRIM_MS);
+}
+
 static void deadline_cb(struct bt_reactor *r, struct reactor_timer *tm, void *ud)
 {
 	struct transport *t = ud;
@@ -1023,6 +1067,7 @@ struct transport *transport_open(struct bt_reactor *r, const struct transport_op
 	}
 	reactor_timer_init(&t->deadline, deadline_cb, t);
 	reactor_timer_init(&t->kick, kick_cb, t);
+	reactor_timer_init(&t->trim, trim_cb, t);
 
 	struct addrinfo hints = {0};
 	hints.ai_family = AF_UNSPEC;
@@ -1088,6 +1133,7 @@ struct transport *transport_accept(struct bt_reactor *r, int fd, struct transpor
 	    handshake_timeout_ms > 0 ? handshake_timeout_ms : BT_DEFAULT_CONNECT_TIMEOUT_MS;
 	reactor_timer_init(&t->deadline, deadline_cb, t);
 	reactor_timer_init(&t->kick, kick_cb, t);
+	reactor_timer_init(&t->trim, trim_cb, t);
 	/* Messages name the peer as transport_open's name the server. */
 	struct sockaddr_storage sa = {0};
 	socklen_t salen = sizeof(sa);
