@@ -9,20 +9,13 @@
 #include <string.h>
 
 #include "fix_codec.h"
+#include "fuzz_check.h"
 
 #define MAX_FIELDS 4096
 #define SMALL_MAX_BODY 128
 #define PREFIX_CHECK_MAX 512
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                  \
-	do {                                                                                      \
-		if (!(c)) {                                                                       \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                                  \
-		}                                                                                 \
-	} while (0)
 
 static struct fix_field g_fields[MAX_FIELDS];
 

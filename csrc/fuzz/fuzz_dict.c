@@ -10,16 +10,9 @@
 
 #include "fix_codec.h"
 #include "fix_dict.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                  \
-	do {                                                                                      \
-		if (!(c)) {                                                                       \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                                  \
-		}                                                                                 \
-	} while (0)
 
 static struct fix_field g_fields[1024];
 

@@ -18,20 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuzz_check.h"
 #include "http.h"
 #include "op.h"
 #include "reactor.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                  \
-	do {                                                                                      \
-		if (!(c)) {                                                                       \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                                  \
-		}                                                                                 \
-	} while (0)
 
 #define WAIT_S 20 /* a request that never calls back is a hang: abort */
 

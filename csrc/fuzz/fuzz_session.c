@@ -19,17 +19,10 @@
 #include "fix_session.h"
 #include "fix_session_fault.h"
 #include "fix_store_mem.h"
+#include "fuzz_check.h"
 #include "fuzz_session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                  \
-	do {                                                                                      \
-		if (!(c)) {                                                                       \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                                  \
-		}                                                                                 \
-	} while (0)
 
 #define STORE_MAX 128
 #define OUT_FIELDS 2048
